@@ -1,0 +1,7 @@
+//! The `gradlab` command line.
+
+use anyhow::Result;
+
+pub fn run() -> Result<()> {
+    Ok(())
+}

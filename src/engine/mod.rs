@@ -1,0 +1,8 @@
+//! Pure numerics: activations, initialization, networks, training, measurement, theory.
+//!
+//! Invariant: nothing in here imports tokio, sqlx or tonic, and nothing here does I/O but the
+//! dataset readers.
+
+pub mod real;
+
+pub use real::Real;
