@@ -3,6 +3,18 @@
 //! Invariant: nothing in here imports tokio, sqlx or tonic, and nothing here does I/O but the
 //! dataset readers.
 
+pub mod activation;
+pub mod data;
+pub mod gemm;
+pub mod init;
+pub mod loss;
+pub mod network;
+pub mod optim;
 pub mod real;
+pub mod rng;
+pub mod spec;
+pub mod stats;
+pub mod train;
+pub mod verdict;
 
 pub use real::Real;

@@ -1,0 +1,357 @@
+//! Optimizers, learning-rate schedules, weight decay and gradient clipping.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::Real;
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Optimizer {
+    Sgd,
+    /// Heavy-ball momentum: v = mu v + g; w -= lr v. Nesterov: w -= lr (g + mu v).
+    Momentum { momentum: f64, nesterov: bool },
+    /// Adam with bias correction.
+    Adam { beta1: f64, beta2: f64, eps: f64 },
+}
+
+impl Default for Optimizer {
+    fn default() -> Self {
+        Optimizer::Sgd
+    }
+}
+
+pub const OPTIMIZER_NAMES: &[&str] = &["sgd", "momentum[:MU]", "nesterov[:MU]", "adam[:BETA1,BETA2,EPS]"];
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum OptimizerError {
+    #[error("unknown optimizer {0:?}; known: {known}", known = OPTIMIZER_NAMES.join(", "))]
+    Unknown(String),
+    #[error("optimizer {name}: {problem}")]
+    Bad { name: String, problem: String },
+}
+
+impl FromStr for Optimizer {
+    type Err = OptimizerError;
+
+    /// `sgd`, `momentum`, `momentum:0.95`, `nesterov:0.9`, `adam`, `adam:0.9,0.999,1e-8`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let lower = s.trim().to_ascii_lowercase();
+        let (name, args) = match lower.split_once(':') {
+            Some((n, a)) => (n.trim(), a.split(',').map(str::trim).filter(|a| !a.is_empty()).collect::<Vec<_>>()),
+            None => (lower.as_str(), vec![]),
+        };
+        let num = |i: usize, default: f64, lo: f64, hi: f64, what: &str| -> Result<f64, OptimizerError> {
+            let Some(a) = args.get(i) else { return Ok(default) };
+            match a.parse::<f64>() {
+                Ok(v) if v >= lo && v < hi => Ok(v),
+                _ => Err(OptimizerError::Bad { name: name.into(), problem: format!("{what} must be in [{lo}, {hi}), got {a:?}") }),
+            }
+        };
+        let max_args = |n: usize| {
+            if args.len() > n {
+                Err(OptimizerError::Bad { name: name.into(), problem: format!("takes at most {n} parameters, got {}", args.len()) })
+            } else {
+                Ok(())
+            }
+        };
+        match name {
+            "sgd" => max_args(0).map(|_| Optimizer::Sgd),
+            "momentum" | "nesterov" => {
+                max_args(1)?;
+                Ok(Optimizer::Momentum { momentum: num(0, 0.9, 0.0, 1.0, "momentum")?, nesterov: name == "nesterov" })
+            }
+            "adam" => {
+                max_args(3)?;
+                Ok(Optimizer::Adam {
+                    beta1: num(0, 0.9, 0.0, 1.0, "beta1")?,
+                    beta2: num(1, 0.999, 0.0, 1.0, "beta2")?,
+                    eps: num(2, 1e-8, f64::MIN_POSITIVE, 1.0, "eps")?,
+                })
+            }
+            _ => Err(OptimizerError::Unknown(s.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for Optimizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Optimizer::Sgd => f.write_str("sgd"),
+            Optimizer::Momentum { momentum, nesterov } => {
+                write!(f, "{}:{momentum}", if *nesterov { "nesterov" } else { "momentum" })
+            }
+            Optimizer::Adam { beta1, beta2, eps } => write!(f, "adam:{beta1},{beta2},{eps:e}"),
+        }
+    }
+}
+
+/// Learning rate as a function of the step.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Schedule {
+    #[default]
+    Constant,
+    /// lr * gamma^(step / every).
+    Step { every: u64, gamma: f64 },
+    /// From lr down to lr * min_factor along half a cosine over the job's steps.
+    Cosine { min_factor: f64 },
+}
+
+impl Schedule {
+    pub fn lr(&self, base: f64, step: u64, total: u64) -> f64 {
+        match *self {
+            Schedule::Constant => base,
+            Schedule::Step { every, gamma } => base * gamma.powi((step / every.max(1)).min(i32::MAX as u64) as i32),
+            Schedule::Cosine { min_factor } => {
+                let t = if total <= 1 { 0.0 } else { step.min(total) as f64 / (total - 1) as f64 };
+                let lo = base * min_factor;
+                lo + 0.5 * (base - lo) * (1.0 + (std::f64::consts::PI * t).cos())
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("schedule: {0} (constant, step:EVERY,GAMMA, cosine[:MIN_FACTOR])")]
+pub struct ScheduleError(String);
+
+impl FromStr for Schedule {
+    type Err = ScheduleError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let lower = s.trim().to_ascii_lowercase();
+        let (name, args) = lower.split_once(':').unwrap_or((lower.as_str(), ""));
+        let args: Vec<&str> = args.split(',').map(str::trim).filter(|a| !a.is_empty()).collect();
+        match (name, args.as_slice()) {
+            ("constant", []) => Ok(Schedule::Constant),
+            ("step", [every, gamma]) => {
+                let every = every.parse::<u64>().ok().filter(|&e| e > 0).ok_or_else(|| ScheduleError(format!("step interval must be a whole number > 0, got {every:?}")))?;
+                let gamma = gamma.parse::<f64>().ok().filter(|g| *g > 0.0 && g.is_finite()).ok_or_else(|| ScheduleError(format!("gamma must be > 0, got {gamma:?}")))?;
+                Ok(Schedule::Step { every, gamma })
+            }
+            ("cosine", []) => Ok(Schedule::Cosine { min_factor: 0.0 }),
+            ("cosine", [m]) => {
+                let min_factor = m.parse::<f64>().ok().filter(|m| (0.0..=1.0).contains(m)).ok_or_else(|| ScheduleError(format!("min factor must be in [0, 1], got {m:?}")))?;
+                Ok(Schedule::Cosine { min_factor })
+            }
+            _ => Err(ScheduleError(format!("cannot read {s:?}"))),
+        }
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Schedule::Constant => f.write_str("constant"),
+            Schedule::Step { every, gamma } => write!(f, "step:{every},{gamma}"),
+            Schedule::Cosine { min_factor } => write!(f, "cosine:{min_factor}"),
+        }
+    }
+}
+
+/// Per-parameter-tensor state.
+#[derive(Clone, Debug)]
+pub struct Slot<F> {
+    m: Vec<F>,
+    v: Vec<F>,
+}
+
+impl<F: Real> Slot<F> {
+    pub fn new(opt: &Optimizer, len: usize) -> Self {
+        let (m, v) = match opt {
+            Optimizer::Sgd => (0, 0),
+            Optimizer::Momentum { .. } => (len, 0),
+            Optimizer::Adam { .. } => (len, len),
+        };
+        Slot { m: vec![F::zero(); m], v: vec![F::zero(); v] }
+    }
+}
+
+/// What one update did, measured in the same pass when asked for.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct UpdateNorms {
+    /// ||W|| before the update.
+    pub weight_sumsq: f64,
+    /// ||delta W||^2.
+    pub update_sumsq: f64,
+}
+
+/// One step's hyper-parameters, shared by every tensor.
+#[derive(Clone, Copy, Debug)]
+pub struct StepParams {
+    pub lr: f64,
+    /// Decoupled weight decay: w -= lr * wd * w, applied to weights (not biases).
+    pub weight_decay: f64,
+    /// Multiplies the gradient first (global-norm clipping; 1 otherwise).
+    pub grad_scale: f64,
+    /// 1-based step count, for Adam's bias correction.
+    pub t: u64,
+}
+
+const LANES: usize = 8;
+
+impl Optimizer {
+    /// Updates `w` in place from `g`. With `MEASURE` it also returns the weight and update norms,
+    /// computed in the same pass in lane-parallel f32 partial sums folded into f64.
+    pub fn update<F: Real, const MEASURE: bool>(&self, w: &mut [F], g: &[F], slot: &mut Slot<F>, p: StepParams, decay: bool) -> UpdateNorms {
+        let lr = F::of(p.lr);
+        let wd = F::of(if decay { p.lr * p.weight_decay } else { 0.0 });
+        let scale = F::of(p.grad_scale);
+        let mut ws = [F::zero(); LANES];
+        let mut us = [F::zero(); LANES];
+        let mut norms = UpdateNorms::default();
+        let mut fold = |ws: &mut [F; LANES], us: &mut [F; LANES]| {
+            for l in 0..LANES {
+                norms.weight_sumsq += ws[l].f64();
+                norms.update_sumsq += us[l].f64();
+            }
+            *ws = [F::zero(); LANES];
+            *us = [F::zero(); LANES];
+        };
+        // Computes the update from (gradient, weight, state...) and applies it, lane by lane.
+        macro_rules! apply {
+            ($delta:expr) => {{
+                for (i, (w, &g)) in w.iter_mut().zip(g).enumerate() {
+                    let g = g * scale;
+                    let d: F = $delta(i, g) + wd * *w;
+                    if MEASURE {
+                        ws[i % LANES] += *w * *w;
+                        us[i % LANES] += d * d;
+                        if i % 4096 == 4095 {
+                            fold(&mut ws, &mut us);
+                        }
+                    }
+                    *w -= d;
+                }
+            }};
+        }
+        match *self {
+            Optimizer::Sgd => apply!(|_, g: F| lr * g),
+            Optimizer::Momentum { momentum, nesterov } => {
+                let mu = F::of(momentum);
+                let m = &mut slot.m;
+                if nesterov {
+                    apply!(|i: usize, g: F| {
+                        m[i] = mu * m[i] + g;
+                        lr * (g + mu * m[i])
+                    })
+                } else {
+                    apply!(|i: usize, g: F| {
+                        m[i] = mu * m[i] + g;
+                        lr * m[i]
+                    })
+                }
+            }
+            Optimizer::Adam { beta1, beta2, eps } => {
+                let t = p.t.max(1).min(i32::MAX as u64) as i32;
+                // Bias corrections folded into the step size, as Kingma & Ba's section 2.
+                let step = F::of(p.lr * (1.0 - beta2.powi(t)).sqrt() / (1.0 - beta1.powi(t)));
+                let (b1, b2, e) = (F::of(beta1), F::of(beta2), F::of(eps));
+                let (m, v) = (&mut slot.m, &mut slot.v);
+                apply!(|i: usize, g: F| {
+                    m[i] = b1 * m[i] + (F::one() - b1) * g;
+                    v[i] = b2 * v[i] + (F::one() - b2) * g * g;
+                    step * m[i] / (v[i].sqrt() + e)
+                })
+            }
+        }
+        if MEASURE {
+            fold(&mut ws, &mut us);
+        }
+        norms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(lr: f64) -> StepParams {
+        StepParams { lr, weight_decay: 0.0, grad_scale: 1.0, t: 1 }
+    }
+
+    #[test]
+    fn sgd_and_momentum_follow_their_definitions() {
+        let mut w = vec![1.0f64, -2.0];
+        let mut slot = Slot::new(&Optimizer::Sgd, 2);
+        let n = Optimizer::Sgd.update::<f64, true>(&mut w, &[0.5, 1.0], &mut slot, params(0.1), true);
+        assert_eq!(w, vec![0.95, -2.1]);
+        assert!((n.weight_sumsq - 5.0).abs() < 1e-12);
+        assert!((n.update_sumsq - (0.05f64 * 0.05 + 0.01)).abs() < 1e-12);
+
+        let opt = Optimizer::Momentum { momentum: 0.5, nesterov: false };
+        let mut w = vec![0.0f64];
+        let mut slot = Slot::new(&opt, 1);
+        opt.update::<f64, false>(&mut w, &[1.0], &mut slot, params(1.0), true); // v=1, w=-1
+        opt.update::<f64, false>(&mut w, &[1.0], &mut slot, params(1.0), true); // v=1.5, w=-2.5
+        assert_eq!(w, vec![-2.5]);
+
+        let opt = Optimizer::Momentum { momentum: 0.5, nesterov: true };
+        let mut w = vec![0.0f64];
+        let mut slot = Slot::new(&opt, 1);
+        opt.update::<f64, false>(&mut w, &[1.0], &mut slot, params(1.0), true); // v=1, w -= 1+0.5
+        assert_eq!(w, vec![-1.5]);
+    }
+
+    #[test]
+    fn adam_first_step_moves_by_lr_times_sign() {
+        let opt: Optimizer = "adam".parse().unwrap();
+        let mut w = vec![0.0f64, 0.0, 0.0];
+        let mut slot = Slot::new(&opt, 3);
+        opt.update::<f64, false>(&mut w, &[3.0, -0.01, 100.0], &mut slot, params(0.1), true);
+        for (x, s) in w.iter().zip([-1.0, 1.0, -1.0]) {
+            assert!((x - 0.1 * s).abs() < 1e-6, "{x}");
+        }
+    }
+
+    #[test]
+    fn weight_decay_is_decoupled_and_clipping_scales() {
+        let mut w = vec![2.0f64];
+        let mut slot = Slot::new(&Optimizer::Sgd, 1);
+        let p = StepParams { lr: 0.1, weight_decay: 0.5, grad_scale: 0.5, t: 1 };
+        Optimizer::Sgd.update::<f64, false>(&mut w, &[1.0], &mut slot, p, true);
+        assert!((w[0] - (2.0 - 0.1 * 0.5 - 0.1 * 0.5 * 2.0)).abs() < 1e-12);
+        let mut b = vec![2.0f64];
+        Optimizer::Sgd.update::<f64, false>(&mut b, &[1.0], &mut slot, p, false);
+        assert!((b[0] - 1.95).abs() < 1e-12);
+    }
+
+    #[test]
+    fn measured_norms_fold_long_slices_exactly() {
+        let n = 10_000;
+        let mut w = vec![1.0f32; n];
+        let mut slot = Slot::new(&Optimizer::Sgd, n);
+        let g = vec![2.0f32; n];
+        let norms = Optimizer::Sgd.update::<f32, true>(&mut w, &g, &mut slot, params(0.5), true);
+        assert_eq!(norms.weight_sumsq, n as f64);
+        assert_eq!(norms.update_sumsq, n as f64);
+    }
+
+    #[test]
+    fn schedules() {
+        assert_eq!(Schedule::Constant.lr(0.1, 50, 100), 0.1);
+        let s: Schedule = "step:10,0.5".parse().unwrap();
+        assert!((s.lr(1.0, 25, 100) - 0.25).abs() < 1e-15);
+        let c: Schedule = "cosine:0.1".parse().unwrap();
+        assert!((c.lr(1.0, 0, 101) - 1.0).abs() < 1e-15);
+        assert!((c.lr(1.0, 100, 101) - 0.1).abs() < 1e-12);
+        assert!((c.lr(1.0, 50, 101) - 0.55).abs() < 1e-12);
+        for s in [Schedule::Constant, s, c] {
+            assert_eq!(s.to_string().parse::<Schedule>().unwrap(), s);
+        }
+        assert!("step:0,0.5".parse::<Schedule>().is_err());
+        assert!("linear".parse::<Schedule>().unwrap_err().to_string().contains("cosine"));
+    }
+
+    #[test]
+    fn optimizer_names_round_trip() {
+        for s in ["sgd", "momentum:0.95", "nesterov:0.9", "adam:0.9,0.99,1e-6"] {
+            let o: Optimizer = s.parse().unwrap();
+            assert_eq!(o.to_string().parse::<Optimizer>().unwrap(), o);
+        }
+        assert!(matches!("momentum:1.5".parse::<Optimizer>(), Err(OptimizerError::Bad { .. })));
+        assert!("rmsprop".parse::<Optimizer>().unwrap_err().to_string().contains("adam"));
+    }
+}

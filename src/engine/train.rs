@@ -1,0 +1,346 @@
+//! The training loop: batches, steps, measurement, evaluation, verdict.
+//!
+//! A [`Trainer`] is driven one step at a time by its caller (the runner checks cancellation
+//! between steps); [`Trainer::run`] is the plain loop for callers that need no control.
+
+use ndarray::{Array2, Axis};
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::Real;
+use super::data::{self, DataError, Split};
+use super::loss::BatchLoss;
+use super::network::{Mlp, Pass};
+use super::optim::{Slot, StepParams};
+use super::rng::{Purpose, stream};
+use super::spec::{FieldError, JobSpec};
+use super::stats::{Histogram, LayerStats, moments, sumsq};
+use super::verdict::{Tracker, VerdictReport};
+
+/// What one training step measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// 0-based: step 0's gradients are those at initialization.
+    pub step: u64,
+    pub loss: f64,
+    pub accuracy: f64,
+    pub lr: f64,
+    /// Global gradient norm over all weights and biases (before clipping).
+    pub grad_norm: f64,
+    /// Per layer, input side first; the output layer last. Empty on steps not recorded.
+    pub layers: Vec<LayerStats>,
+    /// log10|dL/dW| histograms per layer, on steps where they are due.
+    pub histograms: Vec<Histogram>,
+}
+
+/// Held-out evaluation after `step` steps have been taken.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalRecord {
+    pub step: u64,
+    pub test_loss: f64,
+    pub test_accuracy: f64,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub steps_done: u64,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub test_loss: f64,
+    pub test_accuracy: f64,
+    pub verdict: VerdictReport,
+    /// True when training stopped at a non-finite value (`stop_on_nonfinite`).
+    pub stopped_early: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Field(#[from] FieldError),
+    #[error("dataset: {0}")]
+    Data(#[from] DataError),
+}
+
+pub struct Trainer<F: Real> {
+    spec: JobSpec,
+    net: Mlp<F>,
+    pass: Pass<F>,
+    slots_w: Vec<Slot<F>>,
+    slots_b: Vec<Slot<F>>,
+    train_x: Array2<F>,
+    train_y: Vec<u32>,
+    test_x: Array2<F>,
+    test_y: Vec<u32>,
+    classes: usize,
+    order: Vec<usize>,
+    cursor: usize,
+    shuffle: ChaCha8Rng,
+    labels: Vec<u32>,
+    step: u64,
+    tracker: Tracker,
+    last_train: BatchLoss,
+}
+
+/// Rows per forward pass when evaluating.
+const EVAL_CHUNK: usize = 512;
+
+/// Loads and prepares a spec's data: load, split, standardize, all seeded by the job.
+pub fn prepare_data(spec: &JobSpec) -> Result<Split, SetupError> {
+    let ds = spec.dataset_spec()?.load(spec.seed)?;
+    let mut split = data::split(ds, spec.test_fraction, spec.seed)?;
+    if spec.standardize {
+        data::standardize(&mut split);
+    }
+    Ok(split)
+}
+
+impl<F: Real> Trainer<F> {
+    pub fn new(spec: &JobSpec) -> Result<Self, SetupError> {
+        spec.validate()?;
+        let split = prepare_data(spec)?;
+        Self::with_data(spec, split)
+    }
+
+    /// Builds on data already prepared by [`prepare_data`] (a caller may cache it).
+    pub fn with_data(spec: &JobSpec, split: Split) -> Result<Self, SetupError> {
+        spec.validate()?;
+        let n_train = split.train.labels.len();
+        if spec.batch > n_train {
+            return Err(FieldError::new("batch", format!("{} is larger than the training split ({n_train} examples)", spec.batch)).into());
+        }
+        if split.test.labels.is_empty() {
+            return Err(FieldError::new("test_fraction", "leaves no test examples").into());
+        }
+        let classes = split.train.classes.max(split.test.classes);
+        let dim = split.train.features.ncols();
+        let net = Mlp::new(dim, &spec.hidden, classes, spec.activation, spec.output_activation, &spec.init, &mut stream(spec.seed, Purpose::Init));
+        let pass = Pass::new(&net, spec.batch);
+        let slots_w = net.layers.iter().map(|l| Slot::new(&spec.optimizer, l.w.len())).collect();
+        let slots_b = net.layers.iter().map(|l| Slot::new(&spec.optimizer, l.b.len())).collect();
+        let mut t = Trainer {
+            spec: spec.clone(),
+            net,
+            pass,
+            slots_w,
+            slots_b,
+            train_x: split.train.features.mapv(|v| F::of(v as f64)),
+            train_y: split.train.labels,
+            test_x: split.test.features.mapv(|v| F::of(v as f64)),
+            test_y: split.test.labels,
+            classes,
+            order: (0..n_train).collect(),
+            cursor: n_train,
+            shuffle: stream(spec.seed, Purpose::Shuffle),
+            labels: vec![0; spec.batch],
+            step: 0,
+            tracker: Tracker::default(),
+            last_train: BatchLoss::default(),
+        };
+        t.order.shrink_to_fit();
+        Ok(t)
+    }
+
+    pub fn spec(&self) -> &JobSpec {
+        &self.spec
+    }
+    pub fn net(&self) -> &Mlp<F> {
+        &self.net
+    }
+    pub fn steps_done(&self) -> u64 {
+        self.step
+    }
+    pub fn finished(&self) -> bool {
+        self.step >= self.spec.steps
+    }
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+    /// Mean squared input component of the training split: the q_in of mean-field theory.
+    pub fn input_second_moment(&self) -> f64 {
+        moments(self.train_x.as_slice().expect("contiguous")).sumsq / self.train_x.len().max(1) as f64
+    }
+
+    fn next_batch(&mut self) {
+        let b = self.spec.batch;
+        if self.cursor + b > self.order.len() {
+            // A fresh permutation each epoch; the tail that does not fill a batch is skipped.
+            self.order.shuffle(&mut self.shuffle);
+            self.cursor = 0;
+        }
+        for (i, &idx) in self.order[self.cursor..self.cursor + b].iter().enumerate() {
+            self.pass.x.row_mut(i).assign(&self.train_x.row(idx));
+            self.labels[i] = self.train_y[idx];
+        }
+        self.cursor += b;
+    }
+
+    fn records_step(&self, step: u64) -> bool {
+        step % self.spec.record_every == 0 || step + 1 == self.spec.steps
+    }
+
+    /// Takes one training step: gradients at the current parameters, then the update.
+    /// The record holds per-layer statistics when this step is one to record.
+    pub fn step(&mut self) -> StepRecord {
+        let step = self.step;
+        let record = self.records_step(step);
+        self.next_batch();
+        self.pass.forward(&self.net);
+        let out = self.pass.output().to_owned();
+        let da = self.pass.da.last_mut().expect("output layer");
+        let batch_loss = self.spec.loss.eval(out.view(), &self.labels, Some(da.view_mut()));
+        self.last_train = batch_loss;
+        self.pass.backward(&self.net);
+
+        let n_layers = self.net.layers.len();
+        let mut layers = vec![LayerStats::default(); if record { n_layers } else { 0 }];
+        let mut total_sumsq = 0.0;
+        if record {
+            for (l, s) in layers.iter_mut().enumerate() {
+                let gw = moments(self.pass.dw[l].as_slice().expect("contiguous"));
+                let gb = moments(self.pass.db[l].as_slice().expect("contiguous"));
+                let act = moments(self.pass.a[l].as_slice().expect("contiguous"));
+                s.grad_norm = gw.norm();
+                s.bias_grad_norm = gb.norm();
+                s.grad_mean_abs = gw.mean_abs();
+                s.grad_max_abs = gw.maxabs;
+                s.nonfinite = gw.nonfinite + gb.nonfinite;
+                s.err_norm = sumsq(self.pass.dz[l].as_slice().expect("contiguous")).sqrt();
+                s.act_mean = act.mean();
+                s.act_std = act.std();
+                let cells = self.pass.a[l].len().max(1);
+                s.saturated = self.pass.saturated[l] as f64 / cells as f64;
+                s.dead = dead_fraction(&self.pass.a[l]);
+                total_sumsq += gw.sumsq + gb.sumsq;
+            }
+        } else {
+            for l in 0..n_layers {
+                total_sumsq += sumsq(self.pass.dw[l].as_slice().expect("contiguous")) + sumsq(self.pass.db[l].as_slice().expect("contiguous"));
+            }
+        }
+        let grad_norm = total_sumsq.sqrt();
+        let histograms = if self.spec.histogram_every > 0 && step % self.spec.histogram_every == 0 {
+            self.pass.dw.iter().map(|g| Histogram::of(g.as_slice().expect("contiguous"))).collect()
+        } else {
+            Vec::new()
+        };
+
+        let lr = self.spec.schedule.lr(self.spec.lr, step, self.spec.steps);
+        let grad_scale = match self.spec.clip_norm {
+            Some(c) if grad_norm > c => c / grad_norm,
+            _ => 1.0,
+        };
+        let params = StepParams { lr, weight_decay: self.spec.weight_decay, grad_scale, t: step + 1 };
+        let opt = self.spec.optimizer;
+        for (l, layer) in self.net.layers.iter_mut().enumerate() {
+            let w = layer.w.as_slice_mut().expect("contiguous");
+            let gw = self.pass.dw[l].as_slice().expect("contiguous");
+            if record {
+                let n = opt.update::<F, true>(w, gw, &mut self.slots_w[l], params, true);
+                layers[l].weight_norm = n.weight_sumsq.sqrt();
+                layers[l].update_ratio = if n.weight_sumsq > 0.0 { (n.update_sumsq / n.weight_sumsq).sqrt() } else { 0.0 };
+            } else {
+                opt.update::<F, false>(w, gw, &mut self.slots_w[l], params, true);
+            }
+            let b = layer.b.as_slice_mut().expect("contiguous");
+            opt.update::<F, false>(b, self.pass.db[l].as_slice().expect("contiguous"), &mut self.slots_b[l], params, false);
+        }
+        self.step += 1;
+        let rec = StepRecord { step, loss: batch_loss.loss(), accuracy: batch_loss.accuracy(), lr, grad_norm, layers, histograms };
+        if record {
+            self.tracker.observe(step, &rec.layers, rec.loss);
+        } else if !rec.loss.is_finite() || !grad_norm.is_finite() {
+            // Unrecorded steps still count for non-finite detection.
+            self.tracker.observe_nonfinite(step);
+        }
+        rec
+    }
+
+    /// True once a non-finite loss or gradient has been seen.
+    pub fn saw_nonfinite(&self) -> bool {
+        self.tracker.nonfinite_at().is_some()
+    }
+
+    /// Loss and accuracy on the held-out split at the current parameters.
+    pub fn evaluate(&self) -> EvalRecord {
+        let mut total = BatchLoss::default();
+        let n = self.test_y.len();
+        let mut pass: Option<Pass<F>> = None;
+        for start in (0..n).step_by(EVAL_CHUNK) {
+            let end = (start + EVAL_CHUNK).min(n);
+            if pass.as_ref().is_none_or(|p| p.batch() != end - start) {
+                pass = Some(Pass::new(&self.net, end - start));
+            }
+            let p = pass.as_mut().expect("just made");
+            p.x.assign(&self.test_x.slice_axis(Axis(0), (start..end).into()));
+            p.forward(&self.net);
+            total.add(self.spec.loss.eval(p.output(), &self.test_y[start..end], None));
+        }
+        EvalRecord { step: self.step, test_loss: total.loss(), test_accuracy: total.accuracy() }
+    }
+
+    /// The share of the most frequent class in the test split: the accuracy of always guessing.
+    pub fn chance_accuracy(&self) -> f64 {
+        let mut counts = vec![0usize; self.classes];
+        for &y in &self.test_y {
+            counts[y as usize] += 1;
+        }
+        *counts.iter().max().unwrap_or(&0) as f64 / self.test_y.len().max(1) as f64
+    }
+
+    pub fn summary(&self, final_eval: &EvalRecord) -> Summary {
+        Summary {
+            steps_done: self.step,
+            train_loss: self.last_train.loss(),
+            train_accuracy: self.last_train.accuracy(),
+            test_loss: final_eval.test_loss,
+            test_accuracy: final_eval.test_accuracy,
+            verdict: self.tracker.verdict(&self.spec.thresholds, final_eval.test_accuracy, self.chance_accuracy()),
+            stopped_early: self.step < self.spec.steps,
+        }
+    }
+
+    /// Runs to the end (or to the first non-finite value, if the spec says so), evaluating at
+    /// step 0, every `eval_every` steps and at the end. `on_event` returning false stops early.
+    pub fn run(&mut self, mut on_event: impl FnMut(Event<'_>) -> bool) -> Summary {
+        let mut last_eval = self.evaluate();
+        if !on_event(Event::Eval(&last_eval)) {
+            return self.summary(&last_eval);
+        }
+        while !self.finished() {
+            let rec = self.step();
+            let go_on = on_event(Event::Step(&rec));
+            let stop_nonfinite = self.spec.stop_on_nonfinite && self.saw_nonfinite();
+            let due = self.spec.eval_every > 0 && self.step % self.spec.eval_every == 0;
+            if due || self.finished() || stop_nonfinite || !go_on {
+                last_eval = self.evaluate();
+                on_event(Event::Eval(&last_eval));
+            }
+            if stop_nonfinite || !go_on {
+                break;
+            }
+        }
+        self.summary(&last_eval)
+    }
+}
+
+pub enum Event<'a> {
+    Step(&'a StepRecord),
+    Eval(&'a EvalRecord),
+}
+
+/// Share of units (columns) whose output is exactly zero over the whole batch.
+fn dead_fraction<F: Real>(a: &Array2<F>) -> f64 {
+    let units = a.ncols();
+    if units == 0 {
+        return 0.0;
+    }
+    let mut alive = vec![false; units];
+    for row in a.rows() {
+        for (flag, &v) in alive.iter_mut().zip(row) {
+            *flag |= v != F::zero();
+        }
+    }
+    alive.iter().filter(|a| !**a).count() as f64 / units as f64
+}

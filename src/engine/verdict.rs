@@ -1,0 +1,282 @@
+//! Verdicts: what a run's history says about its gradients.
+//!
+//! A [`Tracker`] reads the step records as they come (it never needs the whole history) and
+//! [`Tracker::verdict`] names the first matching condition in this order:
+//! `exploding` > `dead` > `vanishing` > `not_learning` > `healthy`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::spec::FieldError;
+use super::stats::LayerStats;
+
+/// Verdict thresholds. Defaults are named constants; every one can be overridden per job.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Thresholds {
+    /// Vanishing: the first hidden layer's weight-gradient norm, divided by the last hidden
+    /// layer's, has its median over the final quarter of recorded steps below this.
+    pub vanish_ratio: f64,
+    /// Exploding: that median ratio above this (the gradient grows toward the input).
+    pub explode_ratio: f64,
+    /// Exploding: any layer's gradient norm grows past this factor times its value at step 0.
+    pub explode_growth: f64,
+    /// Dead: some hidden layer has at least this fraction of dead units (median, final quarter).
+    pub dead_fraction: f64,
+    /// Not learning: final test accuracy below chance (the most frequent test class's share)
+    /// plus this margin.
+    pub chance_margin: f64,
+}
+
+pub const DEFAULT_VANISH_RATIO: f64 = 1e-2;
+pub const DEFAULT_EXPLODE_RATIO: f64 = 1e2;
+pub const DEFAULT_EXPLODE_GROWTH: f64 = 1e4;
+pub const DEFAULT_DEAD_FRACTION: f64 = 0.5;
+pub const DEFAULT_CHANCE_MARGIN: f64 = 0.05;
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            vanish_ratio: DEFAULT_VANISH_RATIO,
+            explode_ratio: DEFAULT_EXPLODE_RATIO,
+            explode_growth: DEFAULT_EXPLODE_GROWTH,
+            dead_fraction: DEFAULT_DEAD_FRACTION,
+            chance_margin: DEFAULT_CHANCE_MARGIN,
+        }
+    }
+}
+
+impl Thresholds {
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let positive = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 { Ok(()) } else { Err(FieldError::new(format!("thresholds.{name}"), format!("must be a finite number > 0, got {v}"))) }
+        };
+        positive("vanish_ratio", self.vanish_ratio)?;
+        positive("explode_ratio", self.explode_ratio)?;
+        positive("explode_growth", self.explode_growth)?;
+        if !(self.dead_fraction > 0.0 && self.dead_fraction <= 1.0) {
+            return Err(FieldError::new("thresholds.dead_fraction", format!("must be in (0, 1], got {}", self.dead_fraction)));
+        }
+        if !(0.0..1.0).contains(&self.chance_margin) {
+            return Err(FieldError::new("thresholds.chance_margin", format!("must be in [0, 1), got {}", self.chance_margin)));
+        }
+        if self.vanish_ratio >= self.explode_ratio {
+            return Err(FieldError::new("thresholds.vanish_ratio", "must be below explode_ratio"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Healthy,
+    Vanishing,
+    Exploding,
+    Dead,
+    NotLearning,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 5] = [Verdict::Healthy, Verdict::Vanishing, Verdict::Exploding, Verdict::Dead, Verdict::NotLearning];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Verdict::Healthy => "healthy",
+            Verdict::Vanishing => "vanishing",
+            Verdict::Exploding => "exploding",
+            Verdict::Dead => "dead",
+            Verdict::NotLearning => "not_learning",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Verdict {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Verdict::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s.trim().to_ascii_lowercase())
+            .ok_or_else(|| format!("unknown verdict {s:?}; known: healthy, vanishing, exploding, dead, not_learning"))
+    }
+}
+
+/// The verdict with the figures it was decided on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VerdictReport {
+    pub verdict: Verdict,
+    /// One sentence: which threshold was crossed, by what value.
+    pub reason: String,
+    /// First/last hidden-layer gradient-norm ratio at step 0.
+    pub ratio_at_init: Option<f64>,
+    /// Its median over the final quarter of recorded steps.
+    pub ratio_at_end: Option<f64>,
+    pub nonfinite_seen: bool,
+}
+
+/// Reads step records as they are produced.
+#[derive(Clone, Debug, Default)]
+pub struct Tracker {
+    ratios: Vec<f64>,
+    worst_dead: Vec<f64>,
+    initial_norms: Vec<f64>,
+    growth: f64,
+    nonfinite_at: Option<u64>,
+}
+
+/// first/last hidden-layer weight-gradient norm, if the net has hidden layers.
+pub fn first_last_ratio(layers: &[LayerStats]) -> Option<f64> {
+    let hidden = layers.len().checked_sub(1).filter(|&h| h >= 1)?;
+    let (first, last) = (layers[0].grad_norm, layers[hidden - 1].grad_norm);
+    Some(if last > 0.0 { first / last } else if first > 0.0 { f64::INFINITY } else { 1.0 })
+}
+
+fn median_of_last_quarter(v: &[f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let tail = &v[v.len() - v.len().div_ceil(4)..];
+    let mut s: Vec<f64> = tail.iter().copied().filter(|x| !x.is_nan()).collect();
+    if s.is_empty() {
+        return Some(f64::NAN);
+    }
+    s.sort_by(f64::total_cmp);
+    Some(s[s.len() / 2])
+}
+
+impl Tracker {
+    pub fn observe(&mut self, step: u64, layers: &[LayerStats], loss: f64) {
+        let nonfinite = !loss.is_finite() || layers.iter().any(|l| l.nonfinite > 0 || !l.grad_norm.is_finite());
+        if nonfinite && self.nonfinite_at.is_none() {
+            self.nonfinite_at = Some(step);
+        }
+        if self.initial_norms.is_empty() {
+            self.initial_norms = layers.iter().map(|l| l.grad_norm).collect();
+        }
+        for (l, s) in layers.iter().enumerate() {
+            let base = self.initial_norms[l];
+            if base > 0.0 && s.grad_norm.is_finite() {
+                self.growth = self.growth.max(s.grad_norm / base);
+            }
+        }
+        if let Some(r) = first_last_ratio(layers) {
+            self.ratios.push(r);
+        }
+        let hidden = layers.len().saturating_sub(1);
+        self.worst_dead.push(layers[..hidden].iter().map(|l| l.dead).fold(0.0, f64::max));
+    }
+
+    /// A step that was not recorded in full but had a non-finite loss or gradient norm.
+    pub fn observe_nonfinite(&mut self, step: u64) {
+        self.nonfinite_at.get_or_insert(step);
+    }
+
+    pub fn nonfinite_at(&self) -> Option<u64> {
+        self.nonfinite_at
+    }
+
+    /// `test_accuracy` and `chance` are the final evaluation's accuracy and the share of the
+    /// most frequent class in the test split.
+    pub fn verdict(&self, t: &Thresholds, test_accuracy: f64, chance: f64) -> VerdictReport {
+        let ratio_at_end = median_of_last_quarter(&self.ratios);
+        let report = |verdict, reason: String| VerdictReport {
+            verdict,
+            reason,
+            ratio_at_init: self.ratios.first().copied(),
+            ratio_at_end,
+            nonfinite_seen: self.nonfinite_at.is_some(),
+        };
+        if let Some(step) = self.nonfinite_at {
+            return report(Verdict::Exploding, format!("non-finite loss or gradient at step {step}"));
+        }
+        if self.growth > t.explode_growth {
+            return report(Verdict::Exploding, format!("a layer's gradient norm grew {:.3e}x from step 0 (threshold {:.0e})", self.growth, t.explode_growth));
+        }
+        if let Some(r) = ratio_at_end
+            && r > t.explode_ratio
+        {
+            return report(Verdict::Exploding, format!("first/last hidden gradient-norm ratio {r:.3e} > {:.0e}", t.explode_ratio));
+        }
+        if let Some(d) = median_of_last_quarter(&self.worst_dead)
+            && d >= t.dead_fraction
+        {
+            return report(Verdict::Dead, format!("{:.0}% of a hidden layer's units dead (threshold {:.0}%)", d * 100.0, t.dead_fraction * 100.0));
+        }
+        if let Some(r) = ratio_at_end
+            && r < t.vanish_ratio
+        {
+            return report(Verdict::Vanishing, format!("first/last hidden gradient-norm ratio {r:.3e} < {:.0e}", t.vanish_ratio));
+        }
+        if test_accuracy < chance + t.chance_margin {
+            return report(
+                Verdict::NotLearning,
+                format!("test accuracy {test_accuracy:.3} within {:.2} of chance {chance:.3}", t.chance_margin),
+            );
+        }
+        report(Verdict::Healthy, format!("test accuracy {test_accuracy:.3}, gradient ratio {}", ratio_at_end.map_or("n/a".into(), |r| format!("{r:.3e}"))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layers(norms: &[f64], dead: f64) -> Vec<LayerStats> {
+        norms.iter().map(|&n| LayerStats { grad_norm: n, dead, ..Default::default() }).collect()
+    }
+
+    fn run(steps: &[Vec<LayerStats>], acc: f64) -> VerdictReport {
+        let mut t = Tracker::default();
+        for (i, l) in steps.iter().enumerate() {
+            t.observe(i as u64, l, 1.0);
+        }
+        t.verdict(&Thresholds::default(), acc, 0.1)
+    }
+
+    #[test]
+    fn each_verdict_from_a_history() {
+        let healthy = vec![layers(&[0.5, 1.0, 1.0], 0.0); 8];
+        assert_eq!(run(&healthy, 0.9).verdict, Verdict::Healthy);
+        assert_eq!(run(&healthy, 0.12).verdict, Verdict::NotLearning);
+        let vanish = vec![layers(&[1e-4, 1.0, 1.0], 0.0); 8];
+        let v = run(&vanish, 0.9);
+        assert_eq!(v.verdict, Verdict::Vanishing);
+        assert_eq!(v.ratio_at_end, Some(1e-4));
+        assert!(v.reason.contains("1.000e-4"), "{}", v.reason);
+        let dead = vec![layers(&[1.0, 1.0, 1.0], 0.8); 8];
+        assert_eq!(run(&dead, 0.9).verdict, Verdict::Dead);
+        let mut grow = vec![layers(&[1.0, 1.0, 1.0], 0.0)];
+        grow.push(layers(&[1e5, 1e5, 1.0], 0.0));
+        assert_eq!(run(&grow, 0.9).verdict, Verdict::Exploding);
+        let toward_input = vec![layers(&[1e3, 1.0, 1.0], 0.0); 4];
+        assert_eq!(run(&toward_input, 0.9).verdict, Verdict::Exploding);
+        let mut nan = healthy.clone();
+        nan[3][1].nonfinite = 2;
+        let v = run(&nan, 0.9);
+        assert_eq!(v.verdict, Verdict::Exploding);
+        assert!(v.reason.contains("step 3"));
+    }
+
+    #[test]
+    fn a_recovery_late_in_the_run_is_what_counts() {
+        // Vanishing early, recovered over the final quarter: not vanishing.
+        let mut h = vec![layers(&[1e-5, 1.0, 1.0], 0.0); 6];
+        h.extend(vec![layers(&[0.5, 1.0, 1.0], 0.0); 2]);
+        assert_eq!(run(&h, 0.9).verdict, Verdict::Healthy);
+    }
+
+    #[test]
+    fn thresholds_validate() {
+        Thresholds::default().validate().unwrap();
+        let e = Thresholds { vanish_ratio: -1.0, ..Default::default() }.validate().unwrap_err();
+        assert_eq!(e.field, "thresholds.vanish_ratio");
+        assert!("exploding".parse::<Verdict>().is_ok());
+    }
+}
