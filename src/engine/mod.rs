@@ -8,6 +8,7 @@ pub mod data;
 pub mod gemm;
 pub mod init;
 pub mod loss;
+pub mod meanfield;
 pub mod network;
 pub mod optim;
 pub mod real;
