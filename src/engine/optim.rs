@@ -302,7 +302,8 @@ mod tests {
         let mut slot = Slot::new(&opt, 3);
         opt.update::<f64, false>(&mut w, &[3.0, -0.01, 100.0], &mut slot, params(0.1), true);
         for (x, s) in w.iter().zip([-1.0, 1.0, -1.0]) {
-            assert!((x - 0.1 * s).abs() < 1e-6, "{x}");
+            // eps enters after the bias correction (Kingma & Ba's eps-hat), hence 1e-5.
+            assert!((x - 0.1 * s).abs() < 1e-5, "{x}");
         }
     }
 

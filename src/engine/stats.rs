@@ -269,15 +269,15 @@ mod tests {
 
     #[test]
     fn histogram_bins_by_decade_quarter() {
-        let x = [0.0f32, 1e-20, 1e-12, 1.5e-12, 1.0, 9.99e3, 1e4, f32::NAN, -0.5];
+        let x = [0.0f32, 1e-20, 1.1e-12, 1.5e-12, 1.0, 9.99e3, 1e4, f32::NAN, -0.5];
         let h = Histogram::of(&x);
         assert_eq!(h.zeros, 1);
         assert_eq!(h.underflow, 1);
         assert_eq!(h.overflow, 1);
         assert_eq!(h.nonfinite, 1);
-        assert_eq!(h.counts[0], 2); // 1e-12 and 1.5e-12 (log10 < -11.75)
+        assert_eq!(h.counts[0], 2); // 1.1e-12 and 1.5e-12 (log10 < -11.75)
         assert_eq!(h.counts[48], 1); // 1.0 -> log10 0 -> (0 + 12) * 4
-        assert_eq!(h.counts[47], 1); // 0.5 -> -0.30 -> 46.8
+        assert_eq!(h.counts[46], 1); // 0.5 -> -0.30 -> 46.8
         assert_eq!(h.counts[Histogram::BINS - 1], 1);
         assert_eq!(h.total(), x.len() as u64);
     }

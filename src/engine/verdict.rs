@@ -20,7 +20,8 @@ pub struct Thresholds {
     pub vanish_ratio: f64,
     /// Exploding: that median ratio above this (the gradient grows toward the input).
     pub explode_ratio: f64,
-    /// Exploding: any layer's gradient norm grows past this factor times its value at step 0.
+    /// Exploding: the largest layer gradient norm grows past this factor times the largest at
+    /// step 0.
     pub explode_growth: f64,
     /// Dead: some hidden layer has at least this fraction of dead units (median, final quarter).
     pub dead_fraction: f64,
@@ -126,7 +127,7 @@ pub struct VerdictReport {
 pub struct Tracker {
     ratios: Vec<f64>,
     worst_dead: Vec<f64>,
-    initial_norms: Vec<f64>,
+    initial_max_norm: Option<f64>,
     growth: f64,
     nonfinite_at: Option<u64>,
 }
@@ -157,14 +158,12 @@ impl Tracker {
         if nonfinite && self.nonfinite_at.is_none() {
             self.nonfinite_at = Some(step);
         }
-        if self.initial_norms.is_empty() {
-            self.initial_norms = layers.iter().map(|l| l.grad_norm).collect();
-        }
-        for (l, s) in layers.iter().enumerate() {
-            let base = self.initial_norms[l];
-            if base > 0.0 && s.grad_norm.is_finite() {
-                self.growth = self.growth.max(s.grad_norm / base);
-            }
+        // Largest layer against largest layer: a layer that starts near zero and recovers is
+        // not an explosion.
+        let max_norm = layers.iter().map(|l| l.grad_norm).filter(|n| n.is_finite()).fold(0.0, f64::max);
+        let base = *self.initial_max_norm.get_or_insert(max_norm);
+        if base > 0.0 {
+            self.growth = self.growth.max(max_norm / base);
         }
         if let Some(r) = first_last_ratio(layers) {
             self.ratios.push(r);
@@ -197,7 +196,7 @@ impl Tracker {
             return report(Verdict::Exploding, format!("non-finite loss or gradient at step {step}"));
         }
         if self.growth > t.explode_growth {
-            return report(Verdict::Exploding, format!("a layer's gradient norm grew {:.3e}x from step 0 (threshold {:.0e})", self.growth, t.explode_growth));
+            return report(Verdict::Exploding, format!("the largest layer gradient norm grew {:.3e}x from step 0 (threshold {:.0e})", self.growth, t.explode_growth));
         }
         if let Some(r) = ratio_at_end
             && r > t.explode_ratio
