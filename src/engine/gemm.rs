@@ -23,7 +23,13 @@ pub fn matmul<F: Real>(a: ArrayView2<'_, F>, b: ArrayView2<'_, F>, beta: F, c: A
     split_rows(a, b, beta, c, pieces);
 }
 
-fn split_rows<F: Real>(a: ArrayView2<'_, F>, b: ArrayView2<'_, F>, beta: F, mut c: ArrayViewMut2<'_, F>, pieces: usize) {
+fn split_rows<F: Real>(
+    a: ArrayView2<'_, F>,
+    b: ArrayView2<'_, F>,
+    beta: F,
+    mut c: ArrayViewMut2<'_, F>,
+    pieces: usize,
+) {
     if pieces <= 1 {
         general_mat_mul(F::one(), &a, &b, beta, &mut c);
         return;
@@ -34,10 +40,7 @@ fn split_rows<F: Real>(a: ArrayView2<'_, F>, b: ArrayView2<'_, F>, beta: F, mut 
     let cut = cut.min(m);
     let (a0, a1) = a.split_at(Axis(0), cut);
     let (c0, c1) = c.split_at(Axis(0), cut);
-    rayon::join(
-        || split_rows(a0, b, beta, c0, left),
-        || split_rows(a1, b, beta, c1, pieces - left),
-    );
+    rayon::join(|| split_rows(a0, b, beta, c0, left), || split_rows(a1, b, beta, c1, pieces - left));
 }
 
 #[cfg(test)]

@@ -66,12 +66,7 @@ impl Init {
 
     /// Draws one layer. Samples are taken in f64 and rounded, so an f32 and an f64 network
     /// built from the same seed agree to rounding.
-    pub fn sample<F: Real>(
-        &self,
-        fan_in: usize,
-        fan_out: usize,
-        rng: &mut ChaCha8Rng,
-    ) -> (Array2<F>, Array1<F>) {
+    pub fn sample<F: Real>(&self, fan_in: usize, fan_out: usize, rng: &mut ChaCha8Rng) -> (Array2<F>, Array1<F>) {
         let (fi, fo) = (fan_in as f64, fan_out as f64);
         let normal = |std: f64, rng: &mut ChaCha8Rng| {
             Array2::from_shape_fn((fan_in, fan_out), |_| {
@@ -143,10 +138,9 @@ impl FromStr for Init {
         };
         let no_args = |init: Init| match args {
             None | Some("") => Ok(init),
-            Some(a) => Err(InitError::BadParameter {
-                name: "init",
-                problem: format!("{name} takes no parameters, got {a:?}"),
-            }),
+            Some(a) => {
+                Err(InitError::BadParameter { name: "init", problem: format!("{name} takes no parameters, got {a:?}") })
+            }
         };
         match name {
             "lecun_normal" | "lecun" => no_args(Init::LecunNormal),
@@ -200,10 +194,7 @@ impl FromStr for Init {
 fn parse_param(name: &'static str, v: &str) -> Result<f64, InitError> {
     match v.trim().parse::<f64>() {
         Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
-        _ => Err(InitError::BadParameter {
-            name,
-            problem: format!("must be a finite number >= 0, got {v:?}"),
-        }),
+        _ => Err(InitError::BadParameter { name, problem: format!("must be a finite number >= 0, got {v:?}") }),
     }
 }
 
@@ -295,10 +286,7 @@ mod tests {
         assert_eq!("glorot_uniform".parse::<Init>(), Ok(Init::XavierUniform));
         assert_eq!("orthogonal:1.5".parse::<Init>(), Ok(Init::Orthogonal { gain: 1.5 }));
         assert_eq!("orthogonal".parse::<Init>(), Ok(Init::Orthogonal { gain: 1.0 }));
-        assert_eq!(
-            "custom:sigma_w=1.5,sigma_b=0.05".parse::<Init>(),
-            Ok(Init::Custom { sigma_w: 1.5, sigma_b: 0.05 })
-        );
+        assert_eq!("custom:sigma_w=1.5,sigma_b=0.05".parse::<Init>(), Ok(Init::Custom { sigma_w: 1.5, sigma_b: 0.05 }));
         assert_eq!("custom(2,0.1)".parse::<Init>(), Ok(Init::Custom { sigma_w: 2.0, sigma_b: 0.1 }));
         for init in [Init::HeUniform, Init::Orthogonal { gain: 0.5 }, Init::Custom { sigma_w: 1.2, sigma_b: 0.3 }] {
             assert_eq!(init.to_string().parse::<Init>(), Ok(init));

@@ -67,7 +67,12 @@ impl BatchLoss {
 impl Loss {
     /// Evaluates the loss on `out` (batch x classes) and, if `grad` is given, writes
     /// dL/d(out) of the *batch mean* into it.
-    pub fn eval<F: Real>(&self, out: ArrayView2<'_, F>, labels: &[u32], mut grad: Option<ArrayViewMut2<'_, F>>) -> BatchLoss {
+    pub fn eval<F: Real>(
+        &self,
+        out: ArrayView2<'_, F>,
+        labels: &[u32],
+        mut grad: Option<ArrayViewMut2<'_, F>>,
+    ) -> BatchLoss {
         let (n, k) = out.dim();
         let mut res = BatchLoss { n, ..Default::default() };
         let inv_n = F::one() / F::of(n as f64);
@@ -136,7 +141,8 @@ mod tests {
                     p[[i, j]] += h;
                     let mut m = out.clone();
                     m[[i, j]] -= h;
-                    let fd = (loss.eval(p.view(), &labels, None).loss() - loss.eval(m.view(), &labels, None).loss()) / (2.0 * h);
+                    let fd = (loss.eval(p.view(), &labels, None).loss() - loss.eval(m.view(), &labels, None).loss())
+                        / (2.0 * h);
                     assert!((fd - g[[i, j]]).abs() < 1e-8, "{loss} [{i},{j}] fd {fd} vs {}", g[[i, j]]);
                 }
             }

@@ -95,11 +95,7 @@ fn gl_panel(g: &dyn Fn(f64) -> f64, a: f64, b: f64) -> f64 {
     let (x, w) = gl_rule();
     let c = 0.5 * (a + b);
     let h = 0.5 * (b - a);
-    h * x
-        .iter()
-        .zip(w)
-        .map(|(&xi, &wi)| wi * g(c + h * xi))
-        .sum::<f64>()
+    h * x.iter().zip(w).map(|(&xi, &wi)| wi * g(c + h * xi)).sum::<f64>()
 }
 
 /// A panel `[a, b]` with its integral on both halves; `err` is how much the one-panel rule
@@ -117,29 +113,16 @@ impl Panel {
         let m = 0.5 * (a + b);
         let left = gl_panel(g, a, m);
         let right = gl_panel(g, m, b);
-        let err = if b - a < MIN_PANEL {
-            0.0
-        } else {
-            (left + right - whole).abs()
-        };
-        Panel {
-            a,
-            b,
-            left,
-            right,
-            err,
-        }
+        let err = if b - a < MIN_PANEL { 0.0 } else { (left + right - whole).abs() };
+        Panel { a, b, left, right, err }
     }
 }
 
 /// Globally adaptive integration of `g` over `[pts[0], pts[last]]`, with panel boundaries at
 /// every point of the (sorted) `pts`.
 fn integrate(g: &dyn Fn(f64) -> f64, pts: &[f64]) -> f64 {
-    let mut panels: Vec<Panel> = pts
-        .windows(2)
-        .filter(|p| p[1] > p[0])
-        .map(|p| Panel::new(g, p[0], p[1], gl_panel(g, p[0], p[1])))
-        .collect();
+    let mut panels: Vec<Panel> =
+        pts.windows(2).filter(|p| p[1] > p[0]).map(|p| Panel::new(g, p[0], p[1], gl_panel(g, p[0], p[1]))).collect();
     loop {
         let (mut total, mut err, mut scale) = (0.0, 0.0, 0.0);
         let mut worst = 0;
@@ -184,15 +167,8 @@ pub fn expect(f: impl Fn(f64) -> f64, q: f64, kinks: &[f64]) -> f64 {
     let s = q.sqrt();
     let g = |z: f64| f(s * z) * (-0.5 * z * z).exp() * INV_SQRT_2PI;
     let n_grid = (2.0 * Z_MAX / INITIAL_PANEL).round() as usize;
-    let mut pts: Vec<f64> = (0..=n_grid)
-        .map(|i| -Z_MAX + 2.0 * Z_MAX * i as f64 / n_grid as f64)
-        .collect();
-    pts.extend(
-        kinks
-            .iter()
-            .map(|&x| x / s)
-            .filter(|z| z.is_finite() && z.abs() < Z_MAX),
-    );
+    let mut pts: Vec<f64> = (0..=n_grid).map(|i| -Z_MAX + 2.0 * Z_MAX * i as f64 / n_grid as f64).collect();
+    pts.extend(kinks.iter().map(|&x| x / s).filter(|z| z.is_finite() && z.abs() < Z_MAX));
     pts.sort_by(f64::total_cmp);
     pts.dedup();
     integrate(&g, &pts)
@@ -296,11 +272,7 @@ impl MeanFieldInput<'_> {
             return FixedPoint::DriftsToInfinity;
         }
         if !significant(g1, q1) {
-            if q1 > 0.0
-                && [0.5 * q1, 2.0 * q1]
-                    .iter()
-                    .all(|&q| g(q).abs() <= 1e-10 * q)
-            {
+            if q1 > 0.0 && [0.5 * q1, 2.0 * q1].iter().all(|&q| g(q).abs() <= 1e-10 * q) {
                 return FixedPoint::Neutral { q_star: q1 };
             }
             return FixedPoint::Converged { q_star: q1 };
@@ -349,11 +321,7 @@ impl MeanFieldInput<'_> {
         }
         let q_small = 2.0 * lo;
         let slope = self.length_map(q_small) / q_small;
-        if slope < 1.0 - CRITICAL_TOL {
-            FixedPoint::Converged { q_star: 0.0 }
-        } else {
-            FixedPoint::DriftsToZero
-        }
+        if slope < 1.0 - CRITICAL_TOL { FixedPoint::Converged { q_star: 0.0 } } else { FixedPoint::DriftsToZero }
     }
 }
 
@@ -597,15 +565,7 @@ pub fn predict(input: &MeanFieldInput, depth: usize) -> Result<Prediction, MeanF
         .collect();
     let first_last_ratio = layers[0].grad_ratio_to_last;
     let weight_first_last_ratio = layers[0].weight_grad_ratio_to_last;
-    Ok(Prediction {
-        fixed_point,
-        chi1,
-        regime,
-        depth_scale,
-        layers,
-        first_last_ratio,
-        weight_first_last_ratio,
-    })
+    Ok(Prediction { fixed_point, chi1, regime, depth_scale, layers, first_last_ratio, weight_first_last_ratio })
 }
 
 #[cfg(test)]
@@ -699,25 +659,14 @@ mod tests {
         sigma_w: f64,
         sigma_b: f64,
     ) -> MeanFieldInput<'a> {
-        MeanFieldInput {
-            phi,
-            dphi,
-            kinks,
-            sigma_w,
-            sigma_b,
-            q_in: 1.0,
-        }
+        MeanFieldInput { phi, dphi, kinks, sigma_w, sigma_b, q_in: 1.0 }
     }
 
     #[test]
     fn gauss_legendre_is_exact_for_polynomials() {
         let (x, w) = gl_rule();
         for k in 0..GL_NODES {
-            let got: f64 = x
-                .iter()
-                .zip(w)
-                .map(|(&x, &w)| w * x.powi(2 * k as i32))
-                .sum();
+            let got: f64 = x.iter().zip(w).map(|(&x, &w)| w * x.powi(2 * k as i32)).sum();
             let want = 2.0 / (2 * k + 1) as f64;
             assert!(rel(got, want) < 1e-14, "k={k}: {got} vs {want}");
         }
@@ -775,10 +724,7 @@ mod tests {
     fn kinks_beat_plain_gauss_hermite() {
         let (x, w) = gauss_hermite(20);
         let gh = |f: &dyn Fn(f64) -> f64| -> f64 {
-            x.iter()
-                .zip(&w)
-                .map(|(&x, &w)| w * f(std::f64::consts::SQRT_2 * x))
-                .sum::<f64>()
+            x.iter().zip(&w).map(|(&x, &w)| w * f(std::f64::consts::SQRT_2 * x)).sum::<f64>()
                 / std::f64::consts::PI.sqrt()
         };
         // The Gauss-Hermite rule itself is right on smooth functions...
@@ -793,10 +739,7 @@ mod tests {
         let want = INV_SQRT_2PI * (-0.5f64).exp() - 0.158_655_253_931_457_05;
         let with_kink = rel(expect(|z| (z - 1.0).max(0.0), 1.0, &[1.0]), want);
         let without = rel(expect(|z| (z - 1.0).max(0.0), 1.0, &[]), want);
-        assert!(
-            with_kink < 1e-13 && without > 10.0 * with_kink,
-            "{with_kink} {without}"
-        );
+        assert!(with_kink < 1e-13 && without > 10.0 * with_kink, "{with_kink} {without}");
     }
 
     #[test]
@@ -848,10 +791,7 @@ mod tests {
         let inp = input(&f64::tanh, &dtanh, &[], 1.0, 0.0);
         let p = predict(&inp, 50).unwrap();
         assert!(
-            matches!(
-                p.fixed_point,
-                FixedPoint::DriftsToZero | FixedPoint::Converged { q_star: 0.0 }
-            ),
+            matches!(p.fixed_point, FixedPoint::DriftsToZero | FixedPoint::Converged { q_star: 0.0 }),
             "{:?}",
             p.fixed_point
         );
@@ -876,9 +816,7 @@ mod tests {
     fn tanh_large_sigma_w_is_chaotic() {
         let inp = input(&f64::tanh, &dtanh, &[], 2.5, 0.0);
         let p = predict(&inp, 10).unwrap();
-        let FixedPoint::Converged { q_star } = p.fixed_point else {
-            panic!("{:?}", p.fixed_point)
-        };
+        let FixedPoint::Converged { q_star } = p.fixed_point else { panic!("{:?}", p.fixed_point) };
         assert!(q_star > 0.1);
         assert!(rel(inp.length_map(q_star), q_star) < 1e-9);
         // Independent check of the fixed-point equation.
@@ -892,15 +830,11 @@ mod tests {
     #[test]
     fn tanh_with_bias_converges_to_positive_fixed_point() {
         let inp = input(&f64::tanh, &dtanh, &[], 1.0, 0.3);
-        let FixedPoint::Converged { q_star } = inp.fixed_point() else {
-            panic!()
-        };
+        let FixedPoint::Converged { q_star } = inp.fixed_point() else { panic!() };
         assert!(q_star > 0.0 && rel(inp.length_map(q_star), q_star) < 1e-12);
         // Starting below the fixed point (tiny input) goes up to the same q*.
         let low = MeanFieldInput { q_in: 0.0, ..inp };
-        let FixedPoint::Converged { q_star: q_low } = low.fixed_point() else {
-            panic!()
-        };
+        let FixedPoint::Converged { q_star: q_low } = low.fixed_point() else { panic!() };
         assert!(rel(q_low, q_star) < 1e-14);
     }
 
@@ -908,9 +842,7 @@ mod tests {
     fn logistic_uses_the_second_moment() {
         let inp = input(&logistic, &dlogistic, &[], 1.0, 0.0);
         let p = predict(&inp, 10).unwrap();
-        let FixedPoint::Converged { q_star } = p.fixed_point else {
-            panic!("{:?}", p.fixed_point)
-        };
+        let FixedPoint::Converged { q_star } = p.fixed_point else { panic!("{:?}", p.fixed_point) };
         // E[sigma^2] >= E[sigma]^2 = 1/4, so q* >= 1/4 (a variance-based map would give less).
         assert!(q_star > 0.25);
         let direct = trapezoid(|x| logistic(x).powi(2), q_star);
@@ -922,20 +854,14 @@ mod tests {
 
     #[test]
     fn layer_ratios_multiply_consistently() {
-        let inp = MeanFieldInput {
-            q_in: 4.0,
-            ..input(&f64::tanh, &dtanh, &[], 1.3, 0.1)
-        };
+        let inp = MeanFieldInput { q_in: 4.0, ..input(&f64::tanh, &dtanh, &[], 1.3, 0.1) };
         let d = 12;
         let p = predict(&inp, d).unwrap();
         let ls = &p.layers;
         assert_eq!(ls.len(), d);
         assert!(rel(ls[0].q, 1.69 * 4.0 + 0.01) < 1e-15);
         let last = &ls[d - 1];
-        assert_eq!(
-            (last.grad_ratio_to_last, last.delta_ratio_to_last),
-            (1.0, 1.0)
-        );
+        assert_eq!((last.grad_ratio_to_last, last.delta_ratio_to_last), (1.0, 1.0));
         assert!((last.weight_grad_ratio_to_last - 1.0).abs() < 1e-15);
         let mut product = 1.0;
         let mut product_w = 1.0;
@@ -952,12 +878,7 @@ mod tests {
         assert!(rel(p.weight_first_last_ratio, product_w) < 1e-12);
         // Weight ratio = delta ratio * sqrt(m_{l-1} / m_{D-1}), m_0 = q_in.
         let m_last = inp.second_moment(ls[d - 2].q);
-        assert!(
-            rel(
-                ls[0].weight_grad_ratio_to_last,
-                ls[0].delta_ratio_to_last * (4.0 / m_last).sqrt()
-            ) < 1e-12
-        );
+        assert!(rel(ls[0].weight_grad_ratio_to_last, ls[0].delta_ratio_to_last * (4.0 / m_last).sqrt()) < 1e-12);
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod real;
 pub mod rng;
 pub mod spec;
 pub mod stats;
+pub mod theory;
 pub mod train;
 pub mod verdict;
 

@@ -141,8 +141,13 @@ impl<F: Real> Pass<F> {
         for l in (0..=last).rev() {
             let layer = &net.layers[l];
             let sat_below = F::of(SATURATION_FRACTION * layer.act.max_derivative());
-            self.saturated[l] =
-                layer.act.backward(slice(&self.z[l]), slice(&self.a[l]), slice(&self.da[l]), slice_mut(&mut self.dz[l]), sat_below);
+            self.saturated[l] = layer.act.backward(
+                slice(&self.z[l]),
+                slice(&self.a[l]),
+                slice(&self.da[l]),
+                slice_mut(&mut self.dz[l]),
+                sat_below,
+            );
             let input = if l == 0 { self.x.view() } else { self.a[l - 1].view() };
             matmul(input.t(), self.dz[l].view(), F::zero(), self.dw[l].view_mut());
             let db = &mut self.db[l];
@@ -212,7 +217,10 @@ mod tests {
                 *param_mut(&mut net, l, idx) = orig;
                 let fd = (up - down) / (2.0 * h);
                 let tol = 1e-6 * (1.0 + fd.abs().max(analytic.abs()));
-                assert!((fd - analytic).abs() < tol, "{act}/{out_act}/{loss}: layer {l} param {idx}: fd {fd} vs analytic {analytic}");
+                assert!(
+                    (fd - analytic).abs() < tol,
+                    "{act}/{out_act}/{loss}: layer {l} param {idx}: fd {fd} vs analytic {analytic}"
+                );
             }
         }
     }

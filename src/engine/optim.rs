@@ -7,21 +7,24 @@ use serde::{Deserialize, Serialize};
 
 use super::Real;
 
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Optimizer {
+    #[default]
     Sgd,
     /// Heavy-ball momentum: v = mu v + g; w -= lr v. Nesterov: w -= lr (g + mu v).
-    Momentum { momentum: f64, nesterov: bool },
+    Momentum {
+        momentum: f64,
+        nesterov: bool,
+    },
     /// Adam with bias correction.
-    Adam { beta1: f64, beta2: f64, eps: f64 },
+    Adam {
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+    },
 }
 
-impl Default for Optimizer {
-    fn default() -> Self {
-        Optimizer::Sgd
-    }
-}
 
 pub const OPTIMIZER_NAMES: &[&str] = &["sgd", "momentum[:MU]", "nesterov[:MU]", "adam[:BETA1,BETA2,EPS]"];
 
@@ -47,12 +50,18 @@ impl FromStr for Optimizer {
             let Some(a) = args.get(i) else { return Ok(default) };
             match a.parse::<f64>() {
                 Ok(v) if v >= lo && v < hi => Ok(v),
-                _ => Err(OptimizerError::Bad { name: name.into(), problem: format!("{what} must be in [{lo}, {hi}), got {a:?}") }),
+                _ => Err(OptimizerError::Bad {
+                    name: name.into(),
+                    problem: format!("{what} must be in [{lo}, {hi}), got {a:?}"),
+                }),
             }
         };
         let max_args = |n: usize| {
             if args.len() > n {
-                Err(OptimizerError::Bad { name: name.into(), problem: format!("takes at most {n} parameters, got {}", args.len()) })
+                Err(OptimizerError::Bad {
+                    name: name.into(),
+                    problem: format!("takes at most {n} parameters, got {}", args.len()),
+                })
             } else {
                 Ok(())
             }
@@ -127,13 +136,24 @@ impl FromStr for Schedule {
         match (name, args.as_slice()) {
             ("constant", []) => Ok(Schedule::Constant),
             ("step", [every, gamma]) => {
-                let every = every.parse::<u64>().ok().filter(|&e| e > 0).ok_or_else(|| ScheduleError(format!("step interval must be a whole number > 0, got {every:?}")))?;
-                let gamma = gamma.parse::<f64>().ok().filter(|g| *g > 0.0 && g.is_finite()).ok_or_else(|| ScheduleError(format!("gamma must be > 0, got {gamma:?}")))?;
+                let every =
+                    every.parse::<u64>().ok().filter(|&e| e > 0).ok_or_else(|| {
+                        ScheduleError(format!("step interval must be a whole number > 0, got {every:?}"))
+                    })?;
+                let gamma = gamma
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|g| *g > 0.0 && g.is_finite())
+                    .ok_or_else(|| ScheduleError(format!("gamma must be > 0, got {gamma:?}")))?;
                 Ok(Schedule::Step { every, gamma })
             }
             ("cosine", []) => Ok(Schedule::Cosine { min_factor: 0.0 }),
             ("cosine", [m]) => {
-                let min_factor = m.parse::<f64>().ok().filter(|m| (0.0..=1.0).contains(m)).ok_or_else(|| ScheduleError(format!("min factor must be in [0, 1], got {m:?}")))?;
+                let min_factor = m
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|m| (0.0..=1.0).contains(m))
+                    .ok_or_else(|| ScheduleError(format!("min factor must be in [0, 1], got {m:?}")))?;
                 Ok(Schedule::Cosine { min_factor })
             }
             _ => Err(ScheduleError(format!("cannot read {s:?}"))),
@@ -195,7 +215,14 @@ const LANES: usize = 8;
 impl Optimizer {
     /// Updates `w` in place from `g`. With `MEASURE` it also returns the weight and update norms,
     /// computed in the same pass in lane-parallel f32 partial sums folded into f64.
-    pub fn update<F: Real, const MEASURE: bool>(&self, w: &mut [F], g: &[F], slot: &mut Slot<F>, p: StepParams, decay: bool) -> UpdateNorms {
+    pub fn update<F: Real, const MEASURE: bool>(
+        &self,
+        w: &mut [F],
+        g: &[F],
+        slot: &mut Slot<F>,
+        p: StepParams,
+        decay: bool,
+    ) -> UpdateNorms {
         let lr = F::of(p.lr);
         let wd = F::of(if decay { p.lr * p.weight_decay } else { 0.0 });
         let scale = F::of(p.grad_scale);

@@ -41,6 +41,7 @@ pub struct JobSpec {
     pub eval_every: u64,
     /// A dataset spec string, see `engine::data`.
     pub dataset: String,
+    /// Share of the data held out for evaluation; 0 evaluates on the training data itself.
     pub test_fraction: f64,
     pub standardize: bool,
     pub seed: u64,
@@ -173,8 +174,8 @@ impl JobSpec {
         if self.record_every == 0 {
             return err("record_every", "must be at least 1 (1 records every step)".into());
         }
-        if !(self.test_fraction > 0.0 && self.test_fraction < 1.0) {
-            return err("test_fraction", format!("must be in (0, 1), got {}", self.test_fraction));
+        if !(self.test_fraction >= 0.0 && self.test_fraction < 1.0) {
+            return err("test_fraction", format!("must be in [0, 1), got {}", self.test_fraction));
         }
         if let Init::Custom { sigma_w, sigma_b } = self.init
             && !(sigma_w.is_finite() && sigma_w >= 0.0 && sigma_b.is_finite() && sigma_b >= 0.0)

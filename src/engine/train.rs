@@ -89,7 +89,12 @@ const EVAL_CHUNK: usize = 512;
 /// Loads and prepares a spec's data: load, split, standardize, all seeded by the job.
 pub fn prepare_data(spec: &JobSpec) -> Result<Split, SetupError> {
     let ds = spec.dataset_spec()?.load(spec.seed)?;
-    let mut split = data::split(ds, spec.test_fraction, spec.seed)?;
+    // test_fraction 0: no held-out data; "test" figures are then on the training set (probes).
+    let mut split = if spec.test_fraction == 0.0 {
+        Split { test: ds.clone(), train: ds }
+    } else {
+        data::split(ds, spec.test_fraction, spec.seed)?
+    };
     if spec.standardize {
         data::standardize(&mut split);
     }
@@ -108,14 +113,26 @@ impl<F: Real> Trainer<F> {
         spec.validate()?;
         let n_train = split.train.labels.len();
         if spec.batch > n_train {
-            return Err(FieldError::new("batch", format!("{} is larger than the training split ({n_train} examples)", spec.batch)).into());
+            return Err(FieldError::new(
+                "batch",
+                format!("{} is larger than the training split ({n_train} examples)", spec.batch),
+            )
+            .into());
         }
         if split.test.labels.is_empty() {
             return Err(FieldError::new("test_fraction", "leaves no test examples").into());
         }
         let classes = split.train.classes.max(split.test.classes);
         let dim = split.train.features.ncols();
-        let net = Mlp::new(dim, &spec.hidden, classes, spec.activation, spec.output_activation, &spec.init, &mut stream(spec.seed, Purpose::Init));
+        let net = Mlp::new(
+            dim,
+            &spec.hidden,
+            classes,
+            spec.activation,
+            spec.output_activation,
+            &spec.init,
+            &mut stream(spec.seed, Purpose::Init),
+        );
         let pass = Pass::new(&net, spec.batch);
         let slots_w = net.layers.iter().map(|l| Slot::new(&spec.optimizer, l.w.len())).collect();
         let slots_b = net.layers.iter().map(|l| Slot::new(&spec.optimizer, l.b.len())).collect();
@@ -177,7 +194,7 @@ impl<F: Real> Trainer<F> {
     }
 
     fn records_step(&self, step: u64) -> bool {
-        step % self.spec.record_every == 0 || step + 1 == self.spec.steps
+        step.is_multiple_of(self.spec.record_every) || step + 1 == self.spec.steps
     }
 
     /// Takes one training step: gradients at the current parameters, then the update.
@@ -185,6 +202,31 @@ impl<F: Real> Trainer<F> {
     pub fn step(&mut self) -> StepRecord {
         let step = self.step;
         let record = self.records_step(step);
+        let hist = self.spec.histogram_every > 0 && step.is_multiple_of(self.spec.histogram_every);
+        let mut rec = self.gradients(record, hist);
+        self.apply(&mut rec);
+        self.step += 1;
+        if record {
+            self.tracker.observe(step, &rec.layers, rec.loss);
+        } else if !rec.loss.is_finite() || !rec.grad_norm.is_finite() {
+            // Unrecorded steps still count for non-finite detection.
+            self.tracker.observe_nonfinite(step);
+        }
+        rec
+    }
+
+    /// Measures the gradients on the next batch without updating anything: what a probe
+    /// reports. `update_ratio` is 0 and `weight_norm` the current one.
+    pub fn measure(&mut self) -> StepRecord {
+        let mut rec = self.gradients(true, true);
+        for (s, layer) in rec.layers.iter_mut().zip(&self.net.layers) {
+            s.weight_norm = sumsq(layer.w.as_slice().expect("contiguous")).sqrt();
+        }
+        rec
+    }
+
+    /// Forward, loss and backward on the next batch, and the statistics of what they computed.
+    fn gradients(&mut self, record: bool, hist: bool) -> StepRecord {
         self.next_batch();
         self.pass.forward(&self.net);
         let out = self.pass.output().to_owned();
@@ -216,45 +258,56 @@ impl<F: Real> Trainer<F> {
             }
         } else {
             for l in 0..n_layers {
-                total_sumsq += sumsq(self.pass.dw[l].as_slice().expect("contiguous")) + sumsq(self.pass.db[l].as_slice().expect("contiguous"));
+                total_sumsq += sumsq(self.pass.dw[l].as_slice().expect("contiguous"))
+                    + sumsq(self.pass.db[l].as_slice().expect("contiguous"));
             }
         }
-        let grad_norm = total_sumsq.sqrt();
-        let histograms = if self.spec.histogram_every > 0 && step % self.spec.histogram_every == 0 {
+        let histograms = if hist {
             self.pass.dw.iter().map(|g| Histogram::of(g.as_slice().expect("contiguous"))).collect()
         } else {
             Vec::new()
         };
+        let lr = self.spec.schedule.lr(self.spec.lr, self.step, self.spec.steps);
+        StepRecord {
+            step: self.step,
+            loss: batch_loss.loss(),
+            accuracy: batch_loss.accuracy(),
+            lr,
+            grad_norm: total_sumsq.sqrt(),
+            layers,
+            histograms,
+        }
+    }
 
-        let lr = self.spec.schedule.lr(self.spec.lr, step, self.spec.steps);
+    /// The optimizer's update from the gradients in the pass buffers.
+    fn apply(&mut self, rec: &mut StepRecord) {
         let grad_scale = match self.spec.clip_norm {
-            Some(c) if grad_norm > c => c / grad_norm,
+            Some(c) if rec.grad_norm > c => c / rec.grad_norm,
             _ => 1.0,
         };
-        let params = StepParams { lr, weight_decay: self.spec.weight_decay, grad_scale, t: step + 1 };
+        let params = StepParams { lr: rec.lr, weight_decay: self.spec.weight_decay, grad_scale, t: self.step + 1 };
         let opt = self.spec.optimizer;
+        let record = !rec.layers.is_empty();
         for (l, layer) in self.net.layers.iter_mut().enumerate() {
             let w = layer.w.as_slice_mut().expect("contiguous");
             let gw = self.pass.dw[l].as_slice().expect("contiguous");
             if record {
                 let n = opt.update::<F, true>(w, gw, &mut self.slots_w[l], params, true);
-                layers[l].weight_norm = n.weight_sumsq.sqrt();
-                layers[l].update_ratio = if n.weight_sumsq > 0.0 { (n.update_sumsq / n.weight_sumsq).sqrt() } else { 0.0 };
+                rec.layers[l].weight_norm = n.weight_sumsq.sqrt();
+                rec.layers[l].update_ratio =
+                    if n.weight_sumsq > 0.0 { (n.update_sumsq / n.weight_sumsq).sqrt() } else { 0.0 };
             } else {
                 opt.update::<F, false>(w, gw, &mut self.slots_w[l], params, true);
             }
             let b = layer.b.as_slice_mut().expect("contiguous");
-            opt.update::<F, false>(b, self.pass.db[l].as_slice().expect("contiguous"), &mut self.slots_b[l], params, false);
+            opt.update::<F, false>(
+                b,
+                self.pass.db[l].as_slice().expect("contiguous"),
+                &mut self.slots_b[l],
+                params,
+                false,
+            );
         }
-        self.step += 1;
-        let rec = StepRecord { step, loss: batch_loss.loss(), accuracy: batch_loss.accuracy(), lr, grad_norm, layers, histograms };
-        if record {
-            self.tracker.observe(step, &rec.layers, rec.loss);
-        } else if !rec.loss.is_finite() || !grad_norm.is_finite() {
-            // Unrecorded steps still count for non-finite detection.
-            self.tracker.observe_nonfinite(step);
-        }
-        rec
     }
 
     /// True once a non-finite loss or gradient has been seen.
@@ -312,7 +365,7 @@ impl<F: Real> Trainer<F> {
             let rec = self.step();
             let go_on = on_event(Event::Step(&rec));
             let stop_nonfinite = self.spec.stop_on_nonfinite && self.saw_nonfinite();
-            let due = self.spec.eval_every > 0 && self.step % self.spec.eval_every == 0;
+            let due = self.spec.eval_every > 0 && self.step.is_multiple_of(self.spec.eval_every);
             if due || self.finished() || stop_nonfinite || !go_on {
                 last_eval = self.evaluate();
                 on_event(Event::Eval(&last_eval));

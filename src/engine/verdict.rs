@@ -51,16 +51,26 @@ impl Default for Thresholds {
 impl Thresholds {
     pub fn validate(&self) -> Result<(), FieldError> {
         let positive = |name: &str, v: f64| {
-            if v.is_finite() && v > 0.0 { Ok(()) } else { Err(FieldError::new(format!("thresholds.{name}"), format!("must be a finite number > 0, got {v}"))) }
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(FieldError::new(format!("thresholds.{name}"), format!("must be a finite number > 0, got {v}")))
+            }
         };
         positive("vanish_ratio", self.vanish_ratio)?;
         positive("explode_ratio", self.explode_ratio)?;
         positive("explode_growth", self.explode_growth)?;
         if !(self.dead_fraction > 0.0 && self.dead_fraction <= 1.0) {
-            return Err(FieldError::new("thresholds.dead_fraction", format!("must be in (0, 1], got {}", self.dead_fraction)));
+            return Err(FieldError::new(
+                "thresholds.dead_fraction",
+                format!("must be in (0, 1], got {}", self.dead_fraction),
+            ));
         }
         if !(0.0..1.0).contains(&self.chance_margin) {
-            return Err(FieldError::new("thresholds.chance_margin", format!("must be in [0, 1), got {}", self.chance_margin)));
+            return Err(FieldError::new(
+                "thresholds.chance_margin",
+                format!("must be in [0, 1), got {}", self.chance_margin),
+            ));
         }
         if self.vanish_ratio >= self.explode_ratio {
             return Err(FieldError::new("thresholds.vanish_ratio", "must be below explode_ratio"));
@@ -80,7 +90,8 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 5] = [Verdict::Healthy, Verdict::Vanishing, Verdict::Exploding, Verdict::Dead, Verdict::NotLearning];
+    pub const ALL: [Verdict; 5] =
+        [Verdict::Healthy, Verdict::Vanishing, Verdict::Exploding, Verdict::Dead, Verdict::NotLearning];
 
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -136,7 +147,13 @@ pub struct Tracker {
 pub fn first_last_ratio(layers: &[LayerStats]) -> Option<f64> {
     let hidden = layers.len().checked_sub(1).filter(|&h| h >= 1)?;
     let (first, last) = (layers[0].grad_norm, layers[hidden - 1].grad_norm);
-    Some(if last > 0.0 { first / last } else if first > 0.0 { f64::INFINITY } else { 1.0 })
+    Some(if last > 0.0 {
+        first / last
+    } else if first > 0.0 {
+        f64::INFINITY
+    } else {
+        1.0
+    })
 }
 
 fn median_of_last_quarter(v: &[f64]) -> Option<f64> {
@@ -196,22 +213,37 @@ impl Tracker {
             return report(Verdict::Exploding, format!("non-finite loss or gradient at step {step}"));
         }
         if self.growth > t.explode_growth {
-            return report(Verdict::Exploding, format!("the largest layer gradient norm grew {:.3e}x from step 0 (threshold {:.0e})", self.growth, t.explode_growth));
+            return report(
+                Verdict::Exploding,
+                format!(
+                    "the largest layer gradient norm grew {:.3e}x from step 0 (threshold {:.0e})",
+                    self.growth, t.explode_growth
+                ),
+            );
         }
         if let Some(r) = ratio_at_end
             && r > t.explode_ratio
         {
-            return report(Verdict::Exploding, format!("first/last hidden gradient-norm ratio {r:.3e} > {:.0e}", t.explode_ratio));
+            return report(
+                Verdict::Exploding,
+                format!("first/last hidden gradient-norm ratio {r:.3e} > {:.0e}", t.explode_ratio),
+            );
         }
         if let Some(d) = median_of_last_quarter(&self.worst_dead)
             && d >= t.dead_fraction
         {
-            return report(Verdict::Dead, format!("{:.0}% of a hidden layer's units dead (threshold {:.0}%)", d * 100.0, t.dead_fraction * 100.0));
+            return report(
+                Verdict::Dead,
+                format!("{:.0}% of a hidden layer's units dead (threshold {:.0}%)", d * 100.0, t.dead_fraction * 100.0),
+            );
         }
         if let Some(r) = ratio_at_end
             && r < t.vanish_ratio
         {
-            return report(Verdict::Vanishing, format!("first/last hidden gradient-norm ratio {r:.3e} < {:.0e}", t.vanish_ratio));
+            return report(
+                Verdict::Vanishing,
+                format!("first/last hidden gradient-norm ratio {r:.3e} < {:.0e}", t.vanish_ratio),
+            );
         }
         if test_accuracy < chance + t.chance_margin {
             return report(
@@ -219,7 +251,13 @@ impl Tracker {
                 format!("test accuracy {test_accuracy:.3} within {:.2} of chance {chance:.3}", t.chance_margin),
             );
         }
-        report(Verdict::Healthy, format!("test accuracy {test_accuracy:.3}, gradient ratio {}", ratio_at_end.map_or("n/a".into(), |r| format!("{r:.3e}"))))
+        report(
+            Verdict::Healthy,
+            format!(
+                "test accuracy {test_accuracy:.3}, gradient ratio {}",
+                ratio_at_end.map_or("n/a".into(), |r| format!("{r:.3e}"))
+            ),
+        )
     }
 }
 

@@ -20,11 +20,7 @@ pub struct CsvOptions {
 
 fn unquote(field: &str) -> &str {
     let f = field.trim();
-    if f.len() >= 2 && f.starts_with('"') && f.ends_with('"') {
-        f[1..f.len() - 1].trim()
-    } else {
-        f
-    }
+    if f.len() >= 2 && f.starts_with('"') && f.ends_with('"') { f[1..f.len() - 1].trim() } else { f }
 }
 
 /// Parses CSV text (already decompressed). `path` is only used in the dataset name and in
@@ -39,18 +35,12 @@ pub fn parse_csv(bytes: &[u8], path: &Path, opts: &CsvOptions) -> Result<Dataset
         .filter(|(_, l)| !l.trim_ascii().is_empty())
         .map(|(no, l)| match std::str::from_utf8(l) {
             Ok(s) => Ok((no, s)),
-            Err(_) => Err(DataError::InvalidUtf8 {
-                path: p(),
-                line: no,
-            }),
+            Err(_) => Err(DataError::InvalidUtf8 { path: p(), line: no }),
         })
         .peekable();
 
     let Some(first) = lines.peek() else {
-        return Err(DataError::Empty {
-            path: p(),
-            what: "no rows",
-        });
+        return Err(DataError::Empty { path: p(), what: "no rows" });
     };
     let (first_no, first_line) = match first {
         Ok(x) => *x,
@@ -61,9 +51,7 @@ pub fn parse_csv(bytes: &[u8], path: &Path, opts: &CsvOptions) -> Result<Dataset
     if width < 2 {
         return Err(DataError::LabelColumn {
             path: p(),
-            problem: format!(
-                "line {first_no} has {width} column; need at least one feature column besides the label"
-            ),
+            problem: format!("line {first_no} has {width} column; need at least one feature column besides the label"),
         });
     }
     if width - 1 > MAX_DIM {
@@ -80,25 +68,19 @@ pub fn parse_csv(bytes: &[u8], path: &Path, opts: &CsvOptions) -> Result<Dataset
         LabelColumn::Index(i) => {
             return Err(DataError::LabelColumn {
                 path: p(),
-                problem: format!(
-                    "index {i} out of range: line {first_no} has {width} columns (indices 0..{width})"
-                ),
+                problem: format!("index {i} out of range: line {first_no} has {width} columns (indices 0..{width})"),
             });
         }
         LabelColumn::Name(name) => {
             if opts.header == Some(false) {
                 return Err(DataError::LabelColumn {
                     path: p(),
-                    problem: format!(
-                        "label column given by name ({name:?}) but header=false; give its index"
-                    ),
+                    problem: format!("label column given by name ({name:?}) but header=false; give its index"),
                 });
             }
             let exact = first_fields.iter().position(|f| f == name);
             let loose = || {
-                let hits: Vec<usize> = (0..width)
-                    .filter(|&i| first_fields[i].eq_ignore_ascii_case(name))
-                    .collect();
+                let hits: Vec<usize> = (0..width).filter(|&i| first_fields[i].eq_ignore_ascii_case(name)).collect();
                 (hits.len() == 1).then(|| hits[0])
             };
             match exact.or_else(loose) {
@@ -118,10 +100,7 @@ pub fn parse_csv(bytes: &[u8], path: &Path, opts: &CsvOptions) -> Result<Dataset
     let has_header = match (opts.header, &opts.label) {
         (Some(h), _) => h,
         (None, LabelColumn::Name(_)) => true,
-        (None, _) => first_fields
-            .iter()
-            .enumerate()
-            .any(|(i, f)| i != label_col && f.parse::<f64>().is_err()),
+        (None, _) => first_fields.iter().enumerate().any(|(i, f)| i != label_col && f.parse::<f64>().is_err()),
     };
     let header: Option<Vec<String>> = if has_header {
         lines.next();
@@ -150,12 +129,7 @@ pub fn parse_csv(bytes: &[u8], path: &Path, opts: &CsvOptions) -> Result<Dataset
         }
         let fields: Vec<&str> = line.split(',').map(unquote).collect();
         if fields.len() != width {
-            return Err(DataError::Ragged {
-                path: p(),
-                line: no,
-                expected: width,
-                found: fields.len(),
-            });
+            return Err(DataError::Ragged { path: p(), line: no, expected: width, found: fields.len() });
         }
         for (i, f) in fields.iter().enumerate() {
             if i == label_col {
@@ -170,12 +144,7 @@ pub fn parse_csv(bytes: &[u8], path: &Path, opts: &CsvOptions) -> Result<Dataset
             })?;
             let x = x as f32;
             if !x.is_finite() {
-                return Err(DataError::NonFinite {
-                    path: p(),
-                    line: no,
-                    column: column_name(i),
-                    text: f.to_string(),
-                });
+                return Err(DataError::NonFinite { path: p(), line: no, column: column_name(i), text: f.to_string() });
             }
             values.push(x);
         }
@@ -186,28 +155,18 @@ pub fn parse_csv(bytes: &[u8], path: &Path, opts: &CsvOptions) -> Result<Dataset
         && !has_header
         && label_text.len() >= 2
         && label_text[0].1.parse::<f64>().is_err()
-        && label_text[1..]
-            .iter()
-            .all(|(_, t)| t.parse::<f64>().is_ok())
+        && label_text[1..].iter().all(|(_, t)| t.parse::<f64>().is_ok())
     {
         label_text.remove(0);
         values.drain(..dim);
     }
     let n = label_text.len();
     if n == 0 {
-        return Err(DataError::Empty {
-            path: p(),
-            what: "no data rows",
-        });
+        return Err(DataError::Empty { path: p(), what: "no data rows" });
     }
     let (labels, classes) = map_labels(path, &label_text, opts.classes, &column_name(label_col))?;
     let features = Array2::from_shape_vec((n, dim), values).expect("row widths checked");
-    Ok(Dataset {
-        name: path.display().to_string(),
-        features,
-        labels,
-        classes,
-    })
+    Ok(Dataset { name: path.display().to_string(), features, labels, classes })
 }
 
 /// Turns label texts into class indices: see the module docs of `data` for the rules.
@@ -222,12 +181,7 @@ fn map_labels(
     for (no, t) in texts {
         match t.parse::<f64>() {
             Ok(x) if !x.is_finite() => {
-                return Err(DataError::NonFinite {
-                    path: p(),
-                    line: *no,
-                    column: column.to_string(),
-                    text: t.clone(),
-                });
+                return Err(DataError::NonFinite { path: p(), line: *no, column: column.to_string(), text: t.clone() });
             }
             Ok(x) => numbers.push(x + 0.0), // -0 -> +0
             Err(_) => break,
@@ -241,16 +195,9 @@ fn map_labels(
         let mut labels = Vec::with_capacity(texts.len());
         let mut max = 0;
         for (i, (no, t)) in texts.iter().enumerate() {
-            let ok = numbers
-                .get(i)
-                .filter(|&&x| x >= 0.0 && x.fract() == 0.0 && x < k as f64);
+            let ok = numbers.get(i).filter(|&&x| x >= 0.0 && x.fract() == 0.0 && x < k as f64);
             let Some(&x) = ok else {
-                return Err(DataError::LabelOutOfRange {
-                    path: p(),
-                    line: *no,
-                    text: t.clone(),
-                    limit: k,
-                });
+                return Err(DataError::LabelOutOfRange { path: p(), line: *no, text: t.clone(), limit: k });
             };
             let l = x as u32;
             max = max.max(l);
@@ -265,20 +212,13 @@ fn map_labels(
         distinct.sort_by(f64::total_cmp);
         distinct.dedup();
         check_classes(path, distinct.len())?;
-        numbers
-            .iter()
-            .map(|x| distinct.binary_search_by(|d| d.total_cmp(x)).unwrap() as u32)
-            .collect()
+        numbers.iter().map(|x| distinct.binary_search_by(|d| d.total_cmp(x)).unwrap() as u32).collect()
     } else {
         let mut distinct: Vec<&str> = texts.iter().map(|(_, t)| t.as_str()).collect();
         distinct.sort_unstable();
         distinct.dedup();
         check_classes(path, distinct.len())?;
-        let index: HashMap<&str, u32> = distinct
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (*t, i as u32))
-            .collect();
+        let index: HashMap<&str, u32> = distinct.iter().enumerate().map(|(i, t)| (*t, i as u32)).collect();
         texts.iter().map(|(_, t)| index[t.as_str()]).collect()
     };
     let classes = labels.iter().max().map_or(0, |&m| m as usize + 1);
@@ -355,16 +295,9 @@ mod tests {
 
     #[test]
     fn string_and_arbitrary_numeric_labels() {
-        let (_d, path) = write(
-            "s.csv",
-            b"5.1,3.5,setosa\n7.0,3.2,versicolor\n6.3,3.3,\"virginica\"\n4.9,3.0,setosa\n",
-        );
+        let (_d, path) = write("s.csv", b"5.1,3.5,setosa\n7.0,3.2,versicolor\n6.3,3.3,\"virginica\"\n4.9,3.0,setosa\n");
         let ds = load(format!("csv:{}", path.display())).unwrap();
-        assert_eq!(
-            ds.len(),
-            4,
-            "the first row is data: only the label is non-numeric"
-        );
+        assert_eq!(ds.len(), 4, "the first row is data: only the label is non-numeric");
         assert_eq!(ds.labels, vec![0, 1, 2, 0]);
         assert_eq!(ds.classes, 3);
         // A header of numeric column names is recognised by its lone non-numeric label.
@@ -381,39 +314,25 @@ mod tests {
 
     fn bad(name: &str, text: &[u8], spec_tail: &str) -> String {
         let (_d, path) = write(name, text);
-        load(format!("csv:{}{spec_tail}", path.display()))
-            .unwrap_err()
-            .to_string()
+        load(format!("csv:{}{spec_tail}", path.display())).unwrap_err().to_string()
     }
 
     #[test]
     fn malformed_files() {
         let e = bad("ragged.csv", b"a,b,c\n1,2,3\n4,5\n", "");
-        assert!(
-            e.contains("ragged.csv:3:") && e.contains("expected 3 fields, found 2"),
-            "{e}"
-        );
+        assert!(e.contains("ragged.csv:3:") && e.contains("expected 3 fields, found 2"), "{e}");
 
         let e = bad("text.csv", b"a,b,c\n1,2,3\n4,oops,0\n", "");
-        assert!(
-            e.contains("text.csv:3:") && e.contains("non-numeric"),
-            "{e}"
-        );
+        assert!(e.contains("text.csv:3:") && e.contains("non-numeric"), "{e}");
         assert!(e.contains("\"b\"") && e.contains("\"oops\""), "{e}");
 
         let e = bad("nan.csv", b"1,2,3\n\n4,NaN,0\n", "");
-        assert!(
-            e.contains("nan.csv:3:") && e.contains("non-finite") && e.contains("NaN"),
-            "{e}"
-        );
+        assert!(e.contains("nan.csv:3:") && e.contains("non-finite") && e.contains("NaN"), "{e}");
         let e = bad("inf.csv", b"1,2,3\n4,1e40,0\n", "");
         assert!(e.contains("inf.csv:2:") && e.contains("non-finite"), "{e}");
 
         let e = bad("big.csv", b"1,2,0\n4,5,7000000\n", "");
-        assert!(
-            e.contains("big.csv:2:") && e.contains("out of range"),
-            "{e}"
-        );
+        assert!(e.contains("big.csv:2:") && e.contains("out of range"), "{e}");
 
         let e = bad("empty.csv", b"", "");
         assert!(e.contains("empty.csv") && e.contains("empty"), "{e}");
@@ -421,41 +340,25 @@ mod tests {
         assert!(e.contains("hdr.csv") && e.contains("no data rows"), "{e}");
 
         let e = bad("name.csv", b"a,b\n1,2\n", ",label=c");
-        assert!(
-            e.contains("name.csv") && e.contains("\"c\"") && e.contains("a, b"),
-            "{e}"
-        );
+        assert!(e.contains("name.csv") && e.contains("\"c\"") && e.contains("a, b"), "{e}");
         let e = bad("idx.csv", b"1,2\n", ",label=5");
-        assert!(
-            e.contains("idx.csv") && e.contains("index 5 out of range"),
-            "{e}"
-        );
+        assert!(e.contains("idx.csv") && e.contains("index 5 out of range"), "{e}");
         let e = bad("one.csv", b"1\n2\n", "");
-        assert!(
-            e.contains("one.csv") && e.contains("at least one feature"),
-            "{e}"
-        );
+        assert!(e.contains("one.csv") && e.contains("at least one feature"), "{e}");
 
         let e = bad("utf.csv", b"1,2\n\xff,1\n", "");
         assert!(e.contains("utf.csv:2:") && e.contains("UTF-8"), "{e}");
 
-        let e = load("csv:/nonexistent/dir/missing.csv".into())
-            .unwrap_err()
-            .to_string();
+        let e = load("csv:/nonexistent/dir/missing.csv".into()).unwrap_err().to_string();
         assert!(e.contains("missing.csv"), "{e}");
     }
 
     #[test]
     fn fixed_classes_bound_labels() {
-        let opts = CsvOptions {
-            classes: Some(3),
-            ..Default::default()
-        };
+        let opts = CsvOptions { classes: Some(3), ..Default::default() };
         let ds = parse_csv(b"1,0\n2,1\n", Path::new("m"), &opts).unwrap();
         assert_eq!(ds.classes, 3);
-        let e = parse_csv(b"1,0\n2,3\n", Path::new("m"), &opts)
-            .unwrap_err()
-            .to_string();
+        let e = parse_csv(b"1,0\n2,3\n", Path::new("m"), &opts).unwrap_err().to_string();
         assert!(e.contains("m:2:") && e.contains("0..3"), "{e}");
     }
 }

@@ -17,21 +17,10 @@ pub const CLASSES: usize = 10;
 
 fn parse() -> Result<Dataset, DataError> {
     let name = Path::new("<embedded digits.csv.gz>");
-    let bytes = super::gunzip(DIGITS_CSV_GZ).map_err(|source| DataError::Io {
-        path: name.to_path_buf(),
-        source,
-    })?;
-    let opts = CsvOptions {
-        label: LabelColumn::Last,
-        header: Some(false),
-        classes: Some(CLASSES),
-    };
+    let bytes = super::gunzip(DIGITS_CSV_GZ).map_err(|source| DataError::Io { path: name.to_path_buf(), source })?;
+    let opts = CsvOptions { label: LabelColumn::Last, header: Some(false), classes: Some(CLASSES) };
     let mut ds = csv::parse_csv(&bytes, name, &opts)?;
-    assert_eq!(
-        ds.features.dim(),
-        (ROWS, DIM),
-        "embedded digits data changed"
-    );
+    assert_eq!(ds.features.dim(), (ROWS, DIM), "embedded digits data changed");
     ds.name = "digits".into();
     Ok(ds)
 }
@@ -59,22 +48,10 @@ mod tests {
         let counts = ds.class_counts();
         assert_eq!(counts.iter().sum::<usize>(), 1797);
         assert!(counts.iter().all(|&c| c > 150), "{counts:?}");
-        assert!(
-            ds.features
-                .iter()
-                .all(|&x| (0.0..=16.0).contains(&x) && x.fract() == 0.0)
-        );
+        assert!(ds.features.iter().all(|&x| (0.0..=16.0).contains(&x) && x.fract() == 0.0));
         assert_eq!(ds.features.iter().cloned().fold(0.0, f32::max), 16.0);
         // First row of the file: 0,0,5,13,9,1,0,0,... label 0.
-        assert_eq!(
-            ds.features
-                .row(0)
-                .iter()
-                .take(4)
-                .cloned()
-                .collect::<Vec<_>>(),
-            vec![0.0, 0.0, 5.0, 13.0]
-        );
+        assert_eq!(ds.features.row(0).iter().take(4).cloned().collect::<Vec<_>>(), vec![0.0, 0.0, 5.0, 13.0]);
         assert_eq!(ds.labels[0], 0);
         assert_eq!(ds, DatasetSpec::Digits.load(0).unwrap());
     }

@@ -25,57 +25,31 @@ fn payload<'a>(
     magic: u32,
     ndims: usize,
 ) -> Result<(Vec<usize>, &'a [u8]), DataError> {
-    let size = |problem: String| DataError::IdxSize {
-        path: path.to_path_buf(),
-        problem,
-    };
+    let size = |problem: String| DataError::IdxSize { path: path.to_path_buf(), problem };
     if bytes.is_empty() {
-        return Err(DataError::Empty {
-            path: path.to_path_buf(),
-            what: "no IDX header",
-        });
+        return Err(DataError::Empty { path: path.to_path_buf(), what: "no IDX header" });
     }
     let header_len = 4 + 4 * ndims;
     let word = |i: usize| u32::from_be_bytes(bytes[4 * i..4 * i + 4].try_into().unwrap());
     if bytes.len() < 4 {
-        return Err(size(format!(
-            "file holds {} bytes, too few for the 4-byte magic number",
-            bytes.len()
-        )));
+        return Err(size(format!("file holds {} bytes, too few for the 4-byte magic number", bytes.len())));
     }
     let found = word(0);
     if found != magic {
-        return Err(DataError::IdxMagic {
-            path: path.to_path_buf(),
-            what,
-            expected: magic,
-            found,
-        });
+        return Err(DataError::IdxMagic { path: path.to_path_buf(), what, expected: magic, found });
     }
     if bytes.len() < header_len {
-        return Err(size(format!(
-            "the {what} header needs {header_len} bytes, file holds {}",
-            bytes.len()
-        )));
+        return Err(size(format!("the {what} header needs {header_len} bytes, file holds {}", bytes.len())));
     }
     let dims: Vec<usize> = (1..=ndims).map(|i| word(i) as usize).collect();
     let n = dims[0];
     let record: usize = dims[1..].iter().product();
-    let shape = dims
-        .iter()
-        .map(|d| d.to_string())
-        .collect::<Vec<_>>()
-        .join(" x ");
+    let shape = dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(" x ");
     if n == 0 {
-        return Err(DataError::Empty {
-            path: path.to_path_buf(),
-            what: "header says 0 records",
-        });
+        return Err(DataError::Empty { path: path.to_path_buf(), what: "header says 0 records" });
     }
     if record == 0 {
-        return Err(size(format!(
-            "header says {what} of shape {shape}: zero-size records"
-        )));
+        return Err(size(format!("header says {what} of shape {shape}: zero-size records")));
     }
     if n > MAX_SAMPLES || record > MAX_DIM || n.saturating_mul(record) > MAX_VALUES {
         return Err(DataError::TooLarge {
@@ -107,12 +81,7 @@ fn payload<'a>(
 }
 
 /// Parses IDX images and labels already in memory; the paths name them in errors.
-pub fn parse_idx(
-    images: &[u8],
-    images_path: &Path,
-    labels: &[u8],
-    labels_path: &Path,
-) -> Result<Dataset, DataError> {
+pub fn parse_idx(images: &[u8], images_path: &Path, labels: &[u8], labels_path: &Path) -> Result<Dataset, DataError> {
     let (idims, pixels) = payload(images, images_path, "images", IMAGES_MAGIC, 3)?;
     let (ldims, label_bytes) = payload(labels, labels_path, "labels", LABELS_MAGIC, 1)?;
     if idims[0] != ldims[0] {
@@ -124,16 +93,11 @@ pub fn parse_idx(
         });
     }
     let (n, dim) = (idims[0], idims[1] * idims[2]);
-    let features = Array2::from_shape_vec((n, dim), pixels.iter().map(|&p| f32::from(p)).collect())
-        .expect("size checked");
+    let features =
+        Array2::from_shape_vec((n, dim), pixels.iter().map(|&p| f32::from(p)).collect()).expect("size checked");
     let labels: Vec<u32> = label_bytes.iter().map(|&l| u32::from(l)).collect();
     let classes = labels.iter().max().map_or(0, |&m| m as usize + 1);
-    Ok(Dataset {
-        name: format!("idx:{},{}", images_path.display(), labels_path.display()),
-        features,
-        labels,
-        classes,
-    })
+    Ok(Dataset { name: format!("idx:{},{}", images_path.display(), labels_path.display()), features, labels, classes })
 }
 
 #[cfg(test)]
@@ -167,19 +131,12 @@ mod tests {
         enc.finish().unwrap()
     }
 
-    fn load_pair(
-        img: &[u8],
-        img_name: &str,
-        lab: &[u8],
-        lab_name: &str,
-    ) -> Result<Dataset, DataError> {
+    fn load_pair(img: &[u8], img_name: &str, lab: &[u8], lab_name: &str) -> Result<Dataset, DataError> {
         let dir = tempfile::tempdir().unwrap();
         let (ip, lp) = (dir.path().join(img_name), dir.path().join(lab_name));
         std::fs::write(&ip, img).unwrap();
         std::fs::write(&lp, lab).unwrap();
-        let spec: DatasetSpec = format!("idx:{},{}", ip.display(), lp.display())
-            .parse()
-            .unwrap();
+        let spec: DatasetSpec = format!("idx:{},{}", ip.display(), lp.display()).parse().unwrap();
         spec.load(0)
     }
 
@@ -203,9 +160,7 @@ mod tests {
     }
 
     fn err(img: &[u8], lab: &[u8]) -> String {
-        load_pair(img, "imgs.idx", lab, "labs.idx")
-            .unwrap_err()
-            .to_string()
+        load_pair(img, "imgs.idx", lab, "labs.idx").unwrap_err().to_string()
     }
 
     #[test]
@@ -215,41 +170,23 @@ mod tests {
 
         // Labels file given as images.
         let e = err(&lab, &lab);
-        assert!(
-            e.contains("imgs.idx") && e.contains("expected 0x00000803, found 0x00000801"),
-            "{e}"
-        );
+        assert!(e.contains("imgs.idx") && e.contains("expected 0x00000803, found 0x00000801"), "{e}");
         let e = err(&img, &img);
-        assert!(
-            e.contains("labs.idx") && e.contains("expected 0x00000801, found 0x00000803"),
-            "{e}"
-        );
+        assert!(e.contains("labs.idx") && e.contains("expected 0x00000801, found 0x00000803"), "{e}");
 
         let e = err(&img[..img.len() - 3], &lab);
-        assert!(
-            e.contains("imgs.idx") && e.contains("header says 2 images") && e.contains("record 1"),
-            "{e}"
-        );
+        assert!(e.contains("imgs.idx") && e.contains("header says 2 images") && e.contains("record 1"), "{e}");
         assert!(e.contains("file holds 21 bytes"), "{e}");
         let mut long = lab.clone();
         long.push(7);
         let e = err(&img, &long);
-        assert!(
-            e.contains("labs.idx") && e.contains("1 bytes after the last record"),
-            "{e}"
-        );
+        assert!(e.contains("labs.idx") && e.contains("1 bytes after the last record"), "{e}");
         let e = err(&img[..10], &lab);
-        assert!(
-            e.contains("imgs.idx") && e.contains("header needs 16 bytes"),
-            "{e}"
-        );
+        assert!(e.contains("imgs.idx") && e.contains("header needs 16 bytes"), "{e}");
 
         let e = err(&img, &labels(3, &[0, 1, 2]));
         assert!(
-            e.contains("imgs.idx")
-                && e.contains("labs.idx")
-                && e.contains("2 images but")
-                && e.contains("3 labels"),
+            e.contains("imgs.idx") && e.contains("labs.idx") && e.contains("2 images but") && e.contains("3 labels"),
             "{e}"
         );
 

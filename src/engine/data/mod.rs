@@ -121,42 +121,17 @@ pub enum DataError {
     #[error("{}:{line}: invalid UTF-8", path.display())]
     InvalidUtf8 { path: PathBuf, line: usize },
     #[error("{}:{line}: ragged row: expected {expected} fields, found {found}", path.display())]
-    Ragged {
-        path: PathBuf,
-        line: usize,
-        expected: usize,
-        found: usize,
-    },
+    Ragged { path: PathBuf, line: usize, expected: usize, found: usize },
     #[error("{}:{line}: non-numeric value in column {column}: {text:?}", path.display())]
-    NonNumeric {
-        path: PathBuf,
-        line: usize,
-        column: String,
-        text: String,
-    },
+    NonNumeric { path: PathBuf, line: usize, column: String, text: String },
     #[error("{}:{line}: non-finite value (NaN or infinity, or beyond f32 range) in column {column}: {text:?}", path.display())]
-    NonFinite {
-        path: PathBuf,
-        line: usize,
-        column: String,
-        text: String,
-    },
+    NonFinite { path: PathBuf, line: usize, column: String, text: String },
     #[error("{}:{line}: label {text:?} out of range: integer labels must be in 0..{limit}", path.display())]
-    LabelOutOfRange {
-        path: PathBuf,
-        line: usize,
-        text: String,
-        limit: usize,
-    },
+    LabelOutOfRange { path: PathBuf, line: usize, text: String, limit: usize },
     #[error("{}: label column: {problem}", path.display())]
     LabelColumn { path: PathBuf, problem: String },
     #[error("{}: {what} file has wrong IDX magic number: expected {expected:#010x}, found {found:#010x}", path.display())]
-    IdxMagic {
-        path: PathBuf,
-        what: &'static str,
-        expected: u32,
-        found: u32,
-    },
+    IdxMagic { path: PathBuf, what: &'static str, expected: u32, found: u32 },
     #[error("{}: IDX size mismatch: {problem}", path.display())]
     IdxSize { path: PathBuf, problem: String },
     #[error(
@@ -164,12 +139,7 @@ pub enum DataError {
         images_path.display(),
         labels_path.display()
     )]
-    IdxCount {
-        images_path: PathBuf,
-        labels_path: PathBuf,
-        images: usize,
-        labels: usize,
-    },
+    IdxCount { images_path: PathBuf, labels_path: PathBuf, images: usize, labels: usize },
     #[error("{}: too large: {problem}", path.display())]
     TooLarge { path: PathBuf, problem: String },
     #[error("unknown dataset {name:?}; known datasets: {}", spec::KNOWN.join(", "))]
@@ -177,37 +147,19 @@ pub enum DataError {
     #[error("dataset spec {spec:?}: {problem}")]
     Syntax { spec: String, problem: String },
     #[error("dataset {dataset}: unknown key {key:?}; allowed keys: {}", allowed.join(", "))]
-    UnknownKey {
-        dataset: &'static str,
-        key: String,
-        allowed: &'static [&'static str],
-    },
+    UnknownKey { dataset: &'static str, key: String, allowed: &'static [&'static str] },
     #[error("dataset {dataset}: bad value for {key}: {value:?} ({problem})")]
-    BadValue {
-        dataset: &'static str,
-        key: String,
-        value: String,
-        problem: String,
-    },
+    BadValue { dataset: &'static str, key: String, value: String, problem: String },
     #[error("cannot split dataset {name}: {problem}")]
     Split { name: String, problem: String },
 }
 
 /// Reads a whole file, gunzipping it if its name ends in `.gz` or it starts with the gzip magic.
 pub(crate) fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
-    let io = |source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io = |source| DataError::Io { path: path.to_path_buf(), source };
     let raw = std::fs::read(path).map_err(io)?;
-    let gz_name = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
-    if gz_name || raw.starts_with(&[0x1f, 0x8b]) {
-        gunzip(&raw).map_err(io)
-    } else {
-        Ok(raw)
-    }
+    let gz_name = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    if gz_name || raw.starts_with(&[0x1f, 0x8b]) { gunzip(&raw).map_err(io) } else { Ok(raw) }
 }
 
 pub(crate) fn gunzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {

@@ -27,14 +27,9 @@ fn take(ds: &Dataset, rows: &[usize], part: &str) -> Dataset {
 /// `round(n * test_fraction)` (at least 1, at most n - 1) in `test`, the rest in `train`.
 /// Not stratified. Errors if `test_fraction` is not strictly between 0 and 1 or `n < 2`.
 pub fn split(ds: Dataset, test_fraction: f64, seed: u64) -> Result<Split, DataError> {
-    let bad = |problem: String| DataError::Split {
-        name: ds.name.clone(),
-        problem,
-    };
+    let bad = |problem: String| DataError::Split { name: ds.name.clone(), problem };
     if !(test_fraction > 0.0 && test_fraction < 1.0) {
-        return Err(bad(format!(
-            "test fraction {test_fraction} is not strictly between 0 and 1"
-        )));
+        return Err(bad(format!("test fraction {test_fraction} is not strictly between 0 and 1")));
     }
     let n = ds.len();
     if n < 2 {
@@ -44,10 +39,7 @@ pub fn split(ds: Dataset, test_fraction: f64, seed: u64) -> Result<Split, DataEr
     let mut order: Vec<usize> = (0..n).collect();
     order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
     let (test_rows, train_rows) = order.split_at(n_test);
-    Ok(Split {
-        train: take(&ds, train_rows, "train"),
-        test: take(&ds, test_rows, "test"),
-    })
+    Ok(Split { train: take(&ds, train_rows, "train"), test: take(&ds, test_rows, "test") })
 }
 
 /// Standardizes every feature with the mean and (population) standard deviation of the
@@ -58,32 +50,20 @@ pub fn standardize(split: &mut Split) {
     let n = x.nrows().max(1) as f64;
     let mut mean = Array1::<f64>::zeros(x.ncols());
     for row in x.rows() {
-        Zip::from(&mut mean)
-            .and(&row)
-            .for_each(|m, &v| *m += v as f64);
+        Zip::from(&mut mean).and(&row).for_each(|m, &v| *m += v as f64);
     }
     mean /= n;
     let mut var = Array1::<f64>::zeros(x.ncols());
     for row in x.rows() {
-        Zip::from(&mut var)
-            .and(&row)
-            .and(&mean)
-            .for_each(|s, &v, &m| *s += (v as f64 - m).powi(2));
+        Zip::from(&mut var).and(&row).and(&mean).for_each(|s, &v, &m| *s += (v as f64 - m).powi(2));
     }
     let scale = var.mapv(|s| {
         let std = (s / n).sqrt();
-        if std > 0.0 && std.is_finite() {
-            1.0 / std
-        } else {
-            1.0
-        }
+        if std > 0.0 && std.is_finite() { 1.0 / std } else { 1.0 }
     });
     for ds in [&mut split.train, &mut split.test] {
         for mut row in ds.features.rows_mut() {
-            Zip::from(&mut row)
-                .and(&mean)
-                .and(&scale)
-                .for_each(|v, &m, &s| *v = ((*v as f64 - m) * s) as f32);
+            Zip::from(&mut row).and(&mean).and(&scale).for_each(|v, &m, &s| *v = ((*v as f64 - m) * s) as f32);
         }
     }
 }
@@ -95,20 +75,13 @@ mod tests {
 
     #[test]
     fn split_sizes_and_determinism() {
-        let ds = "gaussian:dim=3,n=101"
-            .parse::<DatasetSpec>()
-            .unwrap()
-            .load(1)
-            .unwrap();
+        let ds = "gaussian:dim=3,n=101".parse::<DatasetSpec>().unwrap().load(1).unwrap();
         let a = split(ds.clone(), 0.2, 5).unwrap();
         assert_eq!((a.train.len(), a.test.len()), (81, 20));
         assert_eq!(a.train.features.shape(), &[81, 3]);
         assert_eq!(a.train.classes, 10);
         assert_eq!(a, split(ds.clone(), 0.2, 5).unwrap());
-        assert_ne!(
-            a.test.labels,
-            split(ds.clone(), 0.2, 6).unwrap().test.labels
-        );
+        assert_ne!(a.test.labels, split(ds.clone(), 0.2, 6).unwrap().test.labels);
         // Rows stay paired with their labels, and every row is used once.
         let mut seen: Vec<u32> = Vec::new();
         for part in [&a.train, &a.test] {
@@ -131,11 +104,7 @@ mod tests {
 
     #[test]
     fn standardize_uses_train_stats_and_handles_constants() {
-        let mut ds = "blobs:dim=4,classes=3,n=200,spread=2"
-            .parse::<DatasetSpec>()
-            .unwrap()
-            .load(2)
-            .unwrap();
+        let mut ds = "blobs:dim=4,classes=3,n=200,spread=2".parse::<DatasetSpec>().unwrap().load(2).unwrap();
         ds.features.column_mut(2).fill(3.5);
         ds.features.column_mut(0).mapv_inplace(|x| 100.0 + 10.0 * x);
         let mut s = split(ds, 0.25, 9).unwrap();
@@ -144,26 +113,15 @@ mod tests {
         for j in 0..4 {
             let col = s.train.features.column(j);
             let mean = col.iter().map(|&x| x as f64).sum::<f64>() / col.len() as f64;
-            let var =
-                col.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / col.len() as f64;
+            let var = col.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / col.len() as f64;
             assert!(mean.abs() < 1e-5, "col {j}: mean {mean}");
             if j == 2 {
                 assert!(col.iter().all(|&x| x == 0.0));
             } else {
-                assert!(
-                    (var.sqrt() - 1.0).abs() < 1e-4,
-                    "col {j}: std {}",
-                    var.sqrt()
-                );
+                assert!((var.sqrt() - 1.0).abs() < 1e-4, "col {j}: std {}", var.sqrt());
             }
         }
-        assert!(
-            s.train
-                .features
-                .iter()
-                .chain(&s.test.features)
-                .all(|x| x.is_finite())
-        );
+        assert!(s.train.features.iter().chain(&s.test.features).all(|x| x.is_finite()));
         assert!(s.test.features.column(2).iter().all(|&x| x == 0.0));
         // Test data was transformed with the same affine map, not with its own statistics.
         let a = s.test.features.column(0);

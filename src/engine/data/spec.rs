@@ -4,14 +4,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use super::{
-    DataError, Dataset, MAX_CLASSES, MAX_DIM, MAX_SAMPLES, MAX_VALUES, csv, digits, idx, synthetic,
-};
+use super::{DataError, Dataset, MAX_CLASSES, MAX_DIM, MAX_SAMPLES, MAX_VALUES, csv, digits, idx, synthetic};
 
 /// The dataset names the parser knows.
-pub(crate) const KNOWN: &[&str] = &[
-    "digits", "gaussian", "teacher", "spirals", "blobs", "csv", "idx",
-];
+pub(crate) const KNOWN: &[&str] = &["digits", "gaussian", "teacher", "spirals", "blobs", "csv", "idx"];
 
 /// Which CSV column holds the label.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -70,34 +66,15 @@ impl DatasetSpec {
         let name = self.to_string();
         let mut ds = match self {
             DatasetSpec::Digits => digits::load()?,
-            DatasetSpec::Gaussian { dim, classes, n } => {
-                synthetic::gaussian(*dim, *classes, *n, seed)
+            DatasetSpec::Gaussian { dim, classes, n } => synthetic::gaussian(*dim, *classes, *n, seed),
+            DatasetSpec::Teacher { dim, classes, n, depth, width } => {
+                synthetic::teacher(*dim, *classes, *n, *depth, *width, seed)
             }
-            DatasetSpec::Teacher {
-                dim,
-                classes,
-                n,
-                depth,
-                width,
-            } => synthetic::teacher(*dim, *classes, *n, *depth, *width, seed),
             DatasetSpec::Spirals { arms, n, noise } => synthetic::spirals(*arms, *n, *noise, seed),
-            DatasetSpec::Blobs {
-                dim,
-                classes,
-                n,
-                spread,
-            } => synthetic::blobs(*dim, *classes, *n, *spread, seed),
-            DatasetSpec::Csv {
-                path,
-                label,
-                header,
-            } => {
+            DatasetSpec::Blobs { dim, classes, n, spread } => synthetic::blobs(*dim, *classes, *n, *spread, seed),
+            DatasetSpec::Csv { path, label, header } => {
                 let bytes = super::read_maybe_gz(path)?;
-                let opts = csv::CsvOptions {
-                    label: label.clone(),
-                    header: *header,
-                    classes: None,
-                };
+                let opts = csv::CsvOptions { label: label.clone(), header: *header, classes: None };
                 csv::parse_csv(&bytes, path, &opts)?
             }
             DatasetSpec::Idx { images, labels } => idx::read_idx(images, labels)?,
@@ -141,9 +118,7 @@ impl FromStr for LabelColumn {
         } else if s.eq_ignore_ascii_case("last") {
             Ok(LabelColumn::Last)
         } else if s.bytes().all(|b| b.is_ascii_digit()) {
-            s.parse()
-                .map(LabelColumn::Index)
-                .map_err(|e| format!("bad column index: {e}"))
+            s.parse().map(LabelColumn::Index).map_err(|e| format!("bad column index: {e}"))
         } else {
             Ok(LabelColumn::Name(s.to_string()))
         }
@@ -157,30 +132,16 @@ impl fmt::Display for DatasetSpec {
             DatasetSpec::Gaussian { dim, classes, n } => {
                 write!(f, "gaussian:dim={dim},classes={classes},n={n}")
             }
-            DatasetSpec::Teacher {
-                dim,
-                classes,
-                n,
-                depth,
-                width,
-            } => write!(
-                f,
-                "teacher:dim={dim},classes={classes},n={n},depth={depth},width={width}"
-            ),
+            DatasetSpec::Teacher { dim, classes, n, depth, width } => {
+                write!(f, "teacher:dim={dim},classes={classes},n={n},depth={depth},width={width}")
+            }
             DatasetSpec::Spirals { arms, n, noise } => {
                 write!(f, "spirals:arms={arms},n={n},noise={noise}")
             }
-            DatasetSpec::Blobs {
-                dim,
-                classes,
-                n,
-                spread,
-            } => write!(f, "blobs:dim={dim},classes={classes},n={n},spread={spread}"),
-            DatasetSpec::Csv {
-                path,
-                label,
-                header,
-            } => {
+            DatasetSpec::Blobs { dim, classes, n, spread } => {
+                write!(f, "blobs:dim={dim},classes={classes},n={n},spread={spread}")
+            }
+            DatasetSpec::Csv { path, label, header } => {
                 let header = match header {
                     None => "auto",
                     Some(true) => "true",
@@ -222,17 +183,10 @@ impl Args {
             };
             let key = k.trim().to_ascii_lowercase();
             if !allowed.contains(&key.as_str()) {
-                return Err(DataError::UnknownKey {
-                    dataset,
-                    key: k.trim().to_string(),
-                    allowed,
-                });
+                return Err(DataError::UnknownKey { dataset, key: k.trim().to_string(), allowed });
             }
             if pairs.iter().any(|(k2, _)| *k2 == key) {
-                return Err(DataError::Syntax {
-                    spec: spec.to_string(),
-                    problem: format!("key {key} given twice"),
-                });
+                return Err(DataError::Syntax { spec: spec.to_string(), problem: format!("key {key} given twice") });
             }
             pairs.push((key, v.trim().to_string()));
         }
@@ -240,10 +194,7 @@ impl Args {
     }
 
     fn raw(&self, key: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     fn bad(&self, key: &str, value: &str, problem: impl Into<String>) -> DataError {
@@ -260,10 +211,7 @@ impl Args {
         let Some(v) = self.raw(key) else {
             return Ok(default);
         };
-        let x: usize = v
-            .replace('_', "")
-            .parse()
-            .map_err(|_| self.bad(key, v, "expected a non-negative integer"))?;
+        let x: usize = v.replace('_', "").parse().map_err(|_| self.bad(key, v, "expected a non-negative integer"))?;
         if x < lo || x > hi {
             return Err(self.bad(key, v, format!("must be in {lo}..={hi}")));
         }
@@ -275,9 +223,7 @@ impl Args {
         let Some(v) = self.raw(key) else {
             return Ok(default);
         };
-        let x: f64 = v
-            .parse()
-            .map_err(|_| self.bad(key, v, "expected a number"))?;
+        let x: f64 = v.parse().map_err(|_| self.bad(key, v, "expected a number"))?;
         if !x.is_finite() || x < 0.0 {
             return Err(self.bad(key, v, "must be finite and >= 0"));
         }
@@ -307,10 +253,7 @@ impl FromStr for DatasetSpec {
             None => (trimmed, None),
         };
         if name.is_empty() {
-            return Err(DataError::Syntax {
-                spec: spec.to_string(),
-                problem: "empty dataset name".into(),
-            });
+            return Err(DataError::Syntax { spec: spec.to_string(), problem: "empty dataset name".into() });
         }
         let lname = name.to_ascii_lowercase();
         let items: Vec<&str> = rest.map(|r| r.split(',').collect()).unwrap_or_default();
@@ -342,13 +285,7 @@ impl FromStr for DatasetSpec {
                 let width = a.int("width", 64, 1, 4096)?;
                 check_values("teacher", n, dim)?;
                 check_values("teacher", n, width)?;
-                Ok(DatasetSpec::Teacher {
-                    dim,
-                    classes,
-                    n,
-                    depth,
-                    width,
-                })
+                Ok(DatasetSpec::Teacher { dim, classes, n, depth, width })
             }
             "spirals" => {
                 let a = Args::parse(spec, "spirals", &items, &["arms", "n", "noise"])?;
@@ -365,12 +302,7 @@ impl FromStr for DatasetSpec {
                 let n = a.int("n", 256, 1, MAX_SAMPLES)?;
                 let spread = a.nonneg("spread", 1.0)?;
                 check_values("blobs", n, dim)?;
-                Ok(DatasetSpec::Blobs {
-                    dim,
-                    classes,
-                    n,
-                    spread,
-                })
+                Ok(DatasetSpec::Blobs { dim, classes, n, spread })
             }
             "csv" => {
                 let path = items.first().map(|s| s.trim()).unwrap_or("");
@@ -394,11 +326,7 @@ impl FromStr for DatasetSpec {
                         _ => return Err(a.bad("header", v, "expected true, false or auto")),
                     },
                 };
-                Ok(DatasetSpec::Csv {
-                    path: PathBuf::from(path),
-                    label,
-                    header,
-                })
+                Ok(DatasetSpec::Csv { path: PathBuf::from(path), label, header })
             }
             "idx" => {
                 let parts: Vec<&str> = items.iter().map(|s| s.trim()).collect();
@@ -408,14 +336,9 @@ impl FromStr for DatasetSpec {
                         problem: "idx needs two paths: idx:IMAGES,LABELS".into(),
                     });
                 }
-                Ok(DatasetSpec::Idx {
-                    images: PathBuf::from(parts[0]),
-                    labels: PathBuf::from(parts[1]),
-                })
+                Ok(DatasetSpec::Idx { images: PathBuf::from(parts[0]), labels: PathBuf::from(parts[1]) })
             }
-            _ => Err(DataError::UnknownDataset {
-                name: name.to_string(),
-            }),
+            _ => Err(DataError::UnknownDataset { name: name.to_string() }),
         }
     }
 }
@@ -436,57 +359,21 @@ mod tests {
     #[test]
     fn round_trip_every_variant() {
         assert_eq!(rt("digits"), DatasetSpec::Digits);
-        assert_eq!(
-            rt("gaussian"),
-            DatasetSpec::Gaussian {
-                dim: 64,
-                classes: 10,
-                n: 256
-            }
-        );
-        assert_eq!(
-            rt("GAUSSIAN:N=10,Dim=3"),
-            DatasetSpec::Gaussian {
-                dim: 3,
-                classes: 10,
-                n: 10
-            }
-        );
+        assert_eq!(rt("gaussian"), DatasetSpec::Gaussian { dim: 64, classes: 10, n: 256 });
+        assert_eq!(rt("GAUSSIAN:N=10,Dim=3"), DatasetSpec::Gaussian { dim: 3, classes: 10, n: 10 });
         assert_eq!(
             rt("teacher:dim=8,classes=3,n=100,depth=2,width=16"),
-            DatasetSpec::Teacher {
-                dim: 8,
-                classes: 3,
-                n: 100,
-                depth: 2,
-                width: 16
-            }
+            DatasetSpec::Teacher { dim: 8, classes: 3, n: 100, depth: 2, width: 16 }
         );
-        assert_eq!(
-            rt("spirals:arms=4,n=1000,noise=0.1"),
-            DatasetSpec::Spirals {
-                arms: 4,
-                n: 1000,
-                noise: 0.1
-            }
-        );
+        assert_eq!(rt("spirals:arms=4,n=1000,noise=0.1"), DatasetSpec::Spirals { arms: 4, n: 1000, noise: 0.1 });
         rt("spirals:noise=0.30000000000000004");
         assert_eq!(
             rt("blobs: dim = 2 , spread=0.25"),
-            DatasetSpec::Blobs {
-                dim: 2,
-                classes: 10,
-                n: 256,
-                spread: 0.25
-            }
+            DatasetSpec::Blobs { dim: 2, classes: 10, n: 256, spread: 0.25 }
         );
         assert_eq!(
             rt("csv:/tmp/x.csv"),
-            DatasetSpec::Csv {
-                path: "/tmp/x.csv".into(),
-                label: LabelColumn::Last,
-                header: None
-            }
+            DatasetSpec::Csv { path: "/tmp/x.csv".into(), label: LabelColumn::Last, header: None }
         );
         assert_eq!(
             rt("csv:/tmp/x.csv.gz,label=species,header=true"),
@@ -498,18 +385,11 @@ mod tests {
         );
         assert_eq!(
             rt("csv:x.csv,LABEL=0,header=false"),
-            DatasetSpec::Csv {
-                path: "x.csv".into(),
-                label: LabelColumn::Index(0),
-                header: Some(false)
-            }
+            DatasetSpec::Csv { path: "x.csv".into(), label: LabelColumn::Index(0), header: Some(false) }
         );
         assert_eq!(
             rt("idx:a-images.idx3-ubyte.gz,a-labels.idx1-ubyte"),
-            DatasetSpec::Idx {
-                images: "a-images.idx3-ubyte.gz".into(),
-                labels: "a-labels.idx1-ubyte".into()
-            }
+            DatasetSpec::Idx { images: "a-images.idx3-ubyte.gz".into(), labels: "a-labels.idx1-ubyte".into() }
         );
     }
 
@@ -529,10 +409,7 @@ mod tests {
     #[test]
     fn errors_are_specific() {
         let e = err("mnist");
-        assert!(
-            e.contains("mnist") && e.contains("gaussian") && e.contains("idx"),
-            "{e}"
-        );
+        assert!(e.contains("mnist") && e.contains("gaussian") && e.contains("idx"), "{e}");
         let e = err("gaussian:dims=3");
         assert!(e.contains("dims") && e.contains("dim, classes, n"), "{e}");
         let e = err("gaussian:dim=abc");

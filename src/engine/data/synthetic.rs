@@ -27,15 +27,8 @@ fn balanced_labels(rng: &mut ChaCha8Rng, n: usize, classes: usize) -> Vec<u32> {
 pub fn gaussian(dim: usize, classes: usize, n: usize, seed: u64) -> Dataset {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let features = normal_matrix(&mut rng, n, dim);
-    let labels = (0..n)
-        .map(|_| rng.random_range(0..classes as u32))
-        .collect();
-    Dataset {
-        name: String::new(),
-        features,
-        labels,
-        classes,
-    }
+    let labels = (0..n).map(|_| rng.random_range(0..classes as u32)).collect();
+    Dataset { name: String::new(), features, labels, classes }
 }
 
 /// Inputs i.i.d. N(0,1) (drawn first), labelled by the argmax of a random MLP: `depth` tanh
@@ -43,14 +36,7 @@ pub fn gaussian(dim: usize, classes: usize, n: usize, seed: u64) -> Dataset {
 /// output layer of `classes` units (weights N(0, 1 / fan_in), no bias), drawn layer by layer,
 /// each as an `out x in` matrix row-major then its biases. The forward pass runs in f64 with
 /// 1-D dot products (no runtime-dispatched GEMM), so labels do not depend on the CPU's kernels.
-pub fn teacher(
-    dim: usize,
-    classes: usize,
-    n: usize,
-    depth: usize,
-    width: usize,
-    seed: u64,
-) -> Dataset {
+pub fn teacher(dim: usize, classes: usize, n: usize, depth: usize, width: usize, seed: u64) -> Dataset {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let features = normal_matrix(&mut rng, n, dim);
     let mut h: Array2<f64> = features.mapv(f64::from);
@@ -92,12 +78,7 @@ pub fn teacher(
             best as u32
         })
         .collect();
-    Dataset {
-        name: String::new(),
-        features,
-        labels,
-        classes,
-    }
+    Dataset { name: String::new(), features, labels, classes }
 }
 
 /// 2-D spirals, one class per arm. Point `i` is on arm `i % arms` (so classes are balanced);
@@ -117,12 +98,7 @@ pub fn spirals(arms: usize, n: usize, noise: f64, seed: u64) -> Dataset {
         row[1] = (t * theta.sin() + noise * ny) as f32;
         labels.push(arm as u32);
     }
-    Dataset {
-        name: String::new(),
-        features,
-        labels,
-        classes: arms,
-    }
+    Dataset { name: String::new(), features, labels, classes: arms }
 }
 
 /// Gaussian clusters: centres N(0, I) (`classes x dim`, drawn first), then balanced shuffled
@@ -138,12 +114,7 @@ pub fn blobs(dim: usize, classes: usize, n: usize, spread: f64, seed: u64) -> Da
             *x = (c as f64 + spread * *x as f64) as f32;
         }
     }
-    Dataset {
-        name: String::new(),
-        features,
-        labels,
-        classes,
-    }
+    Dataset { name: String::new(), features, labels, classes }
 }
 
 #[cfg(test)]
@@ -171,9 +142,7 @@ mod tests {
             assert_eq!(a.classes, classes, "{s}");
             assert!(a.labels.iter().all(|&l| (l as usize) < classes), "{s}");
             assert!(a.features.iter().all(|x| x.is_finite()), "{s}");
-            let bits = |d: &crate::engine::data::Dataset| {
-                d.features.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
-            };
+            let bits = |d: &crate::engine::data::Dataset| d.features.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&a), bits(&b), "{s}");
             assert_eq!(a.labels, b.labels, "{s}");
             assert_ne!(bits(&a), bits(&c), "{s}");
@@ -182,10 +151,7 @@ mod tests {
                 assert_ne!(a.labels, c.labels, "{s}");
             }
             // More than one class actually occurs.
-            assert!(
-                a.class_counts().iter().filter(|&&k| k > 0).count() > 1,
-                "{s}"
-            );
+            assert!(a.class_counts().iter().filter(|&&k| k > 0).count() > 1, "{s}");
         }
     }
 
@@ -197,22 +163,14 @@ mod tests {
         assert_eq!((t.len(), t.dim(), t.classes), (256, 64, 10));
         let counts = t.class_counts();
         assert!(counts.iter().filter(|&&k| k > 0).count() >= 3, "{counts:?}");
-        let b = "blobs:classes=5,n=100"
-            .parse::<DatasetSpec>()
-            .unwrap()
-            .load(1)
-            .unwrap();
+        let b = "blobs:classes=5,n=100".parse::<DatasetSpec>().unwrap().load(1).unwrap();
         assert_eq!(b.class_counts(), vec![20; 5]);
     }
 
     #[test]
     fn blobs_cluster_around_centres() {
         // With spread 0 every point of a class is its centre.
-        let b = "blobs:dim=4,classes=3,n=30,spread=0"
-            .parse::<DatasetSpec>()
-            .unwrap()
-            .load(3)
-            .unwrap();
+        let b = "blobs:dim=4,classes=3,n=30,spread=0".parse::<DatasetSpec>().unwrap().load(3).unwrap();
         for c in 0..3u32 {
             let rows: Vec<_> = (0..30).filter(|&i| b.labels[i] == c).collect();
             for &i in &rows {

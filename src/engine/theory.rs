@@ -1,0 +1,50 @@
+//! Mean-field predictions for a job's network: the glue between [`super::meanfield`] (pure
+//! theory over closures) and the engine's activations and inits.
+
+use super::activation::Activation;
+use super::init::Init;
+use super::meanfield::{MeanFieldError, MeanFieldInput, Prediction, predict};
+
+/// The prediction for `depth` hidden layers of `width` units fed by `input_dim` inputs whose
+/// mean squared component is `q_in`. The init's (sigma_w, sigma_b) are those of a hidden
+/// `width x width` layer. Layer 1's weight-gradient ratio is corrected for an input width other
+/// than the hidden width (|dL/dW_1|^2 carries |x_0|^2 = input_dim * q_in).
+pub fn mean_field(
+    act: Activation,
+    init: &Init,
+    input_dim: usize,
+    width: usize,
+    depth: usize,
+    q_in: f64,
+) -> Result<Prediction, MeanFieldError> {
+    let (sigma_w, sigma_b) = init.mean_field_sigmas(width, width);
+    let phi = |x: f64| act.value(x);
+    let dphi = |x: f64| act.derivative(x);
+    let input = MeanFieldInput { phi: &phi, dphi: &dphi, kinks: act.kinks(), sigma_w, sigma_b, q_in };
+    let mut p = predict(&input, depth)?;
+    if depth > 1 {
+        let fix = (input_dim as f64 / width as f64).sqrt();
+        p.layers[0].weight_grad_ratio_to_last *= fix;
+        p.weight_first_last_ratio = p.layers[0].weight_grad_ratio_to_last;
+    }
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::meanfield::Regime;
+
+    #[test]
+    fn known_cases_through_the_engine_activations() {
+        let ramp = mean_field(Activation::Ramp, &Init::HeNormal, 256, 256, 8, 1.0).unwrap();
+        assert!((ramp.chi1 - 1.0).abs() < 1e-9, "{}", ramp.chi1);
+        assert_eq!(ramp.regime, Regime::Critical);
+        let tanh = mean_field(Activation::Tanh, &Init::Custom { sigma_w: 1.0, sigma_b: 0.0 }, 64, 64, 8, 1.0).unwrap();
+        assert!((tanh.chi1 - 1.0).abs() < 1e-9, "{}", tanh.chi1);
+        let ordered =
+            mean_field(Activation::Tanh, &Init::Custom { sigma_w: 0.5, sigma_b: 0.0 }, 64, 64, 8, 1.0).unwrap();
+        assert_eq!(ordered.regime, Regime::Ordered);
+        assert!(ordered.first_last_ratio < 1e-3);
+    }
+}
