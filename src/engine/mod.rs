@@ -3,6 +3,7 @@
 //! Invariant: nothing in here imports tokio, sqlx or tonic, and nothing here does I/O but the
 //! dataset readers.
 
+pub mod fastmath;
 pub mod real;
 
 pub use real::Real;
