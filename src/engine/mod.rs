@@ -5,6 +5,7 @@
 
 pub mod activation;
 pub mod data;
+pub mod fastmath;
 pub mod gemm;
 pub mod init;
 pub mod loss;
@@ -19,4 +20,5 @@ pub mod theory;
 pub mod train;
 pub mod verdict;
 
+pub use activation::{Activation, ActivationError};
 pub use real::Real;

@@ -227,7 +227,7 @@ mod tests {
 
     #[test]
     fn gradients_match_finite_differences_for_every_activation_and_loss() {
-        for name in crate::engine::activation::NAMES {
+        for name in Activation::NAMES {
             let act: Activation = name.parse().unwrap();
             for loss in [Loss::CrossEntropy, Loss::Mse] {
                 check_network_gradients(act, Activation::Identity, loss);

@@ -13,18 +13,10 @@ pub enum Optimizer {
     #[default]
     Sgd,
     /// Heavy-ball momentum: v = mu v + g; w -= lr v. Nesterov: w -= lr (g + mu v).
-    Momentum {
-        momentum: f64,
-        nesterov: bool,
-    },
+    Momentum { momentum: f64, nesterov: bool },
     /// Adam with bias correction.
-    Adam {
-        beta1: f64,
-        beta2: f64,
-        eps: f64,
-    },
+    Adam { beta1: f64, beta2: f64, eps: f64 },
 }
-
 
 pub const OPTIMIZER_NAMES: &[&str] = &["sgd", "momentum[:MU]", "nesterov[:MU]", "adam[:BETA1,BETA2,EPS]"];
 
