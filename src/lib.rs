@@ -1,7 +1,9 @@
 //! gradlab: deep-network gradient experiments.
 //!
 //! Layers, dependencies pointing one way (see ARCHITECTURE.md):
-//! `engine` (pure numerics) <- `cli`.
+//! `engine` (pure numerics) <- `runner` (jobs, progress) <- `store` (SQLite) and `api` (gRPC)
+//! <- `cli`.
 
 pub mod cli;
 pub mod engine;
+pub mod runner;

@@ -15,7 +15,10 @@ use super::verdict::Thresholds;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct JobSpec {
+    /// A free-form name, for people.
     pub name: String,
+    /// Free-form key=value labels, for filtering.
+    pub labels: std::collections::BTreeMap<String, String>,
     #[serde(with = "as_text")]
     pub activation: Activation,
     #[serde(with = "as_text")]
@@ -59,6 +62,7 @@ impl Default for JobSpec {
     fn default() -> Self {
         JobSpec {
             name: String::new(),
+            labels: Default::default(),
             activation: Activation::Tanh,
             output_activation: Activation::Identity,
             hidden: vec![64; 4],

@@ -1,0 +1,248 @@
+//! The runner's vocabulary: jobs, their states and records, metric batches, history queries,
+//! and the [`Store`] trait that persistence implements.
+//!
+//! The store depends on these types, never the other way round: the runner and the API see only
+//! the trait, so a second backend (PostgreSQL) plugs in without touching either.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::spec::JobSpec;
+use crate::engine::train::{EvalRecord, StepRecord, Summary};
+use crate::engine::verdict::Verdict;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct JobId(pub i64);
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 5] =
+        [JobState::Queued, JobState::Running, JobState::Succeeded, JobState::Failed, JobState::Cancelled];
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, JobState::Succeeded | JobState::Failed | JobState::Cancelled)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for JobState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        JobState::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s.trim().to_ascii_lowercase())
+            .ok_or_else(|| format!("unknown state {s:?}; known: queued, running, succeeded, failed, cancelled"))
+    }
+}
+
+/// What mean-field theory predicted for a job's network at initialization.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MeanFieldSummary {
+    pub sigma_w: f64,
+    pub sigma_b: f64,
+    /// The fixed point q*, if the length map settles (0 when q drifts to 0).
+    pub q_star: Option<f64>,
+    /// converged, drifts_to_zero, drifts_to_infinity or neutral.
+    pub fixed_point: String,
+    pub chi1: f64,
+    /// ordered, critical or chaotic.
+    pub regime: String,
+    /// 1/|ln chi_1| layers (infinite at chi_1 = 1).
+    pub depth_scale: f64,
+    /// Predicted first/last hidden-layer weight-gradient-norm ratio.
+    pub first_last_ratio: f64,
+    /// Predicted per hidden layer: weight-gradient norm over the last hidden layer's.
+    pub layer_ratios: Vec<f64>,
+}
+
+/// How a job ended, with the prediction it is compared with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobSummary {
+    #[serde(flatten)]
+    pub run: Summary,
+    pub mean_field: Option<MeanFieldSummary>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub id: JobId,
+    pub sweep_id: Option<i64>,
+    pub spec: JobSpec,
+    pub state: JobState,
+    /// Training steps completed (as stored: the last stored step + 1).
+    pub steps_done: u64,
+    /// Unix milliseconds.
+    pub created_ms: i64,
+    pub started_ms: Option<i64>,
+    pub finished_ms: Option<i64>,
+    pub summary: Option<JobSummary>,
+    /// Why the job failed, if it did.
+    pub error: Option<String>,
+}
+
+impl JobRecord {
+    pub fn verdict(&self) -> Option<Verdict> {
+        self.summary.as_ref().map(|s| s.run.verdict.verdict)
+    }
+}
+
+/// Filters for listing jobs; every set field must match.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct JobFilter {
+    /// Any of these states (empty: any state).
+    pub states: Vec<JobState>,
+    /// Canonical activation name (as `Activation`'s Display writes it).
+    pub activation: Option<String>,
+    pub min_depth: Option<u32>,
+    pub max_depth: Option<u32>,
+    /// A label key, and optionally the value it must have.
+    pub label: Option<(String, Option<String>)>,
+    pub verdict: Option<Verdict>,
+    /// Substring of the job's name.
+    pub name_contains: Option<String>,
+    pub sweep_id: Option<i64>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Order {
+    /// Newest first.
+    #[default]
+    CreatedDesc,
+    CreatedAsc,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    /// At most this many records (the store caps it).
+    pub size: u32,
+    /// The `next_token` of the previous page, opaque to callers.
+    pub token: Option<String>,
+}
+
+/// Records of one job, written together.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetricBatch {
+    pub job: Option<JobId>,
+    /// Recorded steps in increasing step order (records with empty `layers` are not stored).
+    pub steps: Vec<StepRecord>,
+    pub evals: Vec<EvalRecord>,
+}
+
+/// Which part of a job's history to read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HistoryQuery {
+    /// Layer indices (0 = first hidden layer); None: all layers.
+    pub layers: Option<Vec<u32>>,
+    /// Names from `LayerStats::METRICS`, plus the per-step `loss`, `accuracy`, `lr` and
+    /// `global_grad_norm` (reported with `layer: None`). None: every metric.
+    pub metrics: Option<Vec<String>>,
+    /// Inclusive step range.
+    pub from_step: Option<u64>,
+    pub to_step: Option<u64>,
+    /// Downsample each series to at most this many points, keeping each bucket's min, max and
+    /// last value. None or 0: full resolution.
+    pub max_points: Option<u32>,
+}
+
+/// One metric of one layer (or of the whole step, `layer: None`) over steps. At full
+/// resolution `min == max == values`; downsampled, `steps[i]`/`values[i]` are the bucket's last
+/// point and `min[i]`/`max[i]` its extremes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Series {
+    pub layer: Option<u32>,
+    pub metric: String,
+    pub steps: Vec<u64>,
+    pub values: Vec<f64>,
+    pub min: Vec<f64>,
+    pub max: Vec<f64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HistoryResult {
+    pub series: Vec<Series>,
+    pub evals: Vec<EvalRecord>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("job {0} not found")]
+    NotFound(JobId),
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("corrupt stored data for job {job}: {problem}")]
+    Corrupt { job: JobId, problem: String },
+}
+
+/// Persistence of jobs and their histories. Every method is one transaction: a state change
+/// is durable when the call returns.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores a new job as queued and returns it with its id.
+    async fn create_job(&self, spec: &JobSpec, sweep_id: Option<i64>) -> Result<JobRecord, StoreError>;
+    async fn get_job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError>;
+    /// A page of jobs matching `filter`, and the token of the next page if there is one.
+    async fn list_jobs(
+        &self,
+        filter: &JobFilter,
+        order: Order,
+        page: &PageRequest,
+    ) -> Result<(Vec<JobRecord>, Option<String>), StoreError>;
+    /// queued -> running.
+    async fn mark_running(&self, id: JobId, started_ms: i64) -> Result<(), StoreError>;
+    /// -> a terminal state, with the summary or the error.
+    async fn mark_finished(
+        &self,
+        id: JobId,
+        state: JobState,
+        finished_ms: i64,
+        summary: Option<&JobSummary>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Back to queued with no history (a job that was running when the server stopped).
+    async fn requeue(&self, id: JobId) -> Result<(), StoreError>;
+    /// Appends recorded steps and evaluations of one or more jobs in one transaction, and
+    /// advances each job's `steps_done`.
+    async fn append_metrics(&self, batches: &[MetricBatch]) -> Result<(), StoreError>;
+    /// Recorded steps with `step >= from_step`, in step order, at most `limit` of them, each
+    /// with its per-layer statistics and histograms: what a watcher replays.
+    async fn read_steps(&self, id: JobId, from_step: u64, limit: usize) -> Result<Vec<StepRecord>, StoreError>;
+    async fn read_evals(&self, id: JobId, from_step: u64) -> Result<Vec<EvalRecord>, StoreError>;
+    /// Series for a history query.
+    async fn history(&self, id: JobId, query: &HistoryQuery) -> Result<HistoryResult, StoreError>;
+    /// Jobs queued or running, oldest first (what a starting server must run).
+    async fn unfinished_jobs(&self) -> Result<Vec<JobRecord>, StoreError>;
+}
