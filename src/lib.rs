@@ -4,6 +4,7 @@
 //! `engine` (pure numerics) <- `runner` (jobs, progress) <- `store` (SQLite) and `api` (gRPC)
 //! <- `cli`.
 
+pub mod api;
 pub mod cli;
 pub mod engine;
 pub mod runner;

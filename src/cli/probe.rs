@@ -9,7 +9,7 @@ use super::SpecArgs;
 use crate::engine::meanfield::Prediction;
 use crate::engine::spec::JobSpec;
 use crate::engine::stats::LayerStats;
-use crate::engine::theory::mean_field;
+use crate::engine::theory;
 use crate::engine::train::Trainer;
 
 #[derive(Args, Debug)]
@@ -59,7 +59,7 @@ pub fn run(args: &ProbeArgs) -> Result<()> {
     let dims = trainer.net().dims();
     let depth = spec.depth();
     let width = spec.hidden[depth - 1];
-    let prediction = mean_field(spec.activation, &spec.init, dims[0], width, depth, trainer.input_second_moment()).ok();
+    let prediction = theory::for_spec(&spec, dims[0], trainer.input_second_moment()).ok();
     let last_hidden = rec.layers[depth - 1].grad_norm;
     let rows: Vec<LayerRow> = rec
         .layers

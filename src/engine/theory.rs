@@ -4,6 +4,7 @@
 use super::activation::Activation;
 use super::init::Init;
 use super::meanfield::{MeanFieldError, MeanFieldInput, Prediction, predict};
+use super::spec::JobSpec;
 
 /// The prediction for `depth` hidden layers of `width` units fed by `input_dim` inputs whose
 /// mean squared component is `q_in`. The init's (sigma_w, sigma_b) are those of a hidden
@@ -28,6 +29,13 @@ pub fn mean_field(
         p.weight_first_last_ratio = p.layers[0].weight_grad_ratio_to_last;
     }
     Ok(p)
+}
+
+/// The prediction for a job's network: its activation and init, its last hidden width, over
+/// inputs of `input_dim` components with mean square `q_in`.
+pub fn for_spec(spec: &JobSpec, input_dim: usize, q_in: f64) -> Result<Prediction, MeanFieldError> {
+    let width = spec.hidden.last().copied().unwrap_or(input_dim);
+    mean_field(spec.activation, &spec.init, input_dim, width, spec.depth(), q_in)
 }
 
 #[cfg(test)]

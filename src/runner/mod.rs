@@ -1,6 +1,236 @@
 //! Jobs on the rayon pool: queueing, cancellation, persistence through a [`Store`], and the
 //! fan-out of live progress to watchers.
+//!
+//! Threads: training runs only on the runner's rayon pool; the tokio side (dispatcher, writer,
+//! watchers) only awaits. Results cross over bounded channels.
 
+mod exec;
+pub mod live;
 pub mod model;
+mod watch;
+mod writer;
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tracing::{info, warn};
+
+pub use live::LiveEvent;
+use live::{Phase, Registry};
 pub use model::*;
+use writer::WriterMsg;
+
+use crate::engine::spec::{FieldError, JobSpec};
+use crate::engine::train::{SetupError, prepare_data};
+
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error("job {0} not found")]
+    NotFound(JobId),
+    #[error("{0}")]
+    Invalid(#[from] FieldError),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("server is shutting down")]
+    ShuttingDown,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for RunnerError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(id) => RunnerError::NotFound(id),
+            other => RunnerError::Store(other),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RunnerConfig {
+    /// Jobs training at once, and threads of the rayon pool.
+    pub workers: usize,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
+    pool: rayon::ThreadPool,
+    writer: mpsc::Sender<WriterMsg>,
+    queue: mpsc::UnboundedSender<JobRecord>,
+}
+
+/// Cheap to clone: every clone drives the same runner.
+#[derive(Clone)]
+pub struct Runner {
+    inner: Arc<Inner>,
+}
+
+impl Runner {
+    /// Starts the writer and the dispatcher, then queues again whatever the store says was
+    /// queued or running when the last server stopped (running jobs restart from step 0).
+    pub async fn start(store: Arc<dyn Store>, config: RunnerConfig) -> Result<Runner, RunnerError> {
+        let workers = config.workers.max(1);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(workers)
+            .thread_name(|i| format!("gradlab-train-{i}"))
+            .build()
+            .map_err(|e| RunnerError::FailedPrecondition(format!("cannot start the training pool: {e}")))?;
+        let registry = Arc::new(Registry::default());
+        let (writer, writer_rx) = mpsc::channel(writer::QUEUE_CAPACITY);
+        tokio::spawn(writer::run(store.clone(), registry.clone(), writer_rx));
+        let (queue, queue_rx) = mpsc::unbounded_channel();
+        let runner = Runner { inner: Arc::new(Inner { store, registry, pool, writer, queue }) };
+        tokio::spawn(runner.clone().dispatch(queue_rx, Arc::new(Semaphore::new(workers))));
+        for job in runner.inner.store.unfinished_jobs().await? {
+            if job.state == JobState::Running {
+                info!(job = %job.id, "restarting a job interrupted by the last shutdown");
+                runner.inner.store.requeue(job.id).await?;
+            }
+            runner.enqueue(job);
+        }
+        Ok(runner)
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    fn enqueue(&self, job: JobRecord) {
+        self.inner.registry.insert(job.id);
+        // The dispatcher lives as long as the runner; a send can only fail at shutdown.
+        let _ = self.inner.queue.send(job);
+    }
+
+    /// Loads the spec's dataset on the training pool, to reject what cannot run (a file that
+    /// does not parse, a batch larger than the training split) before anything is stored.
+    pub async fn check_data(&self, spec: &JobSpec) -> Result<(), RunnerError> {
+        let (tx, rx) = oneshot::channel();
+        let spec = spec.clone();
+        self.inner.pool.spawn(move || {
+            let res = std::panic::catch_unwind(|| check(&spec))
+                .unwrap_or_else(|_| Err(FieldError::new("dataset", "internal error while reading the dataset")));
+            let _ = tx.send(res);
+        });
+        rx.await.map_err(|_| RunnerError::ShuttingDown)?.map_err(RunnerError::Invalid)
+    }
+
+    /// Validates, stores as queued (durably) and queues a job.
+    pub async fn submit(&self, spec: JobSpec, sweep_id: Option<i64>) -> Result<JobRecord, RunnerError> {
+        spec.validate()?;
+        self.check_data(&spec).await?;
+        let record = self.inner.store.create_job(&spec, sweep_id).await?;
+        info!(job = %record.id, "job queued");
+        self.enqueue(record.clone());
+        Ok(record)
+    }
+
+    /// Cancels a job: a queued one never starts, a running one stops within one step. Waits
+    /// (briefly) for the job to reach its terminal state and returns it.
+    pub async fn cancel(&self, id: JobId) -> Result<JobRecord, RunnerError> {
+        let record = self.inner.store.get_job(id).await?.ok_or(RunnerError::NotFound(id))?;
+        if record.state.is_terminal() {
+            return Err(RunnerError::FailedPrecondition(format!("job {id} already {}", record.state)));
+        }
+        let Some(live) = self.inner.registry.get(id) else {
+            return Err(RunnerError::FailedPrecondition(format!("job {id} is not running in this server")));
+        };
+        let mut events = live.events.subscribe();
+        let was_queued = {
+            let mut phase = live.phase.lock().expect("phase lock");
+            live.cancel.store(true, Ordering::Relaxed);
+            let queued = *phase == Phase::Queued;
+            if queued {
+                *phase = Phase::Done;
+            }
+            queued
+        };
+        if was_queued {
+            self.inner.store.mark_finished(id, JobState::Cancelled, now_ms(), None, None).await?;
+            let rec = self.inner.store.get_job(id).await?.ok_or(RunnerError::NotFound(id))?;
+            self.inner.registry.publish(id, LiveEvent::State(Arc::new(rec.clone())));
+            self.inner.registry.remove(id);
+            info!(job = %id, "queued job cancelled");
+            return Ok(rec);
+        }
+        // Running: the job stops at its next step; wait for the writer to record it.
+        let deadline = tokio::time::sleep(Duration::from_secs(10));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                ev = events.recv() => match ev {
+                    Ok(LiveEvent::State(rec)) if rec.state.is_terminal() => return Ok((*rec).clone()),
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                },
+                _ = &mut deadline => {
+                    warn!(job = %id, "cancelled job has not stopped within 10 s");
+                    break;
+                }
+            }
+        }
+        self.inner.store.get_job(id).await?.ok_or(RunnerError::NotFound(id))
+    }
+
+    /// Streams a job's progress into `tx`: the stored history from `from_step`, then live, then
+    /// the terminal state. Returns when the job has ended or the receiver hung up.
+    pub async fn watch(&self, id: JobId, from_step: u64, tx: mpsc::Sender<Result<LiveEvent, RunnerError>>) {
+        watch::run(self.inner.store.clone(), self.inner.registry.clone(), id, from_step, tx).await
+    }
+
+    /// Resolves once everything sent to the writer so far is stored.
+    pub async fn sync(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.inner.writer.send(WriterMsg::Sync(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    async fn dispatch(self, mut queue: mpsc::UnboundedReceiver<JobRecord>, permits: Arc<Semaphore>) {
+        while let Some(record) = queue.recv().await {
+            let Ok(permit) = permits.clone().acquire_owned().await else { break };
+            let Some(live) = self.inner.registry.get(record.id) else { continue };
+            {
+                let mut phase = live.phase.lock().expect("phase lock");
+                if *phase != Phase::Queued {
+                    continue; // cancelled while queued
+                }
+                *phase = Phase::Running;
+            }
+            let started = now_ms();
+            if let Err(e) = self.inner.store.mark_running(record.id, started).await {
+                warn!(job = %record.id, error = %e, "cannot mark job running");
+                live.fail(format!("cannot mark the job running: {e}"));
+            }
+            if let Ok(Some(rec)) = self.inner.store.get_job(record.id).await {
+                self.inner.registry.publish(record.id, LiveEvent::State(Arc::new(rec)));
+            }
+            let tx = self.inner.writer.clone();
+            self.inner.pool.spawn(move || {
+                exec::execute(live, record, tx);
+                drop(permit);
+            });
+        }
+    }
+}
+
+fn check(spec: &JobSpec) -> Result<(), FieldError> {
+    let split = prepare_data(spec).map_err(|e| match e {
+        SetupError::Field(f) => f,
+        SetupError::Data(d) => FieldError::new("dataset", d.to_string()),
+    })?;
+    let n_train = split.train.labels.len();
+    if spec.batch > n_train {
+        return Err(FieldError::new(
+            "batch",
+            format!("{} is larger than the training split ({n_train} examples)", spec.batch),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! Replay-then-live progress streams.
+//!
+//! The seam: a watcher subscribes to the live broadcast *before* reading the store. Every live
+//! event is published only after the writer committed it, so an event is either in the store
+//! read or arrives on the subscription (or both: duplicates are dropped by step). A watcher that
+//! falls behind the broadcast (lagged) re-reads the store from where it is, so slow readers
+//! never stall training and never see a gap.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+
+use super::RunnerError;
+use super::live::{LiveEvent, Registry};
+use super::model::{JobId, Store};
+
+/// Steps read from the store per query while replaying.
+const REPLAY_CHUNK: usize = 512;
+/// How often a watcher of a job that is not live in this process looks at the store again.
+const POLL: Duration = Duration::from_millis(250);
+
+struct Cursor {
+    /// Next step to send.
+    next_step: u64,
+    /// Next eval (by step count) to send.
+    next_eval: u64,
+    tx: mpsc::Sender<Result<LiveEvent, RunnerError>>,
+}
+
+impl Cursor {
+    async fn send(&self, ev: LiveEvent) -> bool {
+        self.tx.send(Ok(ev)).await.is_ok()
+    }
+
+    /// Sends stored steps and evals from the cursor on, in order. False if the receiver is gone.
+    async fn replay(&mut self, store: &dyn Store, id: JobId) -> Result<bool, RunnerError> {
+        let mut evals = store.read_evals(id, self.next_eval).await?.into_iter().peekable();
+        loop {
+            let steps = store.read_steps(id, self.next_step, REPLAY_CHUNK).await?;
+            let n = steps.len();
+            for s in steps {
+                // An eval after k steps comes after step k-1 and before step k.
+                while let Some(e) = evals.next_if(|e| e.step <= s.step) {
+                    self.next_eval = e.step + 1;
+                    if !self.send(LiveEvent::Eval(e)).await {
+                        return Ok(false);
+                    }
+                }
+                self.next_step = s.step + 1;
+                if !self.send(LiveEvent::Step(Arc::new(s))).await {
+                    return Ok(false);
+                }
+            }
+            if n < REPLAY_CHUNK {
+                break;
+            }
+        }
+        for e in evals {
+            self.next_eval = e.step + 1;
+            if !self.send(LiveEvent::Eval(e)).await {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Forwards a live event unless it was already sent. False if the receiver is gone.
+    async fn live(&mut self, ev: LiveEvent) -> bool {
+        match &ev {
+            LiveEvent::Step(s) if s.step < self.next_step => true,
+            LiveEvent::Eval(e) if e.step < self.next_eval => true,
+            LiveEvent::Step(s) => {
+                self.next_step = s.step + 1;
+                self.send(ev).await
+            }
+            LiveEvent::Eval(e) => {
+                self.next_eval = e.step + 1;
+                self.send(ev).await
+            }
+            LiveEvent::State(_) => self.send(ev).await,
+        }
+    }
+}
+
+pub async fn run(
+    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
+    id: JobId,
+    from_step: u64,
+    tx: mpsc::Sender<Result<LiveEvent, RunnerError>>,
+) {
+    if let Err(e) = stream(&*store, &registry, id, from_step, tx.clone()).await {
+        let _ = tx.send(Err(e)).await;
+    }
+}
+
+async fn stream(
+    store: &dyn Store,
+    registry: &Registry,
+    id: JobId,
+    from_step: u64,
+    tx: mpsc::Sender<Result<LiveEvent, RunnerError>>,
+) -> Result<(), RunnerError> {
+    let mut sub = registry.get(id).map(|live| live.events.subscribe());
+    let record = store.get_job(id).await?.ok_or(RunnerError::NotFound(id))?;
+    let mut cur = Cursor { next_step: from_step, next_eval: from_step, tx };
+    if !cur.send(LiveEvent::State(Arc::new(record))).await || !cur.replay(store, id).await? {
+        return Ok(());
+    }
+    loop {
+        let Some(rx) = sub.as_mut() else {
+            // Not live here: finished, or never started in this process. Poll the store.
+            let record = store.get_job(id).await?.ok_or(RunnerError::NotFound(id))?;
+            if !cur.replay(store, id).await? {
+                return Ok(());
+            }
+            if record.state.is_terminal() {
+                cur.send(LiveEvent::State(Arc::new(record))).await;
+                return Ok(());
+            }
+            tokio::time::sleep(POLL).await;
+            sub = registry.get(id).map(|live| live.events.subscribe());
+            continue;
+        };
+        match rx.recv().await {
+            Ok(LiveEvent::State(rec)) if rec.state.is_terminal() => {
+                // Everything before the final state is stored: catch up, then end.
+                if cur.replay(store, id).await? {
+                    cur.send(LiveEvent::State(rec)).await;
+                }
+                return Ok(());
+            }
+            Ok(ev) => {
+                if !cur.live(ev).await {
+                    return Ok(());
+                }
+            }
+            Err(RecvError::Lagged(_)) => {
+                if !cur.replay(store, id).await? {
+                    return Ok(());
+                }
+            }
+            Err(RecvError::Closed) => sub = None,
+        }
+    }
+}
