@@ -482,6 +482,11 @@ impl Activation {
 
     /// `a = φ(z)`, vectorizable. Panics if the lengths differ.
     pub fn forward<F: Real>(&self, z: &[F], a: &mut [F]) {
+        forward_wide(self, z, a)
+    }
+
+    #[inline(always)]
+    fn forward_in<F: Real>(&self, z: &[F], a: &mut [F]) {
         let zero = F::zero();
         let one = F::one();
         match *self {
@@ -534,7 +539,7 @@ impl Activation {
     /// `grad_z = grad_a · φ'(z)`, given `a = φ(z)`; returns how many elements have
     /// `|φ'(z)| < sat_below`. Vectorizable. Panics if the lengths differ.
     pub fn backward<F: Real>(&self, z: &[F], a: &[F], grad_a: &[F], grad_z: &mut [F], sat_below: F) -> usize {
-        derivative_kernel!(self, F, |d| backward_with(z, a, grad_a, grad_z, sat_below, d))
+        backward_wide(self, z, a, grad_a, grad_z, sat_below)
     }
 
     /// `d = φ'(z)`, given `a = φ(z)`. Vectorizable. Panics if the lengths differ.
@@ -588,6 +593,25 @@ fn parameter(name: &'static str, key: &str, param: Option<&str>, default: f64) -
     };
     let value: f64 = v.parse().map_err(|_| bad(format!("{key} {v:?} is not a number")))?;
     if value.is_finite() { Ok(value) } else { Err(bad(format!("{key} must be finite, got {v:?}"))) }
+}
+
+super::fastmath::wide_fn! {
+    fn forward_wide<F: Real>(act: &Activation, z: &[F], a: &mut [F]) {
+        act.forward_in(z, a)
+    }
+}
+
+super::fastmath::wide_fn! {
+    fn backward_wide<F: Real>(
+        act: &Activation,
+        z: &[F],
+        a: &[F],
+        grad_a: &[F],
+        grad_z: &mut [F],
+        sat_below: F,
+    ) -> usize {
+        derivative_kernel!(act, F, |d| backward_with(z, a, grad_a, grad_z, sat_below, d))
+    }
 }
 
 #[inline(always)]
@@ -687,13 +711,15 @@ fn backward_with<F: Real>(
     let n = grad_z.len();
     assert!(z.len() == n && a.len() == n && grad_a.len() == n, "activation slice lengths differ");
     let mut total = 0usize;
-    for (((zc, ac), gc), oc) in
-        z.chunks(BLOCK).zip(a.chunks(BLOCK)).zip(grad_a.chunks(BLOCK)).zip(grad_z.chunks_mut(BLOCK))
-    {
+    // Indexed over slices cut to one length: a four-way zip of chunk iterators does not
+    // vectorize.
+    for (start, oc) in (0..n).step_by(BLOCK).zip(grad_z.chunks_mut(BLOCK)) {
+        let len = oc.len();
+        let (zc, ac, gc) = (&z[start..start + len], &a[start..start + len], &grad_a[start..start + len]);
         let mut count = 0u32;
-        for (((o, &x), &y), &g) in oc.iter_mut().zip(zc).zip(ac).zip(gc) {
-            let dv = d(x, y);
-            *o = g * dv;
+        for i in 0..len {
+            let dv = d(zc[i], ac[i]);
+            oc[i] = gc[i] * dv;
             count += u32::from(dv.abs() < sat_below);
         }
         total += count as usize;

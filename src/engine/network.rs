@@ -3,7 +3,7 @@
 //! Rows are examples: a layer computes Z = A_prev W + b with W of shape fan_in x fan_out, then
 //! A = phi(Z). All buffers of a pass are allocated once per batch size and reused every step.
 
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView2};
 use rand_chacha::ChaCha8Rng;
 
 use super::Real;
@@ -128,7 +128,8 @@ impl<F: Real> Pass<F> {
             let input = if l == 0 { self.x.view() } else { before[l - 1].view() };
             let z = &mut self.z[l];
             // Bias first, then accumulate the product onto it: one pass over Z fewer.
-            z.rows_mut().into_iter().for_each(|mut row| row.assign(&layer.b));
+            let b = layer.b.as_slice().expect("contiguous bias");
+            slice_mut(z).chunks_exact_mut(b.len().max(1)).for_each(|row| row.copy_from_slice(b));
             matmul(input, layer.w.view(), F::one(), z.view_mut());
             layer.act.forward(slice(z), slice_mut(&mut rest[0]));
         }
@@ -150,13 +151,25 @@ impl<F: Real> Pass<F> {
             );
             let input = if l == 0 { self.x.view() } else { self.a[l - 1].view() };
             matmul(input.t(), self.dz[l].view(), F::zero(), self.dw[l].view_mut());
-            let db = &mut self.db[l];
-            db.fill(F::zero());
-            for row in self.dz[l].axis_iter(Axis(0)) {
-                *db += &row;
-            }
+            column_sums(slice(&self.dz[l]), self.db[l].as_slice_mut().expect("contiguous bias gradient"));
             if l > 0 {
                 matmul(self.dz[l].view(), layer.w.t(), F::zero(), self.da[l - 1].view_mut());
+            }
+        }
+    }
+}
+
+super::fastmath::wide_fn! {
+    /// `sums[j] = sum over rows i of m[i][j]` for row-major `m` with `sums.len()` columns, rows
+    /// added in order (as a row-by-row `+=`), vectorized across columns.
+    fn column_sums<F: Real>(m: &[F], sums: &mut [F]) {
+        sums.fill(F::zero());
+        if sums.is_empty() {
+            return;
+        }
+        for row in m.chunks_exact(sums.len()) {
+            for (s, &v) in sums.iter_mut().zip(row) {
+                *s += v;
             }
         }
     }

@@ -202,7 +202,74 @@ pub struct StepParams {
     pub t: u64,
 }
 
+/// One block (a multiple of LANES long) of an update from element `start` on; returns its lane
+/// sums of w² and of the update².
+#[inline(always)]
+fn update_block<F: Real, const MEASURE: bool>(
+    w: &mut [F],
+    g: &[F],
+    start: usize,
+    scale: F,
+    wd: F,
+    delta: &mut impl FnMut(usize, F) -> F,
+) -> ([F; LANES], [F; LANES]) {
+    let mut ws = [F::zero(); LANES];
+    let mut us = [F::zero(); LANES];
+    let mut i0 = start;
+    for (wl, gl) in w.chunks_exact_mut(LANES).zip(g.chunks_exact(LANES)) {
+        for l in 0..LANES {
+            let g = gl[l] * scale;
+            let w = &mut wl[l];
+            let d: F = delta(i0 + l, g) + wd * *w;
+            if MEASURE {
+                ws[l] += *w * *w;
+                us[l] += d * d;
+            }
+            *w -= d;
+        }
+        i0 += LANES;
+    }
+    (ws, us)
+}
+
+/// The last `w.len() < LANES` elements of an update, element `start + l` in lane `l`.
+#[inline(never)]
+fn update_tail<F: Real, const MEASURE: bool>(
+    w: &mut [F],
+    g: &[F],
+    start: usize,
+    scale: F,
+    wd: F,
+    (ws, us): (&mut [F; LANES], &mut [F; LANES]),
+    mut delta: impl FnMut(usize, F) -> F,
+) {
+    for (l, (w, &g)) in w.iter_mut().zip(g).enumerate() {
+        let g = g * scale;
+        let d: F = delta(start + l, g) + wd * *w;
+        if MEASURE {
+            ws[l] += *w * *w;
+            us[l] += d * d;
+        }
+        *w -= d;
+    }
+}
+
+super::fastmath::wide_fn! {
+    fn update_wide<F: Real; const MEASURE: bool>(
+        opt: &Optimizer,
+        w: &mut [F],
+        g: &[F],
+        slot: &mut Slot<F>,
+        p: StepParams,
+        decay: bool,
+    ) -> UpdateNorms {
+        opt.update_in::<F, MEASURE>(w, g, slot, p, decay)
+    }
+}
+
 const LANES: usize = 8;
+/// Elements per f32 lane partial sum before it is folded into f64.
+const FOLD: usize = 4096;
 
 impl Optimizer {
     /// Updates `w` in place from `g`. With `MEASURE` it also returns the weight and update norms,
@@ -215,11 +282,22 @@ impl Optimizer {
         p: StepParams,
         decay: bool,
     ) -> UpdateNorms {
+        assert_eq!(w.len(), g.len(), "parameter and gradient lengths differ");
+        update_wide::<F, MEASURE>(self, w, g, slot, p, decay)
+    }
+
+    #[inline(always)]
+    pub(crate) fn update_in<F: Real, const MEASURE: bool>(
+        &self,
+        w: &mut [F],
+        g: &[F],
+        slot: &mut Slot<F>,
+        p: StepParams,
+        decay: bool,
+    ) -> UpdateNorms {
         let lr = F::of(p.lr);
         let wd = F::of(if decay { p.lr * p.weight_decay } else { 0.0 });
         let scale = F::of(p.grad_scale);
-        let mut ws = [F::zero(); LANES];
-        let mut us = [F::zero(); LANES];
         let mut norms = UpdateNorms::default();
         let mut fold = |ws: &mut [F; LANES], us: &mut [F; LANES]| {
             for l in 0..LANES {
@@ -230,19 +308,36 @@ impl Optimizer {
             *us = [F::zero(); LANES];
         };
         // Computes the update from (gradient, weight, state...) and applies it, lane by lane.
+        // Element i goes to lane i % LANES; the lanes fold into f64 after every FOLD elements.
+        // `update_block` keeps a block's lanes in registers, so its loop vectorizes; the last
+        // few elements go through `update_tail`, out of line (a tail loop in the same function
+        // would stop LLVM vectorizing the main one).
         macro_rules! apply {
             ($delta:expr) => {{
-                for (i, (w, &g)) in w.iter_mut().zip(g).enumerate() {
-                    let g = g * scale;
-                    let d: F = $delta(i, g) + wd * *w;
-                    if MEASURE {
-                        ws[i % LANES] += *w * *w;
-                        us[i % LANES] += d * d;
-                        if i % 4096 == 4095 {
-                            fold(&mut ws, &mut us);
-                        }
+                let mut delta = $delta;
+                let n8 = w.len() - w.len() % LANES;
+                let (w_main, w_tail) = w.split_at_mut(n8);
+                let (g_main, g_tail) = g.split_at(n8);
+                let mut i0 = 0;
+                let mut tail_done = false;
+                for (wb, gb) in w_main.chunks_mut(FOLD).zip(g_main.chunks(FOLD)) {
+                    let len = wb.len();
+                    let (mut ws, mut us) = update_block::<F, MEASURE>(wb, gb, i0, scale, wd, &mut delta);
+                    i0 += len;
+                    if len < FOLD {
+                        update_tail::<F, MEASURE>(w_tail, g_tail, n8, scale, wd, (&mut ws, &mut us), &mut delta);
+                        tail_done = true;
                     }
-                    *w -= d;
+                    if MEASURE {
+                        fold(&mut ws, &mut us);
+                    }
+                }
+                if !tail_done {
+                    let (mut ws, mut us) = ([F::zero(); LANES], [F::zero(); LANES]);
+                    update_tail::<F, MEASURE>(w_tail, g_tail, n8, scale, wd, (&mut ws, &mut us), &mut delta);
+                    if MEASURE {
+                        fold(&mut ws, &mut us);
+                    }
                 }
             }};
         }
@@ -275,9 +370,6 @@ impl Optimizer {
                     step * m[i] / (v[i].sqrt() + e)
                 })
             }
-        }
-        if MEASURE {
-            fold(&mut ws, &mut us);
         }
         norms
     }

@@ -119,11 +119,37 @@ pub fn moments<F: Real>(x: &[F]) -> Moments {
     let mut out = Moments { n: x.len(), ..Moments::default() };
     let mut maxabs = F::zero();
     for block in x.chunks(BLOCK) {
+        let lanes = block_moments(block);
+        for l in 0..LANES {
+            out.sum += lanes.s[l].f64();
+            out.sumsq += lanes.q[l].f64();
+            out.sumabs += lanes.a[l].f64();
+            out.nonfinite += u64::from(lanes.bad[l]);
+            maxabs = maxabs.max(lanes.m[l]);
+        }
+    }
+    out.maxabs = maxabs.f64();
+    out
+}
+
+/// The lane partial sums of one block, see [`block_moments`].
+struct Lanes<F> {
+    s: [F; LANES],
+    q: [F; LANES],
+    a: [F; LANES],
+    m: [F; LANES],
+    bad: [u32; LANES],
+}
+
+super::fastmath::wide_fn! {
+    /// Element i of the block goes to lane i % LANES (the tail's to lane 0, in order). A
+    /// function of its own, so the per-block fold stays out of the vectorized loop.
+    fn block_moments<F: Real>(block: &[F]) -> Lanes<F> {
         let mut s = [F::zero(); LANES];
         let mut q = [F::zero(); LANES];
         let mut a = [F::zero(); LANES];
         let mut m = [F::zero(); LANES];
-        let mut bad = [F::zero(); LANES];
+        let mut bad = [0u32; LANES];
         let big = F::max_value();
         let chunks = block.chunks_exact(LANES);
         let tail = chunks.remainder();
@@ -132,39 +158,45 @@ pub fn moments<F: Real>(x: &[F]) -> Moments {
                 let v = c[l];
                 let finite = v.abs() <= big;
                 let v = if finite { v } else { F::zero() };
-                bad[l] += if finite { F::zero() } else { F::one() };
+                bad[l] += u32::from(!finite);
                 s[l] += v;
                 q[l] += v * v;
                 a[l] += v.abs();
                 m[l] = if v.abs() > m[l] { v.abs() } else { m[l] };
             }
         }
-        for &v in tail {
-            if v.abs() <= big {
-                s[0] += v;
-                q[0] += v * v;
-                a[0] += v.abs();
-                m[0] = m[0].max(v.abs());
-            } else {
-                bad[0] += F::one();
-            }
-        }
-        for l in 0..LANES {
-            out.sum += s[l].f64();
-            out.sumsq += q[l].f64();
-            out.sumabs += a[l].f64();
-            out.nonfinite += bad[l].f64() as u64;
-            maxabs = maxabs.max(m[l]);
+        let mut ln = Lanes { s, q, a, m, bad };
+        moments_tail(tail, &mut ln);
+        ln
+    }
+}
+
+/// Kept out of line: a tail loop inside [`block_moments`] stops LLVM vectorizing its main loop.
+#[inline(never)]
+fn moments_tail<F: Real>(tail: &[F], ln: &mut Lanes<F>) {
+    for &v in tail {
+        if v.abs() <= F::max_value() {
+            ln.s[0] += v;
+            ln.q[0] += v * v;
+            ln.a[0] += v.abs();
+            ln.m[0] = ln.m[0].max(v.abs());
+        } else {
+            ln.bad[0] += 1;
         }
     }
-    out.maxabs = maxabs.f64();
-    out
 }
 
 /// Sum of squares only (a cheaper [`moments`] for norms on the hot path).
 pub fn sumsq<F: Real>(x: &[F]) -> f64 {
     let mut total = 0.0;
     for block in x.chunks(BLOCK) {
+        total += block_sumsq(block).iter().map(|v| v.f64()).sum::<f64>();
+    }
+    total
+}
+
+super::fastmath::wide_fn! {
+    fn block_sumsq<F: Real>(block: &[F]) -> [F; LANES] {
         let mut q = [F::zero(); LANES];
         let chunks = block.chunks_exact(LANES);
         let tail = chunks.remainder();
@@ -173,12 +205,16 @@ pub fn sumsq<F: Real>(x: &[F]) -> f64 {
                 q[l] += c[l] * c[l];
             }
         }
-        for &v in tail {
-            q[0] += v * v;
-        }
-        total += q.iter().map(|v| v.f64()).sum::<f64>();
+        sumsq_tail(tail, &mut q);
+        q
     }
-    total
+}
+
+#[inline(never)]
+fn sumsq_tail<F: Real>(tail: &[F], q: &mut [F; LANES]) {
+    for &v in tail {
+        q[0] += v * v;
+    }
 }
 
 /// Histogram of log10|g| on fixed bins, so histograms of different steps, layers and jobs add

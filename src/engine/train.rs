@@ -78,6 +78,8 @@ pub struct Trainer<F: Real> {
     cursor: usize,
     shuffle: ChaCha8Rng,
     labels: Vec<u32>,
+    /// Scratch for [`dead_fraction`], kept to spare an allocation per layer and step.
+    alive: Vec<u8>,
     step: u64,
     tracker: Tracker,
     last_train: BatchLoss,
@@ -151,6 +153,7 @@ impl<F: Real> Trainer<F> {
             cursor: n_train,
             shuffle: stream(spec.seed, Purpose::Shuffle),
             labels: vec![0; spec.batch],
+            alive: Vec::new(),
             step: 0,
             tracker: Tracker::default(),
             last_train: BatchLoss::default(),
@@ -186,9 +189,15 @@ impl<F: Real> Trainer<F> {
             self.order.shuffle(&mut self.shuffle);
             self.cursor = 0;
         }
-        for (i, &idx) in self.order[self.cursor..self.cursor + b].iter().enumerate() {
-            self.pass.x.row_mut(i).assign(&self.train_x.row(idx));
-            self.labels[i] = self.train_y[idx];
+        let dim = self.train_x.ncols();
+        let src = self.train_x.as_slice().expect("contiguous");
+        let dst = self.pass.x.as_slice_mut().expect("contiguous");
+        let batch = &self.order[self.cursor..self.cursor + b];
+        for (row, &idx) in dst.chunks_exact_mut(dim.max(1)).zip(batch) {
+            row.copy_from_slice(&src[idx * dim..(idx + 1) * dim]);
+        }
+        for (label, &idx) in self.labels.iter_mut().zip(batch) {
+            *label = self.train_y[idx];
         }
         self.cursor += b;
     }
@@ -229,9 +238,9 @@ impl<F: Real> Trainer<F> {
     fn gradients(&mut self, record: bool, hist: bool) -> StepRecord {
         self.next_batch();
         self.pass.forward(&self.net);
-        let out = self.pass.output().to_owned();
+        let out = self.pass.a.last().expect("output layer").view();
         let da = self.pass.da.last_mut().expect("output layer");
-        let batch_loss = self.spec.loss.eval(out.view(), &self.labels, Some(da.view_mut()));
+        let batch_loss = self.spec.loss.eval(out, &self.labels, Some(da.view_mut()));
         self.last_train = batch_loss;
         self.pass.backward(&self.net);
 
@@ -253,7 +262,7 @@ impl<F: Real> Trainer<F> {
                 s.act_std = act.std();
                 let cells = self.pass.a[l].len().max(1);
                 s.saturated = self.pass.saturated[l] as f64 / cells as f64;
-                s.dead = dead_fraction(&self.pass.a[l]);
+                s.dead = dead_fraction(&self.pass.a[l], &mut self.alive);
                 total_sumsq += gw.sumsq + gb.sumsq;
             }
         } else {
@@ -383,17 +392,27 @@ pub enum Event<'a> {
     Eval(&'a EvalRecord),
 }
 
-/// Share of units (columns) whose output is exactly zero over the whole batch.
-fn dead_fraction<F: Real>(a: &Array2<F>) -> f64 {
+super::fastmath::wide_fn! {
+    /// `alive[j] |= 1` where column j of row-major `values` (`alive.len()` columns) has a
+    /// non-zero entry.
+    fn mark_nonzero_columns<F: Real>(values: &[F], alive: &mut [u8]) {
+        for row in values.chunks_exact(alive.len()) {
+            for (flag, &v) in alive.iter_mut().zip(row) {
+                *flag |= u8::from(v != F::zero());
+            }
+        }
+    }
+}
+
+/// Share of units (columns) whose output is exactly zero over the whole batch. `alive` is
+/// scratch space.
+fn dead_fraction<F: Real>(a: &Array2<F>, alive: &mut Vec<u8>) -> f64 {
     let units = a.ncols();
     if units == 0 {
         return 0.0;
     }
-    let mut alive = vec![false; units];
-    for row in a.rows() {
-        for (flag, &v) in alive.iter_mut().zip(row) {
-            *flag |= v != F::zero();
-        }
-    }
-    alive.iter().filter(|a| !**a).count() as f64 / units as f64
+    alive.clear();
+    alive.resize(units, 0);
+    mark_nonzero_columns(a.as_slice().expect("contiguous"), alive);
+    alive.iter().filter(|&&f| f == 0).count() as f64 / units as f64
 }

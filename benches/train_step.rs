@@ -1,0 +1,281 @@
+//! One training step (`Trainer::step`) against the plain GEMMs it is built on.
+//!
+//! Configs (D hidden tanh layers of width W, batch B) as the peer loops in `shared/peers`:
+//! input 64 -> D x W -> 10-class softmax cross-entropy, plain SGD, f32, per-layer statistics
+//! recorded every step. Each config runs on a one-thread rayon pool, with recording on and off;
+//! the two widest also on a two-thread pool. In the same run: a plain 1024³ f32 GEMM and the
+//! plain GEMMs of one step (three products per layer) on one thread.
+//!
+//! After criterion's own report a table prints steps/s, effective GFLOP/s (6·B·fan_in·fan_out
+//! summed over layers, as the peers count), the ratio to the same-run 1024³ GEMM, the recording
+//! overhead and the two-thread speed-up, twice: from each benchmark's fastest sample (on a
+//! shared machine other work only adds time) and from its median sample.
+//!
+//!     cargo bench --bench train_step
+//!     cargo bench --bench train_step -- 'w64'      # a subset (the table shows what ran)
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use gradlab::engine::activation::Activation;
+use gradlab::engine::gemm::matmul;
+use gradlab::engine::init::Init;
+use gradlab::engine::optim::Optimizer;
+use gradlab::engine::spec::{JobSpec, MAX_STEPS};
+use gradlab::engine::train::Trainer;
+use ndarray::Array2;
+use ndarray::linalg::general_mat_mul;
+use rayon::{ThreadPool, ThreadPoolBuilder};
+
+const INPUT: usize = 64;
+const CLASSES: usize = 10;
+
+/// (D, W, B, also on two threads).
+const CONFIGS: &[(usize, usize, usize, bool)] =
+    &[(4, 64, 64, false), (8, 256, 128, true), (32, 256, 128, false), (8, 1024, 256, true)];
+
+/// Per-iteration seconds of every sample, by benchmark id.
+static TIMES: Mutex<BTreeMap<String, Vec<f64>>> = Mutex::new(BTreeMap::new());
+
+fn note(id: &str, iters: u64, elapsed: Duration) {
+    let mut t = TIMES.lock().unwrap();
+    t.entry(id.to_string()).or_default().push(elapsed.as_secs_f64() / iters.max(1) as f64);
+}
+
+/// Which per-iteration time of a benchmark's samples the table uses.
+#[derive(Clone, Copy)]
+enum Pick {
+    /// The fastest sample: on a shared machine other work only ever adds time.
+    Best,
+    Median,
+}
+
+fn pick(id: &str, how: Pick) -> Option<f64> {
+    let t = TIMES.lock().unwrap();
+    let mut v = t.get(id)?.clone();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(match how {
+        Pick::Best => v[0],
+        Pick::Median => v[v.len() / 2],
+    })
+}
+
+fn make_pool(threads: usize) -> ThreadPool {
+    ThreadPoolBuilder::new().num_threads(threads).build().expect("rayon pool")
+}
+
+fn spec(d: usize, w: usize, b: usize, record: bool) -> JobSpec {
+    JobSpec {
+        name: format!("bench d{d} w{w} b{b}"),
+        activation: Activation::Tanh,
+        hidden: vec![w; d],
+        init: Init::LecunNormal,
+        optimizer: Optimizer::Sgd,
+        lr: 0.01,
+        batch: b,
+        steps: MAX_STEPS,
+        eval_every: 0,
+        dataset: format!("gaussian:dim={INPUT},classes={CLASSES},n=8192"),
+        test_fraction: 0.1,
+        record_every: if record { 1 } else { MAX_STEPS },
+        histogram_every: 0,
+        stop_on_nonfinite: false,
+        ..JobSpec::default()
+    }
+}
+
+fn dims(d: usize, w: usize) -> Vec<usize> {
+    let mut dims = vec![INPUT];
+    dims.extend(std::iter::repeat_n(w, d));
+    dims.push(CLASSES);
+    dims
+}
+
+/// Floating-point operations of one step as the peers count them: 6·B·fan_in·fan_out per layer.
+fn step_flops(d: usize, w: usize, b: usize) -> f64 {
+    dims(d, w).windows(2).map(|p| 6.0 * (b * p[0] * p[1]) as f64).sum()
+}
+
+fn id(d: usize, w: usize, b: usize, what: &str) -> String {
+    format!("d{d}_w{w}_b{b}/{what}")
+}
+
+fn bench_step(c: &mut Criterion, d: usize, w: usize, b: usize, threads: usize, record: bool) {
+    let name = id(d, w, b, &format!("step_{threads}t{}", if record { "" } else { "_norec" }));
+    let pool = make_pool(threads);
+    let mut trainer = pool.install(|| Trainer::<f32>::new(&spec(d, w, b, record))).expect("valid bench spec");
+    c.bench_function(&name, |bench| {
+        bench.iter_custom(|iters| {
+            pool.install(|| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    black_box(trainer.step());
+                }
+                let el = start.elapsed();
+                note(&name, iters, el);
+                el
+            })
+        })
+    });
+}
+
+/// The plain products of one step on one thread: per layer A·W (forward), Aᵀ·dZ (weight
+/// gradient) and dZ·Wᵀ (input gradient), with the peers' shapes.
+fn bench_step_gemms(c: &mut Criterion, d: usize, w: usize, b: usize) {
+    let name = id(d, w, b, "gemms_1t");
+    let dims = dims(d, w);
+    let fill = |r: usize, k: usize| Array2::from_shape_fn((r, k), |(i, j)| ((i * 7 + j * 13) % 17) as f32 / 17.0 - 0.5);
+    let acts: Vec<Array2<f32>> = dims.iter().map(|&n| fill(b, n)).collect();
+    let ws: Vec<Array2<f32>> = dims.windows(2).map(|p| fill(p[0], p[1])).collect();
+    let mut dws: Vec<Array2<f32>> = dims.windows(2).map(|p| Array2::zeros((p[0], p[1]))).collect();
+    let mut outs: Vec<Array2<f32>> = dims.iter().map(|&n| Array2::zeros((b, n))).collect();
+    let pool = make_pool(1);
+    c.bench_function(&name, |bench| {
+        bench.iter_custom(|iters| {
+            pool.install(|| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    for l in 0..ws.len() {
+                        general_mat_mul(1.0, &acts[l], &ws[l], 0.0, &mut outs[l + 1]);
+                    }
+                    for l in (0..ws.len()).rev() {
+                        general_mat_mul(1.0, &acts[l].t(), &acts[l + 1], 0.0, &mut dws[l]);
+                        general_mat_mul(1.0, &acts[l + 1], &ws[l].t(), 0.0, &mut outs[l]);
+                    }
+                    black_box(&outs);
+                }
+                let el = start.elapsed();
+                note(&name, iters, el);
+                el
+            })
+        })
+    });
+}
+
+fn bench_gemm_1024(c: &mut Criterion) {
+    let n = 1024;
+    let a = Array2::from_shape_fn((n, n), |(i, j)| ((i * 31 + j * 17) % 97) as f32 / 97.0 - 0.5);
+    let b = Array2::from_shape_fn((n, n), |(i, j)| ((i * 13 + j * 7) % 89) as f32 / 89.0 - 0.5);
+    let mut out = Array2::<f32>::zeros((n, n));
+    let pool = make_pool(1);
+    c.bench_function("gemm_1024_1t", |bench| {
+        bench.iter_custom(|iters| {
+            pool.install(|| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    general_mat_mul(1.0, &a, &b, 0.0, &mut out);
+                    black_box(&out);
+                }
+                let el = start.elapsed();
+                note("gemm_1024_1t", iters, el);
+                el
+            })
+        })
+    });
+    // The engine's row-split product on two threads: the most two threads can give here.
+    let pool2 = make_pool(2);
+    c.bench_function("engine_matmul_1024_2t", |bench| {
+        bench.iter_custom(|iters| {
+            pool2.install(|| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    matmul(a.view(), b.view(), 0.0, out.view_mut());
+                    black_box(&out);
+                }
+                let el = start.elapsed();
+                note("engine_matmul_1024_2t", iters, el);
+                el
+            })
+        })
+    });
+}
+
+fn benches(c: &mut Criterion) {
+    bench_gemm_1024(c);
+    for &(d, w, b, two) in CONFIGS {
+        bench_step(c, d, w, b, 1, true);
+        bench_step(c, d, w, b, 1, false);
+        if two {
+            bench_step(c, d, w, b, 2, true);
+        }
+        bench_step_gemms(c, d, w, b);
+    }
+    summary(Pick::Best);
+    summary(Pick::Median);
+}
+
+fn fmt<T>(v: Option<T>, f: impl Fn(T) -> String) -> String {
+    v.map_or_else(|| "-".to_string(), f)
+}
+
+fn summary(how: Pick) {
+    let median = |id: &str| pick(id, how);
+    let gemm = median("gemm_1024_1t").map(|t| 2.0 * 1024f64.powi(3) / t / 1e9);
+    eprintln!();
+    let which = match how {
+        Pick::Best => "fastest sample",
+        Pick::Median => "median sample",
+    };
+    eprintln!("train_step summary ({which} of each benchmark's criterion samples; ratios from this run)");
+    let gemm2 = median("engine_matmul_1024_2t").map(|t| 2.0 * 1024f64.powi(3) / t / 1e9);
+    eprintln!(
+        "1024^3 f32 GEMM, 1 thread: {} GFLOP/s; engine matmul on 2 threads: {} GFLOP/s ({})",
+        fmt(gemm, |g| format!("{g:.1}")),
+        fmt(gemm2, |g| format!("{g:.1}")),
+        fmt(gemm.zip(gemm2), |(g1, g2)| format!("{:.2}x", g2 / g1)),
+    );
+    eprintln!(
+        "{:<14} {:>10} {:>8} {:>9} {:>10} {:>8} {:>10} {:>9} {:>8} {:>9}",
+        "config D,W,B",
+        "steps/s",
+        "GFLOP/s",
+        "/gemm1024",
+        "gemms st/s",
+        "/gemms",
+        "norec st/s",
+        "rec cost",
+        "2t st/s",
+        "2t/1t"
+    );
+    for &(d, w, b, _) in CONFIGS {
+        let flops = step_flops(d, w, b);
+        let t1 = median(&id(d, w, b, "step_1t"));
+        let t0 = median(&id(d, w, b, "step_1t_norec"));
+        let t2 = median(&id(d, w, b, "step_2t"));
+        let tg = median(&id(d, w, b, "gemms_1t"));
+        let gf = t1.map(|t| flops / t / 1e9);
+        eprintln!(
+            "{:<14} {:>10} {:>8} {:>9} {:>10} {:>8} {:>10} {:>9} {:>8} {:>9}",
+            format!("{d},{w},{b}"),
+            fmt(t1, |t| format!("{:.1}", 1.0 / t)),
+            fmt(gf, |g| format!("{g:.1}")),
+            fmt(gf.zip(gemm), |(g, r)| format!("{:.3}", g / r)),
+            fmt(tg, |t| format!("{:.1}", 1.0 / t)),
+            fmt(t1.zip(tg), |(t, g)| format!("{:.3}", g / t)),
+            fmt(t0, |t| format!("{:.1}", 1.0 / t)),
+            fmt(t1.zip(t0), |(t1, t0)| format!("{:+.1}%", 100.0 * (t1 / t0 - 1.0))),
+            fmt(t2, |t| format!("{:.1}", 1.0 / t)),
+            fmt(t1.zip(t2), |(t1, t2)| format!("{:.2}x", t1 / t2)),
+        );
+    }
+    eprintln!(
+        "GFLOP/s = 6*B*sum(fan_in*fan_out) per step; /gemm1024 = step GFLOP/s over the 1024^3 GEMM's; \
+         /gemms = step rate over the rate of the step's plain GEMMs; rec cost = recording every step vs never"
+    );
+}
+
+criterion_group! {
+    name = train_step;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(10);
+    targets = benches
+}
+criterion_main!(train_step);
