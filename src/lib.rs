@@ -8,3 +8,4 @@ pub mod api;
 pub mod cli;
 pub mod engine;
 pub mod runner;
+pub mod store;

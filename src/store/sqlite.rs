@@ -1,0 +1,798 @@
+//! [`SqliteStore`]: the [`Store`] trait over one SQLite file (see the `store` module docs).
+
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteConnection;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Row};
+use tokio_stream::StreamExt;
+
+use super::codec::{
+    CHUNK_STEPS, ChunkView, Malformed, STEP_LAYER, STEP_METRICS, decode_histograms, encode_chunk, encode_histograms,
+    layer_stats_from,
+};
+use super::downsample::Downsampler;
+use crate::engine::spec::JobSpec;
+use crate::engine::stats::LayerStats;
+use crate::engine::train::{EvalRecord, StepRecord};
+use crate::runner::{
+    HistoryQuery, HistoryResult, JobFilter, JobId, JobRecord, JobState, JobSummary, MetricBatch, Order, PageRequest,
+    Series, Store, StoreError,
+};
+
+/// Page size when the request asks for 0.
+pub const DEFAULT_PAGE: u32 = 50;
+/// Largest page served.
+pub const MAX_PAGE: u32 = 1000;
+
+const JOB_COLUMNS: &str = "id, sweep_id, spec, state, steps_done, created_ms, started_ms, finished_ms, summary, error";
+
+/// Chunks of one series whose steps may fall in `[?3, ?4]`: from the last chunk starting at or
+/// before `?3` (it may reach into the range) up to the last one starting at or before `?4`.
+const RANGE_CHUNKS: &str = "SELECT data FROM chunks WHERE job_id = ?1 AND layer = ?2 AND first_step <= ?4 \
+     AND first_step >= coalesce((SELECT max(first_step) FROM chunks \
+         WHERE job_id = ?1 AND layer = ?2 AND first_step <= ?3), 0) \
+     ORDER BY first_step";
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Database(format!("migration: {e}"))
+    }
+}
+
+fn corrupt(job: JobId, problem: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt { job, problem: problem.to_string() }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// A step as SQLite stores it (INTEGER is i64).
+fn step_i64(step: u64) -> Result<i64, StoreError> {
+    i64::try_from(step).map_err(|_| StoreError::Invalid(format!("step {step} is out of range")))
+}
+
+/// A bound for a range query: steps past i64::MAX cannot be stored, so clamping is exact.
+fn clamp_i64(step: u64) -> i64 {
+    step.min(i64::MAX as u64) as i64
+}
+
+/// Reads column `name` of a job's row; a value of the wrong type is corrupt data.
+fn col<'r, T>(row: &'r SqliteRow, name: &str, job: JobId) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    row.try_get(name).map_err(|e| corrupt(job, format!("column {name}: {e}")))
+}
+
+fn job_from_row(row: &SqliteRow) -> Result<JobRecord, StoreError> {
+    let id = JobId(row.try_get("id")?);
+    let spec_json: String = col(row, "spec", id)?;
+    let spec: JobSpec = serde_json::from_str(&spec_json).map_err(|e| corrupt(id, format!("spec: {e}")))?;
+    let state: String = col(row, "state", id)?;
+    let state = JobState::from_str(&state).map_err(|e| corrupt(id, e))?;
+    let steps_done: i64 = col(row, "steps_done", id)?;
+    let steps_done = u64::try_from(steps_done).map_err(|_| corrupt(id, format!("steps_done {steps_done}")))?;
+    let summary: Option<String> = col(row, "summary", id)?;
+    let summary = match summary {
+        Some(s) => Some(serde_json::from_str(&s).map_err(|e| corrupt(id, format!("summary: {e}")))?),
+        None => None,
+    };
+    Ok(JobRecord {
+        id,
+        sweep_id: col(row, "sweep_id", id)?,
+        spec,
+        state,
+        steps_done,
+        created_ms: col(row, "created_ms", id)?,
+        started_ms: col(row, "started_ms", id)?,
+        finished_ms: col(row, "finished_ms", id)?,
+        summary,
+        error: col(row, "error", id)?,
+    })
+}
+
+/// What history reads need of a job.
+struct JobMeta {
+    steps_done: u64,
+    /// Layers per stored step (None before the first append).
+    n_layers: Option<usize>,
+    depth: usize,
+}
+
+async fn job_meta(conn: &mut SqliteConnection, id: JobId) -> Result<JobMeta, StoreError> {
+    let row = sqlx::query("SELECT steps_done, n_layers, depth FROM jobs WHERE id = ?")
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound(id))?;
+    let steps_done: i64 = col(&row, "steps_done", id)?;
+    let n_layers: Option<i64> = col(&row, "n_layers", id)?;
+    let depth: i64 = col(&row, "depth", id)?;
+    Ok(JobMeta {
+        steps_done: u64::try_from(steps_done).map_err(|_| corrupt(id, format!("steps_done {steps_done}")))?,
+        n_layers: match n_layers {
+            Some(n) => Some(usize::try_from(n).map_err(|_| corrupt(id, format!("n_layers {n}")))?),
+            None => None,
+        },
+        depth: usize::try_from(depth).map_err(|_| corrupt(id, format!("depth {depth}")))?,
+    })
+}
+
+/// The chunk BLOBs of series `layer` that may hold steps in `[lo, hi]`, in step order.
+async fn range_chunks(
+    conn: &mut SqliteConnection,
+    id: JobId,
+    layer: i64,
+    lo: u64,
+    hi: u64,
+) -> Result<Vec<SqliteRow>, StoreError> {
+    Ok(sqlx::query(RANGE_CHUNKS).bind(id.0).bind(layer).bind(clamp_i64(lo)).bind(clamp_i64(hi)).fetch_all(conn).await?)
+}
+
+fn chunk_view(row: &SqliteRow, ncols: usize, id: JobId) -> Result<ChunkView<'_>, StoreError> {
+    let data: &[u8] = col(row, "data", id)?;
+    ChunkView::parse(data, ncols).map_err(|Malformed(m)| corrupt(id, m))
+}
+
+/// Rows `[first step >= lo, last step <= hi]` of a chunk.
+fn rows_in(view: &ChunkView<'_>, lo: u64, hi: u64) -> std::ops::Range<usize> {
+    let start = view.lower_bound(lo);
+    let end = if hi == u64::MAX { view.len() } else { view.lower_bound(hi + 1) };
+    start..end.max(start)
+}
+
+/// Appends `steps` (all after the series' last stored step) to series `layer` of job `id`:
+/// first fills the tail chunk up to [`CHUNK_STEPS`], then writes full chunks.
+async fn append_series(
+    conn: &mut SqliteConnection,
+    id: JobId,
+    layer: i64,
+    ncols: usize,
+    steps: &[u64],
+    value: impl Fn(usize, usize) -> f64,
+) -> Result<(), StoreError> {
+    let mut start = 0;
+    let tail =
+        sqlx::query("SELECT rowid, data FROM chunks WHERE job_id = ? AND layer = ? ORDER BY first_step DESC LIMIT 1")
+            .bind(id.0)
+            .bind(layer)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if let Some(row) = tail {
+        let rowid: i64 = row.try_get("rowid")?;
+        let view = chunk_view(&row, ncols, id)?;
+        let old = view.len();
+        if !view.is_empty() && view.step(old - 1) >= steps[0] {
+            return Err(corrupt(
+                id,
+                format!("series {layer} holds step {} but steps_done is lower", view.step(old - 1)),
+            ));
+        }
+        if old < CHUNK_STEPS {
+            let take = (CHUNK_STEPS - old).min(steps.len());
+            let merged: Vec<u64> = (0..old).map(|i| view.step(i)).chain(steps[..take].iter().copied()).collect();
+            let blob = encode_chunk(&merged, ncols, |i, c| if i < old { view.value(i, c) } else { value(i - old, c) });
+            sqlx::query("UPDATE chunks SET last_step = ?, n = ?, data = ? WHERE rowid = ?")
+                .bind(step_i64(merged[merged.len() - 1])?)
+                .bind(merged.len() as i64)
+                .bind(blob)
+                .bind(rowid)
+                .execute(&mut *conn)
+                .await?;
+            start = take;
+        }
+    }
+    while start < steps.len() {
+        let end = (start + CHUNK_STEPS).min(steps.len());
+        let blob = encode_chunk(&steps[start..end], ncols, |i, c| value(start + i, c));
+        sqlx::query("INSERT INTO chunks (job_id, layer, first_step, last_step, n, data) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(id.0)
+            .bind(layer)
+            .bind(step_i64(steps[start])?)
+            .bind(step_i64(steps[end - 1])?)
+            .bind((end - start) as i64)
+            .bind(blob)
+            .execute(&mut *conn)
+            .await?;
+        start = end;
+    }
+    Ok(())
+}
+
+/// Writes one job's batch inside the caller's transaction.
+async fn append_batch(conn: &mut SqliteConnection, batch: &MetricBatch) -> Result<(), StoreError> {
+    let id = batch.job.ok_or_else(|| StoreError::Invalid("metric batch without a job id".into()))?;
+    let meta = job_meta(conn, id).await?;
+    let steps: Vec<&StepRecord> = batch.steps.iter().filter(|s| !s.layers.is_empty()).collect();
+    if let Some(first) = steps.first() {
+        let nums: Vec<u64> = steps.iter().map(|s| s.step).collect();
+        if first.step < meta.steps_done {
+            return Err(StoreError::Invalid(format!(
+                "job {id}: step {} is already stored (steps_done {})",
+                first.step, meta.steps_done
+            )));
+        }
+        if let Some(w) = nums.windows(2).find(|w| w[1] <= w[0]) {
+            return Err(StoreError::Invalid(format!("job {id}: steps not increasing ({} then {})", w[0], w[1])));
+        }
+        let last = step_i64(nums[nums.len() - 1])?;
+        let n_layers = meta.n_layers.unwrap_or(first.layers.len());
+        if let Some(bad) = steps.iter().find(|s| s.layers.len() != n_layers) {
+            return Err(StoreError::Invalid(format!(
+                "job {id}: step {} has {} layers, the job's steps have {n_layers}",
+                bad.step,
+                bad.layers.len()
+            )));
+        }
+        append_series(conn, id, STEP_LAYER, STEP_METRICS.len(), &nums, |i, c| {
+            let s = steps[i];
+            [s.loss, s.accuracy, s.lr, s.grad_norm][c]
+        })
+        .await?;
+        for layer in 0..n_layers {
+            let vals: Vec<[f64; 12]> = steps.iter().map(|s| s.layers[layer].values()).collect();
+            append_series(conn, id, layer as i64, LayerStats::METRICS.len(), &nums, |i, c| vals[i][c]).await?;
+        }
+        for s in steps.iter().filter(|s| !s.histograms.is_empty()) {
+            sqlx::query("INSERT INTO histograms (job_id, step, data) VALUES (?, ?, ?)")
+                .bind(id.0)
+                .bind(step_i64(s.step)?)
+                .bind(encode_histograms(&s.histograms))
+                .execute(&mut *conn)
+                .await?;
+        }
+        sqlx::query("UPDATE jobs SET steps_done = ?, n_layers = ? WHERE id = ?")
+            .bind(last + 1)
+            .bind(n_layers as i64)
+            .bind(id.0)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for e in &batch.evals {
+        let real = |x: f64| if x.is_nan() { None } else { Some(x) };
+        sqlx::query("INSERT OR REPLACE INTO evals (job_id, step, test_loss, test_accuracy) VALUES (?, ?, ?, ?)")
+            .bind(id.0)
+            .bind(step_i64(e.step)?)
+            .bind(real(e.test_loss))
+            .bind(real(e.test_accuracy))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn evals_in(conn: &mut SqliteConnection, id: JobId, lo: u64, hi: u64) -> Result<Vec<EvalRecord>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT step, test_loss, test_accuracy FROM evals WHERE job_id = ? AND step >= ? AND step <= ? ORDER BY step",
+    )
+    .bind(id.0)
+    .bind(clamp_i64(lo))
+    .bind(clamp_i64(hi))
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let step: i64 = col(r, "step", id)?;
+            let loss: Option<f64> = col(r, "test_loss", id)?;
+            let acc: Option<f64> = col(r, "test_accuracy", id)?;
+            Ok(EvalRecord {
+                step: u64::try_from(step).map_err(|_| corrupt(id, format!("eval step {step}")))?,
+                test_loss: loss.unwrap_or(f64::NAN),
+                test_accuracy: acc.unwrap_or(f64::NAN),
+            })
+        })
+        .collect()
+}
+
+/// A value bound into a dynamically built query.
+enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+/// The `Store` over SQLite. One writer connection (writes are serialized in the process and
+/// start with `BEGIN IMMEDIATE`, so they also wait, via `busy_timeout`, for writers in other
+/// processes rather than failing on a stale snapshot) and a small pool of readers that, in WAL
+/// mode, never block on the writer.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating it if missing) the database at `url_or_path` — a `sqlite:` URL such as
+    /// `sqlite://gradlab.db` or a plain file path — and brings its schema up to date.
+    pub async fn open(url_or_path: &str) -> Result<Self, StoreError> {
+        if url_or_path.contains(":memory:") || url_or_path.contains("mode=memory") {
+            // Separate connections to an in-memory database would share a cache and its
+            // table locks: one connection serves both roles.
+            return Self::open_in_memory().await;
+        }
+        let opts = if url_or_path.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url_or_path)
+                .map_err(|e| StoreError::Invalid(format!("database URL {url_or_path:?}: {e}")))?
+        } else {
+            SqliteConnectOptions::new().filename(url_or_path)
+        };
+        if opts.get_filename().as_os_str().is_empty() {
+            return Err(StoreError::Invalid("empty database path".into()));
+        }
+        let opts = opts
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            // Chunks are ~50 KB BLOBs: 16 KiB pages cut their overflow chains by 4 (only
+            // applies when the file is created).
+            .page_size(16384)
+            .pragma("cache_size", "-32768") // 32 MiB per connection
+            // Checkpoint every ~32 MiB of WAL rather than every 4 MiB.
+            .pragma("wal_autocheckpoint", "2000");
+        let writer = pool(1).connect_with(opts.clone()).await?;
+        sqlx::migrate!().run(&writer).await?;
+        let reader = pool(4).connect_with(opts).await?;
+        Ok(SqliteStore { writer, reader })
+    }
+
+    /// A private in-memory database (one connection, so no concurrent readers), for tests.
+    pub async fn open_in_memory() -> Result<Self, StoreError> {
+        let opts = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        let writer = pool(1).min_connections(1).connect_with(opts).await?;
+        sqlx::migrate!().run(&writer).await?;
+        Ok(SqliteStore { reader: writer.clone(), writer })
+    }
+
+    /// Closes both pools (checkpointing the WAL when the last connection goes).
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    /// The writer pool, for tests that plant bad data.
+    #[cfg(test)]
+    pub(crate) fn writer_pool(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+/// Fails unless job `id` exists and is in one of `from`.
+async fn check_state(conn: &mut SqliteConnection, id: JobId, from: &[JobState]) -> Result<(), StoreError> {
+    let state: Option<String> =
+        sqlx::query_scalar("SELECT state FROM jobs WHERE id = ?").bind(id.0).fetch_optional(&mut *conn).await?;
+    let state = state.ok_or(StoreError::NotFound(id))?;
+    let state = JobState::from_str(&state).map_err(|e| corrupt(id, e))?;
+    if from.contains(&state) { Ok(()) } else { Err(StoreError::Invalid(format!("job {id} is {state}"))) }
+}
+
+fn pool(max: u32) -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(120))
+        .idle_timeout(None)
+        .max_lifetime(None)
+}
+
+/// Which metrics a history query names, split by where they are stored.
+fn parse_metrics(names: Option<&[String]>) -> Result<(Vec<usize>, Vec<usize>), StoreError> {
+    let Some(names) = names else {
+        return Ok(((0..STEP_METRICS.len()).collect(), (0..LayerStats::METRICS.len()).collect()));
+    };
+    let (mut step, mut layer) = (Vec::new(), Vec::new());
+    for name in names {
+        if let Some(i) = STEP_METRICS.iter().position(|m| m == name) {
+            if !step.contains(&i) {
+                step.push(i);
+            }
+        } else if let Some(i) = LayerStats::METRICS.iter().position(|m| m == name) {
+            if !layer.contains(&i) {
+                layer.push(i);
+            }
+        } else {
+            let known: Vec<&str> = STEP_METRICS.iter().chain(LayerStats::METRICS.iter()).copied().collect();
+            return Err(StoreError::Invalid(format!("unknown metric {name:?}; known: {}", known.join(", "))));
+        }
+    }
+    Ok((step, layer))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_job(&self, spec: &JobSpec, sweep_id: Option<i64>) -> Result<JobRecord, StoreError> {
+        let spec_json = serde_json::to_string(spec).map_err(|e| StoreError::Invalid(format!("spec: {e}")))?;
+        let created_ms = now_ms();
+        let mut tx = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO jobs (sweep_id, spec, name, activation, depth, state, created_ms) \
+             VALUES (?, ?, ?, ?, ?, 'queued', ?) RETURNING id",
+        )
+        .bind(sweep_id)
+        .bind(spec_json)
+        .bind(&spec.name)
+        .bind(spec.activation.to_string())
+        .bind(spec.depth() as i64)
+        .bind(created_ms)
+        .fetch_one(&mut *tx)
+        .await?;
+        for (k, v) in &spec.labels {
+            sqlx::query("INSERT INTO job_labels (job_id, key, value) VALUES (?, ?, ?)")
+                .bind(id)
+                .bind(k)
+                .bind(v)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(JobRecord {
+            id: JobId(id),
+            sweep_id,
+            spec: spec.clone(),
+            state: JobState::Queued,
+            steps_done: 0,
+            created_ms,
+            started_ms: None,
+            finished_ms: None,
+            summary: None,
+            error: None,
+        })
+    }
+
+    async fn get_job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?");
+        let row = sqlx::query(AssertSqlSafe(sql)).bind(id.0).fetch_optional(&self.reader).await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    /// Jobs in id order, which is creation order (ids are assigned increasing and never
+    /// reused). The page token is the decimal id of the page's last job; `name_contains` is a
+    /// case-sensitive substring match.
+    async fn list_jobs(
+        &self,
+        filter: &JobFilter,
+        order: Order,
+        page: &PageRequest,
+    ) -> Result<(Vec<JobRecord>, Option<String>), StoreError> {
+        let size = match page.size {
+            0 => DEFAULT_PAGE,
+            n => n.min(MAX_PAGE),
+        };
+        let mut conds: Vec<String> = Vec::new();
+        let mut args: Vec<Arg> = Vec::new();
+        if !filter.states.is_empty() {
+            conds.push(format!("state IN ({})", vec!["?"; filter.states.len()].join(", ")));
+            args.extend(filter.states.iter().map(|s| Arg::Text(s.as_str().into())));
+        }
+        if let Some(a) = &filter.activation {
+            conds.push("activation = ?".into());
+            args.push(Arg::Text(a.clone()));
+        }
+        if let Some(d) = filter.min_depth {
+            conds.push("depth >= ?".into());
+            args.push(Arg::Int(d.into()));
+        }
+        if let Some(d) = filter.max_depth {
+            conds.push("depth <= ?".into());
+            args.push(Arg::Int(d.into()));
+        }
+        if let Some((key, value)) = &filter.label {
+            args.push(Arg::Text(key.clone()));
+            match value {
+                Some(v) => {
+                    conds.push(
+                        "EXISTS (SELECT 1 FROM job_labels l WHERE l.job_id = jobs.id AND l.key = ? AND l.value = ?)"
+                            .into(),
+                    );
+                    args.push(Arg::Text(v.clone()));
+                }
+                None => conds.push("EXISTS (SELECT 1 FROM job_labels l WHERE l.job_id = jobs.id AND l.key = ?)".into()),
+            }
+        }
+        if let Some(v) = &filter.verdict {
+            conds.push("verdict = ?".into());
+            args.push(Arg::Text(v.as_str().into()));
+        }
+        if let Some(s) = &filter.name_contains {
+            conds.push("instr(name, ?) > 0".into());
+            args.push(Arg::Text(s.clone()));
+        }
+        if let Some(s) = filter.sweep_id {
+            conds.push("sweep_id = ?".into());
+            args.push(Arg::Int(s));
+        }
+        let (cmp, dir) = match order {
+            Order::CreatedDesc => ("<", "DESC"),
+            Order::CreatedAsc => (">", "ASC"),
+        };
+        if let Some(token) = &page.token {
+            let after: i64 = token
+                .parse()
+                .ok()
+                .filter(|&id: &i64| id > 0 && token.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| StoreError::Invalid(format!("bad page token {token:?}")))?;
+            conds.push(format!("id {cmp} ?"));
+            args.push(Arg::Int(after));
+        }
+        let where_ = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs {where_} ORDER BY id {dir} LIMIT {}", size as u64 + 1);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for a in args {
+            q = match a {
+                Arg::Int(i) => q.bind(i),
+                Arg::Text(t) => q.bind(t),
+            };
+        }
+        let rows = q.fetch_all(&self.reader).await?;
+        let mut jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>, _>>()?;
+        let next = if jobs.len() > size as usize {
+            jobs.truncate(size as usize);
+            jobs.last().map(|j| j.id.0.to_string())
+        } else {
+            None
+        };
+        Ok((jobs, next))
+    }
+
+    async fn mark_running(&self, id: JobId, started_ms: i64) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        check_state(&mut tx, id, &[JobState::Queued]).await?;
+        sqlx::query("UPDATE jobs SET state = 'running', started_ms = ? WHERE id = ?")
+            .bind(started_ms)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn mark_finished(
+        &self,
+        id: JobId,
+        state: JobState,
+        finished_ms: i64,
+        summary: Option<&JobSummary>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        if !state.is_terminal() {
+            return Err(StoreError::Invalid(format!("{state} is not a terminal state")));
+        }
+        let summary_json =
+            summary.map(serde_json::to_string).transpose().map_err(|e| StoreError::Invalid(format!("summary: {e}")))?;
+        let verdict = summary.map(|s| s.run.verdict.verdict.as_str());
+        let error = error.map(str::to_owned);
+        let mut tx = self.begin_write().await?;
+        check_state(&mut tx, id, &[JobState::Queued, JobState::Running]).await?;
+        sqlx::query("UPDATE jobs SET state = ?, finished_ms = ?, summary = ?, verdict = ?, error = ? WHERE id = ?")
+            .bind(state.as_str())
+            .bind(finished_ms)
+            .bind(summary_json)
+            .bind(verdict)
+            .bind(error)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Allowed from any state: also how a failed or cancelled job is retried.
+    async fn requeue(&self, id: JobId) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'queued', steps_done = 0, n_layers = NULL, started_ms = NULL, \
+             finished_ms = NULL, summary = NULL, verdict = NULL, error = NULL WHERE id = ?",
+        )
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(id));
+        }
+        for table in ["chunks", "histograms", "evals"] {
+            sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE job_id = ?")))
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn append_metrics(&self, batches: &[MetricBatch]) -> Result<(), StoreError> {
+        if batches.iter().all(|b| b.steps.iter().all(|s| s.layers.is_empty()) && b.evals.is_empty()) {
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await?;
+        for batch in batches {
+            append_batch(&mut tx, batch).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn read_steps(&self, id: JobId, from_step: u64, limit: usize) -> Result<Vec<StepRecord>, StoreError> {
+        let mut tx = self.reader.begin().await?;
+        let meta = job_meta(&mut tx, id).await?;
+        if limit == 0 || from_step >= meta.steps_done {
+            return Ok(Vec::new());
+        }
+        let mut out: Vec<StepRecord> = Vec::new();
+        {
+            let mut rows = sqlx::query(RANGE_CHUNKS)
+                .bind(id.0)
+                .bind(STEP_LAYER)
+                .bind(clamp_i64(from_step))
+                .bind(i64::MAX)
+                .fetch(&mut *tx);
+            while let Some(row) = rows.next().await {
+                let row = row?;
+                let view = chunk_view(&row, STEP_METRICS.len(), id)?;
+                for i in rows_in(&view, from_step, u64::MAX) {
+                    out.push(StepRecord {
+                        step: view.step(i),
+                        loss: view.value(i, 0),
+                        accuracy: view.value(i, 1),
+                        lr: view.value(i, 2),
+                        grad_norm: view.value(i, 3),
+                        layers: Vec::new(),
+                        histograms: Vec::new(),
+                    });
+                    if out.len() == limit {
+                        break;
+                    }
+                }
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        let (Some(first), Some(last)) = (out.first().map(|r| r.step), out.last().map(|r| r.step)) else {
+            return Ok(out);
+        };
+        let n_layers = meta.n_layers.ok_or_else(|| corrupt(id, "steps stored without a layer count"))?;
+        for layer in 0..n_layers {
+            let rows = range_chunks(&mut tx, id, layer as i64, first, last).await?;
+            let mut k = 0;
+            for row in &rows {
+                let view = chunk_view(row, LayerStats::METRICS.len(), id)?;
+                for i in rows_in(&view, first, last) {
+                    let rec = out.get_mut(k).filter(|r| r.step == view.step(i)).ok_or_else(|| {
+                        corrupt(id, format!("layer {layer} has step {} that the step series lacks", view.step(i)))
+                    })?;
+                    let mut v = [0.0; 12];
+                    for (c, x) in v.iter_mut().enumerate() {
+                        *x = view.value(i, c);
+                    }
+                    rec.layers.push(layer_stats_from(&v).map_err(|Malformed(m)| corrupt(id, m))?);
+                    k += 1;
+                }
+            }
+            if k != out.len() {
+                return Err(corrupt(id, format!("layer {layer} lacks step {}", out[k].step)));
+            }
+        }
+        let hists = sqlx::query("SELECT step, data FROM histograms WHERE job_id = ? AND step >= ? AND step <= ?")
+            .bind(id.0)
+            .bind(clamp_i64(first))
+            .bind(clamp_i64(last))
+            .fetch_all(&mut *tx)
+            .await?;
+        for row in &hists {
+            let step: i64 = col(row, "step", id)?;
+            let data: &[u8] = col(row, "data", id)?;
+            let Ok(at) = out.binary_search_by_key(&step, |r| r.step as i64) else {
+                return Err(corrupt(id, format!("histograms at step {step}, which has no record")));
+            };
+            out[at].histograms = decode_histograms(data).map_err(|Malformed(m)| corrupt(id, m))?;
+        }
+        Ok(out)
+    }
+
+    async fn read_evals(&self, id: JobId, from_step: u64) -> Result<Vec<EvalRecord>, StoreError> {
+        let mut tx = self.reader.begin().await?;
+        job_meta(&mut tx, id).await?;
+        evals_in(&mut tx, id, from_step, u64::MAX).await
+    }
+
+    async fn history(&self, id: JobId, query: &HistoryQuery) -> Result<HistoryResult, StoreError> {
+        let (step_cols, layer_cols) = parse_metrics(query.metrics.as_deref())?;
+        let lo = query.from_step.unwrap_or(0);
+        let hi = query.to_step.unwrap_or(u64::MAX);
+        if lo > hi {
+            return Err(StoreError::Invalid(format!("from_step {lo} is after to_step {hi}")));
+        }
+        let mut tx = self.reader.begin().await?;
+        let meta = job_meta(&mut tx, id).await?;
+        let n_layers = meta.n_layers.unwrap_or(meta.depth + 1);
+        let layers: Vec<usize> = match &query.layers {
+            None => (0..n_layers).collect(),
+            Some(ls) => {
+                let mut out = Vec::with_capacity(ls.len());
+                for &l in ls {
+                    let l = l as usize;
+                    if l >= n_layers {
+                        return Err(StoreError::Invalid(format!(
+                            "layer {l} out of range: job {id} has {n_layers} layers"
+                        )));
+                    }
+                    if !out.contains(&l) {
+                        out.push(l);
+                    }
+                }
+                out
+            }
+        };
+        // Buckets span the queried range clipped to the stored steps.
+        let bucket_hi = hi.min(meta.steps_done.saturating_sub(1));
+        let max_points = query.max_points.filter(|&p| p > 0);
+
+        let mut series = Vec::new();
+        let mut read = async |layer: i64, cols: &[usize], ncols: usize, names: &[&str]| -> Result<(), StoreError> {
+            let rows = if meta.steps_done == 0 || cols.is_empty() {
+                Vec::new()
+            } else {
+                range_chunks(&mut tx, id, layer, lo, hi).await?
+            };
+            let views = rows.iter().map(|r| chunk_view(r, ncols, id)).collect::<Result<Vec<_>, _>>()?;
+            for &c in cols {
+                let s = Series { layer: u32::try_from(layer).ok(), metric: names[c].to_string(), ..Default::default() };
+                let s = match max_points {
+                    None => {
+                        let mut s = s;
+                        for v in &views {
+                            v.extend_column(c, rows_in(v, lo, hi), &mut s.steps, &mut s.values);
+                        }
+                        s.min = s.values.clone();
+                        s.max = s.values.clone();
+                        s
+                    }
+                    Some(p) => {
+                        let mut d = Downsampler::new(s, lo, bucket_hi, p);
+                        for v in &views {
+                            // One span per bucket: a binary search for its end, then a fold.
+                            let rows = rows_in(v, lo, hi);
+                            let mut i = rows.start;
+                            while i < rows.end {
+                                let j = v.lower_bound(d.bucket_end(v.step(i))).clamp(i + 1, rows.end);
+                                let (min, max) = v.min_max(c, i..j);
+                                d.push_span(v.step(j - 1), v.value(j - 1, c), min, max);
+                                i = j;
+                            }
+                        }
+                        d.finish()
+                    }
+                };
+                series.push(s);
+            }
+            Ok(())
+        };
+        read(STEP_LAYER, &step_cols, STEP_METRICS.len(), &STEP_METRICS).await?;
+        for &l in &layers {
+            read(l as i64, &layer_cols, LayerStats::METRICS.len(), &LayerStats::METRICS).await?;
+        }
+        let evals = evals_in(&mut tx, id, lo, hi).await?;
+        Ok(HistoryResult { series, evals })
+    }
+
+    async fn unfinished_jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE state IN ('queued', 'running') ORDER BY id");
+        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.reader).await?;
+        rows.iter().map(job_from_row).collect()
+    }
+}

@@ -1,0 +1,631 @@
+//! Store tests against real SQLite files in a temporary directory.
+
+use std::collections::BTreeMap;
+
+use super::SqliteStore;
+use super::codec::CHUNK_STEPS;
+use crate::engine::activation::Activation;
+use crate::engine::spec::JobSpec;
+use crate::engine::stats::{Histogram, LayerStats};
+use crate::engine::train::{EvalRecord, StepRecord, Summary};
+use crate::engine::verdict::{Verdict, VerdictReport};
+use crate::runner::{
+    HistoryQuery, JobFilter, JobId, JobRecord, JobState, JobSummary, MetricBatch, Order, PageRequest, Series, Store,
+    StoreError,
+};
+
+async fn temp_store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("t.db").to_str().unwrap()).await.unwrap();
+    (dir, store)
+}
+
+fn spec(name: &str, activation: Activation, depth: usize, labels: &[(&str, &str)]) -> JobSpec {
+    let mut s = JobSpec::default().with_depth(depth, 8);
+    s.name = name.into();
+    s.activation = activation;
+    s.labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>();
+    s
+}
+
+fn summary(verdict: Verdict) -> JobSummary {
+    JobSummary {
+        run: Summary {
+            steps_done: 10,
+            train_loss: 0.5,
+            train_accuracy: 0.9,
+            test_loss: 0.6,
+            test_accuracy: 0.8,
+            verdict: VerdictReport {
+                verdict,
+                reason: "test".into(),
+                ratio_at_init: Some(1.0),
+                ratio_at_end: None,
+                nonfinite_seen: false,
+            },
+            stopped_early: false,
+        },
+        mean_field: None,
+    }
+}
+
+/// A value with some awkward cases mixed in: NaN (with a payload), infinities, -0, subnormals.
+fn value(step: u64, layer: usize, metric: usize) -> f64 {
+    match (step + 3 * layer as u64 + metric as u64) % 41 {
+        5 => f64::from_bits(0x7ff8_0000_0000_0000 | step),
+        9 => f64::INFINITY,
+        13 => f64::NEG_INFINITY,
+        17 => -0.0,
+        21 => f64::from_bits(1 + step),
+        _ => ((step as f64 + 1.0).ln() * (layer as f64 + 1.0) - metric as f64).exp() * 1e-3,
+    }
+}
+
+fn record(step: u64, layers: usize, hist_every: u64) -> StepRecord {
+    let layer_stats = (0..layers)
+        .map(|l| {
+            let mut v = [0.0; 12];
+            for (m, x) in v.iter_mut().enumerate() {
+                *x = value(step, l, m);
+            }
+            LayerStats {
+                grad_norm: v[0],
+                bias_grad_norm: v[1],
+                err_norm: v[2],
+                grad_mean_abs: v[3],
+                grad_max_abs: v[4],
+                weight_norm: v[5],
+                update_ratio: v[6],
+                act_mean: v[7],
+                act_std: v[8],
+                saturated: v[9],
+                dead: v[10],
+                nonfinite: step % 3,
+            }
+        })
+        .collect();
+    let histograms = if hist_every > 0 && step.is_multiple_of(hist_every) {
+        (0..layers)
+            .map(|l| Histogram {
+                counts: (0..Histogram::BINS as u64).map(|b| b * step + l as u64).collect(),
+                zeros: step,
+                underflow: 1,
+                overflow: 2,
+                nonfinite: l as u64,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    StepRecord {
+        step,
+        loss: value(step, 99, 0),
+        accuracy: value(step, 99, 1),
+        lr: 0.1,
+        grad_norm: value(step, 99, 3),
+        layers: layer_stats,
+        histograms,
+    }
+}
+
+/// Every bit of a record, for exact comparison (NaN != NaN under PartialEq).
+fn bits(r: &StepRecord) -> Vec<u64> {
+    let mut out = vec![r.step, r.loss.to_bits(), r.accuracy.to_bits(), r.lr.to_bits(), r.grad_norm.to_bits()];
+    for l in &r.layers {
+        out.extend(l.values().iter().map(|x| x.to_bits()));
+        out.push(l.nonfinite);
+    }
+    out.push(u64::MAX);
+    for h in &r.histograms {
+        out.extend([h.counts.len() as u64, h.zeros, h.underflow, h.overflow, h.nonfinite]);
+        out.extend(&h.counts);
+    }
+    out
+}
+
+fn batch(id: JobId, steps: Vec<StepRecord>, evals: Vec<EvalRecord>) -> MetricBatch {
+    MetricBatch { job: Some(id), steps, evals }
+}
+
+/// Appends steps `[0, n)` of a job with `layers` layers in batches of the given sizes (cycled).
+async fn fill(store: &SqliteStore, id: JobId, n: u64, layers: usize, sizes: &[u64]) -> Vec<StepRecord> {
+    let all: Vec<StepRecord> = (0..n).map(|s| record(s, layers, 50)).collect();
+    let mut at = 0usize;
+    for &size in sizes.iter().cycle() {
+        if at >= all.len() {
+            break;
+        }
+        let end = (at + size as usize).min(all.len());
+        let evals = vec![EvalRecord { step: at as u64, test_loss: 1.0 / (at as f64 + 1.0), test_accuracy: 0.5 }];
+        store.append_metrics(&[batch(id, all[at..end].to_vec(), evals)]).await.unwrap();
+        at = end;
+    }
+    all
+}
+
+/// Which records a filter should select.
+type Pred = Box<dyn Fn(&JobRecord) -> bool>;
+
+fn ids(jobs: &[JobRecord]) -> Vec<i64> {
+    jobs.iter().map(|j| j.id.0).collect()
+}
+
+#[tokio::test]
+async fn create_get_list_filter_and_paginate() {
+    let (_dir, store) = temp_store().await;
+    let acts = [Activation::Tanh, Activation::Ramp, Activation::Logistic];
+    let mut created = Vec::new();
+    for i in 0..23usize {
+        let group = if i % 2 == 0 { "even" } else { "odd" };
+        let mut labels = vec![("group", group)];
+        if i % 5 == 0 {
+            labels.push(("special", "yes"));
+        }
+        let s =
+            spec(&format!("run-{i}-{}", if i % 3 == 0 { "deep" } else { "shallow" }), acts[i % 3], 2 + i % 7, &labels);
+        let sweep = if i % 4 == 0 { Some(7) } else { None };
+        let rec = store.create_job(&s, sweep).await.unwrap();
+        assert_eq!(rec.state, JobState::Queued);
+        assert_eq!(store.get_job(rec.id).await.unwrap().as_ref(), Some(&rec));
+        created.push(rec.id);
+    }
+    // Some jobs run and finish with verdicts.
+    for (k, &id) in created.iter().enumerate().filter(|(k, _)| k % 3 != 2) {
+        store.mark_running(id, 1000 + k as i64).await.unwrap();
+        if k % 2 == 0 {
+            let v = if k % 4 == 0 { Verdict::Vanishing } else { Verdict::Healthy };
+            store.mark_finished(id, JobState::Succeeded, 2000, Some(&summary(v)), None).await.unwrap();
+        }
+    }
+    let mut all = Vec::new();
+    for &id in &created {
+        all.push(store.get_job(id).await.unwrap().unwrap());
+    }
+
+    let filters: Vec<(JobFilter, Pred)> = vec![
+        (JobFilter::default(), Box::new(|_| true)),
+        (
+            JobFilter { states: vec![JobState::Queued, JobState::Succeeded], ..Default::default() },
+            Box::new(|j| matches!(j.state, JobState::Queued | JobState::Succeeded)),
+        ),
+        (
+            JobFilter { activation: Some("ramp".into()), ..Default::default() },
+            Box::new(|j| j.spec.activation == Activation::Ramp),
+        ),
+        (
+            JobFilter { min_depth: Some(4), max_depth: Some(6), ..Default::default() },
+            Box::new(|j| (4..=6).contains(&j.spec.depth())),
+        ),
+        (
+            JobFilter { label: Some(("special".into(), None)), ..Default::default() },
+            Box::new(|j| j.spec.labels.contains_key("special")),
+        ),
+        (
+            JobFilter { label: Some(("group".into(), Some("odd".into()))), ..Default::default() },
+            Box::new(|j| j.spec.labels.get("group").map(String::as_str) == Some("odd")),
+        ),
+        (
+            JobFilter { verdict: Some(Verdict::Vanishing), ..Default::default() },
+            Box::new(|j| j.verdict() == Some(Verdict::Vanishing)),
+        ),
+        (
+            JobFilter { name_contains: Some("deep".into()), ..Default::default() },
+            Box::new(|j| j.spec.name.contains("deep")),
+        ),
+        (JobFilter { sweep_id: Some(7), ..Default::default() }, Box::new(|j| j.sweep_id == Some(7))),
+        (
+            JobFilter {
+                states: vec![JobState::Running],
+                activation: Some("tanh".into()),
+                label: Some(("group".into(), None)),
+                ..Default::default()
+            },
+            Box::new(|j| j.state == JobState::Running && j.spec.activation == Activation::Tanh),
+        ),
+    ];
+    for (filter, pred) in &filters {
+        let mut want: Vec<i64> = all.iter().filter(|j| pred(j)).map(|j| j.id.0).collect();
+        assert!(!want.is_empty(), "filter {filter:?} matches nothing; weak test");
+        want.reverse(); // newest first
+        for order in [Order::CreatedDesc, Order::CreatedAsc] {
+            if order == Order::CreatedAsc {
+                want.reverse();
+            }
+            for size in [0u32, 1, 4, 1000] {
+                let mut got = Vec::new();
+                let mut token = None;
+                let mut pages = 0;
+                loop {
+                    let (page, next) =
+                        store.list_jobs(filter, order, &PageRequest { size, token: token.clone() }).await.unwrap();
+                    assert!(page.len() <= if size == 0 { 50 } else { size as usize });
+                    for j in &page {
+                        assert_eq!(Some(j), all.iter().find(|a| a.id == j.id), "listed record differs from get_job");
+                    }
+                    got.extend(ids(&page));
+                    pages += 1;
+                    assert!(pages <= 100);
+                    match next {
+                        Some(t) => token = Some(t),
+                        None => break,
+                    }
+                }
+                assert_eq!(got, want, "filter {filter:?} order {order:?} size {size}");
+            }
+        }
+    }
+    assert!(store.get_job(JobId(999)).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn state_transitions() {
+    let (_dir, store) = temp_store().await;
+    let a = store.create_job(&spec("a", Activation::Tanh, 3, &[]), None).await.unwrap().id;
+    let b = store.create_job(&spec("b", Activation::Tanh, 3, &[]), None).await.unwrap().id;
+    assert_eq!(ids(&store.unfinished_jobs().await.unwrap()), vec![a.0, b.0]);
+
+    store.mark_running(a, 5).await.unwrap();
+    assert!(matches!(store.mark_running(a, 6).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(store.mark_finished(a, JobState::Running, 7, None, None).await, Err(StoreError::Invalid(_))));
+    store.mark_finished(a, JobState::Failed, 9, None, Some("boom")).await.unwrap();
+    let j = store.get_job(a).await.unwrap().unwrap();
+    assert_eq!(
+        (j.state, j.started_ms, j.finished_ms, j.error.as_deref()),
+        (JobState::Failed, Some(5), Some(9), Some("boom"))
+    );
+    assert!(matches!(store.mark_running(a, 10).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(store.mark_finished(a, JobState::Succeeded, 10, None, None).await, Err(StoreError::Invalid(_))));
+
+    // A queued job may be cancelled directly.
+    store.mark_finished(b, JobState::Cancelled, 11, None, None).await.unwrap();
+    assert!(store.unfinished_jobs().await.unwrap().is_empty());
+
+    store.requeue(a).await.unwrap();
+    let j = store.get_job(a).await.unwrap().unwrap();
+    assert_eq!((j.state, j.started_ms, j.finished_ms, j.error), (JobState::Queued, None, None, None));
+    assert_eq!(ids(&store.unfinished_jobs().await.unwrap()), vec![a.0]);
+
+    let s = summary(Verdict::Exploding);
+    store.mark_running(a, 12).await.unwrap();
+    store.mark_finished(a, JobState::Succeeded, 13, Some(&s), None).await.unwrap();
+    assert_eq!(store.get_job(a).await.unwrap().unwrap().summary, Some(s));
+
+    let none = JobId(404);
+    assert!(matches!(store.mark_running(none, 1).await, Err(StoreError::NotFound(j)) if j == none));
+    assert!(matches!(store.mark_finished(none, JobState::Failed, 1, None, None).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.requeue(none).await, Err(StoreError::NotFound(_))));
+}
+
+#[tokio::test]
+async fn append_and_read_steps_round_trip_bits() {
+    let (_dir, store) = temp_store().await;
+    let id = store.create_job(&spec("r", Activation::Tanh, 3, &[]), None).await.unwrap().id;
+    let n = 2 * CHUNK_STEPS as u64 + 77;
+    // Odd batch sizes exercise tail-chunk filling and chunk boundaries.
+    let all = fill(&store, id, n, 4, &[1, 7, 300, 1, 600]).await;
+    assert_eq!(store.get_job(id).await.unwrap().unwrap().steps_done, n);
+
+    let got = store.read_steps(id, 0, usize::MAX).await.unwrap();
+    assert_eq!(got.len(), all.len());
+    for (g, w) in got.iter().zip(&all) {
+        assert_eq!(bits(g), bits(w), "step {}", w.step);
+    }
+    assert!(got.iter().filter(|r| !r.histograms.is_empty()).count() > 10);
+
+    let mid = store.read_steps(id, 500, 40).await.unwrap();
+    assert_eq!(mid.iter().map(|r| r.step).collect::<Vec<_>>(), (500..540).collect::<Vec<_>>());
+    assert_eq!(bits(&mid[0]), bits(&all[500]));
+    assert!(store.read_steps(id, n, 10).await.unwrap().is_empty());
+    assert!(store.read_steps(id, 0, 0).await.unwrap().is_empty());
+
+    // Steps without layers are not stored; repeated steps and wrong layer counts are refused.
+    let mut empty = record(n, 4, 0);
+    empty.layers.clear();
+    store.append_metrics(&[batch(id, vec![empty], vec![])]).await.unwrap();
+    assert_eq!(store.get_job(id).await.unwrap().unwrap().steps_done, n);
+    let again = store.append_metrics(&[batch(id, vec![record(n - 1, 4, 0)], vec![])]).await;
+    assert!(matches!(again, Err(StoreError::Invalid(_))), "{again:?}");
+    let wrong = store.append_metrics(&[batch(id, vec![record(n, 5, 0)], vec![])]).await;
+    assert!(matches!(wrong, Err(StoreError::Invalid(_))), "{wrong:?}");
+    let no_job = store.append_metrics(&[MetricBatch { job: None, steps: vec![record(n, 4, 0)], evals: vec![] }]).await;
+    assert!(matches!(no_job, Err(StoreError::Invalid(_))));
+
+    let evals = store.read_evals(id, 0).await.unwrap();
+    assert!(evals.len() > 3 && evals.windows(2).all(|w| w[0].step < w[1].step));
+    assert_eq!(evals[0], EvalRecord { step: 0, test_loss: 1.0, test_accuracy: 0.5 });
+}
+
+#[tokio::test]
+async fn append_is_one_transaction() {
+    let (_dir, store) = temp_store().await;
+    let a = store.create_job(&spec("a", Activation::Tanh, 1, &[]), None).await.unwrap().id;
+    let b = store.create_job(&spec("b", Activation::Tanh, 1, &[]), None).await.unwrap().id;
+    let ok = batch(a, vec![record(0, 2, 0), record(1, 2, 0)], vec![]);
+    let bad = batch(b, vec![record(3, 2, 0), record(2, 2, 0)], vec![]);
+    assert!(store.append_metrics(&[ok.clone(), bad]).await.is_err());
+    assert_eq!(store.get_job(a).await.unwrap().unwrap().steps_done, 0);
+    assert!(store.read_steps(a, 0, 10).await.unwrap().is_empty());
+    let b2 = batch(b, vec![record(5, 2, 0)], vec![]);
+    store.append_metrics(&[ok, b2]).await.unwrap();
+    assert_eq!(store.get_job(a).await.unwrap().unwrap().steps_done, 2);
+    assert_eq!(store.get_job(b).await.unwrap().unwrap().steps_done, 6);
+}
+
+/// Min, max (NaN skipped) and last per bucket, computed directly.
+fn expected_downsample(
+    points: &[(u64, f64)],
+    lo: u64,
+    hi: u64,
+    max_points: u64,
+) -> (Vec<u64>, Vec<u64>, Vec<f64>, Vec<f64>) {
+    let width = (hi - lo + 1).div_ceil(max_points);
+    let mut buckets: BTreeMap<u64, Vec<(u64, f64)>> = BTreeMap::new();
+    for &(s, v) in points.iter().filter(|(s, _)| (lo..=hi).contains(s)) {
+        buckets.entry((s - lo) / width).or_default().push((s, v));
+    }
+    let (mut steps, mut last, mut min, mut max) = (vec![], vec![], vec![], vec![]);
+    for pts in buckets.values() {
+        let (s, v) = *pts.last().unwrap();
+        steps.push(s);
+        last.push(v.to_bits());
+        let finite: Vec<f64> = pts.iter().map(|p| p.1).filter(|v| !v.is_nan()).collect();
+        min.push(finite.iter().copied().fold(f64::NAN, f64::min));
+        max.push(finite.iter().copied().fold(f64::NAN, f64::max));
+    }
+    (steps, last, min, max)
+}
+
+fn same_f64(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+}
+
+#[tokio::test]
+async fn history_full_and_downsampled() {
+    let (_dir, store) = temp_store().await;
+    let id = store.create_job(&spec("h", Activation::Tanh, 2, &[]), None).await.unwrap().id;
+    let n = 1500u64;
+    let all = fill(&store, id, n, 3, &[250, 13]).await;
+
+    // Full resolution of everything.
+    let full = store.history(id, &HistoryQuery::default()).await.unwrap();
+    assert_eq!(full.series.len(), 4 + 3 * 12);
+    for s in &full.series {
+        assert_eq!(s.steps, (0..n).collect::<Vec<_>>());
+        assert!(same_f64(&s.values, &s.min) && same_f64(&s.values, &s.max));
+    }
+    let loss = full.series.iter().find(|s| s.metric == "loss" && s.layer.is_none()).unwrap();
+    assert!(same_f64(&loss.values, &all.iter().map(|r| r.loss).collect::<Vec<_>>()));
+    let err = full.series.iter().find(|s| s.metric == "err_norm" && s.layer == Some(2)).unwrap();
+    assert!(same_f64(&err.values, &all.iter().map(|r| r.layers[2].err_norm).collect::<Vec<_>>()));
+    assert_eq!(full.evals.len(), store.read_evals(id, 0).await.unwrap().len());
+
+    // A sub-range, some layers and metrics, downsampled.
+    for (lo, hi, p) in [(0u64, n - 1, 100u32), (37, 1203, 17), (100, 100, 5), (10, 5000, 7), (0, n - 1, 5000)] {
+        let q = HistoryQuery {
+            layers: Some(vec![1, 0]),
+            metrics: Some(vec!["grad_norm".into(), "loss".into(), "nonfinite".into()]),
+            from_step: Some(lo),
+            to_step: Some(hi),
+            max_points: Some(p),
+        };
+        let h = store.history(id, &q).await.unwrap();
+        let names: Vec<(Option<u32>, &str)> = h.series.iter().map(|s| (s.layer, s.metric.as_str())).collect();
+        assert_eq!(
+            names,
+            vec![
+                (None, "loss"),
+                (Some(1), "grad_norm"),
+                (Some(1), "nonfinite"),
+                (Some(0), "grad_norm"),
+                (Some(0), "nonfinite")
+            ]
+        );
+        assert!(h.evals.iter().all(|e| (lo..=hi).contains(&e.step)));
+        for s in &h.series {
+            assert!(s.steps.len() <= p as usize);
+            let points: Vec<(u64, f64)> = all
+                .iter()
+                .map(|r| {
+                    let v = match s.layer {
+                        None => r.loss,
+                        Some(l) => r.layers[l as usize].metric(&s.metric).unwrap(),
+                    };
+                    (r.step, v)
+                })
+                .collect();
+            let (steps, last, min, max) = expected_downsample(&points, lo, hi.min(n - 1), p as u64);
+            assert_eq!(s.steps, steps, "{lo}..{hi}/{p} {:?} {}", s.layer, s.metric);
+            assert_eq!(s.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), last);
+            assert!(same_f64(&s.min, &min) && same_f64(&s.max, &max));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_single_spike_survives_downsampling() {
+    let (_dir, store) = temp_store().await;
+    let id = store.create_job(&spec("s", Activation::Tanh, 1, &[]), None).await.unwrap().id;
+    let steps: Vec<StepRecord> = (0..10_000u64)
+        .map(|s| {
+            let mut r = record(s, 2, 0);
+            r.loss = 1.0;
+            r.layers[1].grad_norm = if s == 4321 { 1e30 } else { 1.0 };
+            r
+        })
+        .collect();
+    store.append_metrics(&[batch(id, steps, vec![])]).await.unwrap();
+    let q = HistoryQuery {
+        layers: Some(vec![1]),
+        metrics: Some(vec!["grad_norm".into()]),
+        max_points: Some(10),
+        ..Default::default()
+    };
+    let h = store.history(id, &q).await.unwrap();
+    let s: &Series = &h.series[0];
+    assert_eq!(s.steps.len(), 10);
+    assert_eq!(s.max.iter().filter(|&&m| m == 1e30).count(), 1);
+    assert_eq!(s.max[4], 1e30);
+    assert!(s.values.iter().chain(&s.min).all(|&v| v == 1.0));
+}
+
+#[tokio::test]
+async fn requeue_clears_history() {
+    let (_dir, store) = temp_store().await;
+    let id = store.create_job(&spec("q", Activation::Tanh, 2, &[]), None).await.unwrap().id;
+    store.mark_running(id, 1).await.unwrap();
+    fill(&store, id, 700, 3, &[100]).await;
+    store.requeue(id).await.unwrap();
+    let j = store.get_job(id).await.unwrap().unwrap();
+    assert_eq!((j.state, j.steps_done, j.started_ms), (JobState::Queued, 0, None));
+    assert!(store.read_steps(id, 0, 100).await.unwrap().is_empty());
+    assert!(store.read_evals(id, 0).await.unwrap().is_empty());
+    let h = store.history(id, &HistoryQuery::default()).await.unwrap();
+    assert!(h.series.iter().all(|s| s.steps.is_empty()) && h.evals.is_empty());
+    // The job starts over from step 0.
+    let again = fill(&store, id, 20, 3, &[20]).await;
+    let got = store.read_steps(id, 0, 100).await.unwrap();
+    assert_eq!(got.iter().map(bits).collect::<Vec<_>>(), again.iter().map(bits).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn reopen_reads_everything_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("durable.db").display());
+    let (id, all, rec) = {
+        let store = SqliteStore::open(&url).await.unwrap();
+        let rec = store.create_job(&spec("d", Activation::Ramp, 2, &[("k", "v")]), Some(3)).await.unwrap();
+        store.mark_running(rec.id, 10).await.unwrap();
+        let all = fill(&store, rec.id, 900, 3, &[64]).await;
+        store.mark_finished(rec.id, JobState::Succeeded, 20, Some(&summary(Verdict::Healthy)), None).await.unwrap();
+        let rec = store.get_job(rec.id).await.unwrap().unwrap();
+        store.close().await;
+        (rec.id, all, rec)
+    };
+    // Plain path this time.
+    let store = SqliteStore::open(dir.path().join("durable.db").to_str().unwrap()).await.unwrap();
+    let w = store.writer_pool();
+    let page: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(w).await.unwrap();
+    let journal: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(w).await.unwrap();
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(w).await.unwrap();
+    assert_eq!((page, journal.as_str(), fk), (16384, "wal", 1));
+    assert_eq!(store.get_job(id).await.unwrap(), Some(rec));
+    let got = store.read_steps(id, 0, usize::MAX).await.unwrap();
+    assert_eq!(got.iter().map(bits).collect::<Vec<_>>(), all.iter().map(bits).collect::<Vec<_>>());
+    let f = JobFilter { label: Some(("k".into(), Some("v".into()))), ..Default::default() };
+    assert_eq!(ids(&store.list_jobs(&f, Order::CreatedDesc, &PageRequest::default()).await.unwrap().0), vec![id.0]);
+}
+
+#[tokio::test]
+async fn bad_requests_are_errors() {
+    let (_dir, store) = temp_store().await;
+    let id = store.create_job(&spec("e", Activation::Tanh, 2, &[]), None).await.unwrap().id;
+    for token in ["abc", "-1", "0", "", "1.5", " 3", "99999999999999999999999"] {
+        let r = store
+            .list_jobs(&JobFilter::default(), Order::CreatedAsc, &PageRequest { size: 5, token: Some(token.into()) })
+            .await;
+        assert!(matches!(r, Err(StoreError::Invalid(_))), "token {token:?}: {r:?}");
+    }
+    let q = HistoryQuery { metrics: Some(vec!["grad_norm".into(), "gradnorm".into()]), ..Default::default() };
+    match store.history(id, &q).await {
+        Err(StoreError::Invalid(m)) => {
+            assert!(m.contains("\"gradnorm\"") && m.contains("global_grad_norm") && m.contains("update_ratio"), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let q = HistoryQuery { layers: Some(vec![3]), ..Default::default() };
+    assert!(matches!(store.history(id, &q).await, Err(StoreError::Invalid(_))));
+    let q = HistoryQuery { from_step: Some(5), to_step: Some(4), ..Default::default() };
+    assert!(matches!(store.history(id, &q).await, Err(StoreError::Invalid(_))));
+
+    let none = JobId(12345);
+    assert!(matches!(store.history(none, &HistoryQuery::default()).await, Err(StoreError::NotFound(j)) if j == none));
+    assert!(matches!(store.read_steps(none, 0, 1).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.read_evals(none, 0).await, Err(StoreError::NotFound(_))));
+    let r = store.append_metrics(&[batch(none, vec![record(0, 2, 0)], vec![])]).await;
+    assert!(matches!(r, Err(StoreError::NotFound(_))));
+}
+
+#[tokio::test]
+async fn bad_stored_data_is_corrupt_not_a_panic() {
+    let (_dir, store) = temp_store().await;
+    let id = store.create_job(&spec("c", Activation::Tanh, 1, &[]), None).await.unwrap().id;
+    fill(&store, id, 10, 2, &[10]).await;
+    let w = store.writer_pool();
+    sqlx::query("UPDATE chunks SET data = x'47010c00ffffffff' WHERE job_id = ? AND layer = 1")
+        .bind(id.0)
+        .execute(w)
+        .await
+        .unwrap();
+    assert!(matches!(store.read_steps(id, 0, 10).await, Err(StoreError::Corrupt { .. })));
+    assert!(matches!(store.history(id, &HistoryQuery::default()).await, Err(StoreError::Corrupt { .. })));
+    let h = store.create_job(&spec("h", Activation::Tanh, 1, &[]), None).await.unwrap().id;
+    fill(&store, h, 10, 2, &[10]).await;
+    sqlx::query("UPDATE histograms SET data = x'4801000005000000' WHERE job_id = ?")
+        .bind(h.0)
+        .execute(w)
+        .await
+        .unwrap();
+    assert!(matches!(store.read_steps(h, 0, 10).await, Err(StoreError::Corrupt { .. })));
+    sqlx::query("UPDATE chunks SET data = x'47010400ffffffff' WHERE job_id = ? AND layer = -1")
+        .bind(h.0)
+        .execute(w)
+        .await
+        .unwrap();
+    assert!(matches!(store.read_steps(h, 0, 10).await, Err(StoreError::Corrupt { .. })));
+    sqlx::query("UPDATE jobs SET spec = '{not json' WHERE id = ?").bind(id.0).execute(w).await.unwrap();
+    assert!(matches!(store.get_job(id).await, Err(StoreError::Corrupt { .. })));
+    sqlx::query("UPDATE jobs SET spec = '{}', steps_done = -5 WHERE id = ?").bind(id.0).execute(w).await.unwrap();
+    assert!(matches!(store.get_job(id).await, Err(StoreError::Corrupt { .. })));
+    sqlx::query("UPDATE jobs SET steps_done = 'many' WHERE id = ?").bind(id.0).execute(w).await.unwrap();
+    assert!(matches!(store.get_job(id).await, Err(StoreError::Corrupt { .. })));
+    assert!(matches!(store.read_steps(id, 0, 1).await, Err(StoreError::Corrupt { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_to_different_jobs() {
+    let (_dir, store) = temp_store().await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(store.create_job(&spec(&format!("c{i}"), Activation::Tanh, 2, &[]), None).await.unwrap().id);
+    }
+    let mut tasks = Vec::new();
+    for (i, &id) in ids.iter().enumerate() {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let per = 3 + i as u64;
+            let mut step = 0;
+            while step < 600 {
+                let steps = (step..step + per).map(|s| record(s, 3, 0)).collect();
+                store.append_metrics(&[batch(id, steps, vec![])]).await.unwrap();
+                step += per;
+                if step % 5 == 0 {
+                    // Readers run alongside the writers.
+                    let got = store.read_steps(id, 0, usize::MAX).await.unwrap();
+                    assert_eq!(got.len() as u64, step);
+                }
+            }
+            step
+        }));
+    }
+    for (t, &id) in tasks.into_iter().zip(&ids) {
+        let n = t.await.unwrap();
+        let got = store.read_steps(id, 0, usize::MAX).await.unwrap();
+        assert_eq!(got.iter().map(|r| r.step).collect::<Vec<_>>(), (0..n).collect::<Vec<_>>());
+        assert_eq!(
+            got.iter().map(bits).collect::<Vec<_>>(),
+            (0..n).map(|s| bits(&record(s, 3, 0))).collect::<Vec<_>>()
+        );
+        assert_eq!(store.get_job(id).await.unwrap().unwrap().steps_done, n);
+    }
+}
+
+#[tokio::test]
+async fn in_memory_urls_work() {
+    for url in ["sqlite::memory:", "sqlite://:memory:"] {
+        let store = SqliteStore::open(url).await.unwrap();
+        let id = store.create_job(&spec("m", Activation::Tanh, 1, &[]), None).await.unwrap().id;
+        fill(&store, id, 30, 2, &[7]).await;
+        assert_eq!(store.read_steps(id, 0, 100).await.unwrap().len(), 30);
+    }
+    assert!(matches!(SqliteStore::open("").await, Err(StoreError::Invalid(_))));
+}
