@@ -1,12 +1,22 @@
-//! The `gradlab` command line: one binary, one subcommand per job.
+//! The `gradlab` command line: one binary, one subcommand per job. Server-side commands
+//! (`serve`, `probe`) use the engine and runner directly; the others are gRPC clients.
 
+mod client;
+mod fmt;
+mod history;
+mod jobs;
+pub mod plot;
 mod probe;
+mod serve;
 mod spec_args;
+mod submit;
+mod watch;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-pub use spec_args::SpecArgs;
+pub use client::CliError;
+pub use spec_args::{RunArgs, SpecArgs};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -24,11 +34,36 @@ pub enum Command {
     /// Build a network, optionally train it a few steps, and print every layer's gradient
     /// statistics beside the mean-field prediction. Instant; needs no server.
     Probe(probe::ProbeArgs),
+    /// Run the gRPC server: accept jobs, train them, store every layer's history.
+    Serve(serve::ServeArgs),
+    /// Submit a training job; prints its id.
+    Submit(Box<submit::SubmitArgs>),
+    /// Follow a job live: progress, loss, every layer's gradient norm.
+    Watch(watch::WatchArgs),
+    /// List jobs.
+    Ls(jobs::LsArgs),
+    /// Everything about one job.
+    Show(jobs::ShowArgs),
+    /// Cancel jobs.
+    Cancel(jobs::CancelArgs),
+    /// A job's recorded series.
+    History(history::HistoryArgs),
 }
 
 pub fn run() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Probe(args) => probe::run(&args),
+        Command::Serve(args) => runtime()?.block_on(serve::run(args)),
+        Command::Submit(args) => runtime()?.block_on(submit::run(*args)),
+        Command::Watch(args) => runtime()?.block_on(watch::run(args)),
+        Command::Ls(args) => runtime()?.block_on(jobs::ls(args)),
+        Command::Show(args) => runtime()?.block_on(jobs::show(args)),
+        Command::Cancel(args) => runtime()?.block_on(jobs::cancel(args)),
+        Command::History(args) => runtime()?.block_on(history::run(args)),
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }

@@ -62,6 +62,9 @@ struct Inner {
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
     pool: rayon::ThreadPool,
+    /// Reads datasets to validate submissions. Separate from `pool`, whose threads may all be
+    /// busy training for hours.
+    io_pool: rayon::ThreadPool,
     writer: mpsc::Sender<WriterMsg>,
     queue: mpsc::UnboundedSender<JobRecord>,
 }
@@ -82,11 +85,16 @@ impl Runner {
             .thread_name(|i| format!("gradlab-train-{i}"))
             .build()
             .map_err(|e| RunnerError::FailedPrecondition(format!("cannot start the training pool: {e}")))?;
+        let io_pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .thread_name(|i| format!("gradlab-io-{i}"))
+            .build()
+            .map_err(|e| RunnerError::FailedPrecondition(format!("cannot start the I/O pool: {e}")))?;
         let registry = Arc::new(Registry::default());
         let (writer, writer_rx) = mpsc::channel(writer::QUEUE_CAPACITY);
         tokio::spawn(writer::run(store.clone(), registry.clone(), writer_rx));
         let (queue, queue_rx) = mpsc::unbounded_channel();
-        let runner = Runner { inner: Arc::new(Inner { store, registry, pool, writer, queue }) };
+        let runner = Runner { inner: Arc::new(Inner { store, registry, pool, io_pool, writer, queue }) };
         tokio::spawn(runner.clone().dispatch(queue_rx, Arc::new(Semaphore::new(workers))));
         for job in runner.inner.store.unfinished_jobs().await? {
             if job.state == JobState::Running {
@@ -108,12 +116,12 @@ impl Runner {
         let _ = self.inner.queue.send(job);
     }
 
-    /// Loads the spec's dataset on the training pool, to reject what cannot run (a file that
+    /// Loads the spec's dataset on the I/O pool, to reject what cannot run (a file that
     /// does not parse, a batch larger than the training split) before anything is stored.
     pub async fn check_data(&self, spec: &JobSpec) -> Result<(), RunnerError> {
         let (tx, rx) = oneshot::channel();
         let spec = spec.clone();
-        self.inner.pool.spawn(move || {
+        self.inner.io_pool.spawn(move || {
             let res = std::panic::catch_unwind(|| check(&spec))
                 .unwrap_or_else(|_| Err(FieldError::new("dataset", "internal error while reading the dataset")));
             let _ = tx.send(res);

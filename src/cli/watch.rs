@@ -1,0 +1,217 @@
+//! `gradlab watch`: live progress of one job, as bars on a terminal and plain lines elsewhere.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tonic::transport::Channel;
+
+use super::client::{CliError, ServerArgs, connect, status};
+use super::fmt::{job_state, summary_line};
+use crate::api::pb::{self, experiments_client::ExperimentsClient, progress::Event};
+
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    /// The job id.
+    pub job: i64,
+    /// Replay from this step (default: from the start).
+    #[arg(long, default_value_t = 0)]
+    pub from_step: u64,
+    /// Plain lines even on a terminal.
+    #[arg(long)]
+    pub plain: bool,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+pub async fn run(args: WatchArgs) -> Result<()> {
+    let mut client = connect(&args.server).await?;
+    let plain = args.plain || !std::io::stdout().is_terminal();
+    let job = watch(&mut client, args.job, args.from_step, plain).await?;
+    finish(job)
+}
+
+/// Exit status of a watch: a failed job is a failure of the command.
+pub fn finish(job: Option<pb::Job>) -> Result<()> {
+    match job {
+        Some(j) if job_state(&j) == pb::JobState::Failed => {
+            Err(CliError(format!("job {} failed: {}", j.id, j.error)).into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Decades shown by a layer's bar: 1e-12 .. 1e4, as the histograms.
+const LOG_LO: f64 = -12.0;
+const LOG_HI: f64 = 4.0;
+const BAR_UNITS: u64 = 1000;
+
+fn log_position(v: f64) -> u64 {
+    if v.is_nan() || v <= 0.0 || v.is_infinite() {
+        return 0;
+    }
+    let t = ((v.log10() - LOG_LO) / (LOG_HI - LOG_LO)).clamp(0.0, 1.0);
+    (t * BAR_UNITS as f64).round() as u64
+}
+
+/// What a watch shows; bars on a terminal, lines elsewhere.
+enum View {
+    Bars { _multi: MultiProgress, main: ProgressBar, layers: Vec<ProgressBar>, multi_handle: MultiProgress },
+    Lines { every: u64 },
+}
+
+impl View {
+    fn new(plain: bool, job: &pb::Job) -> View {
+        if plain {
+            return View::Lines { every: (job.total_steps / 20).max(1) };
+        }
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stdout_with_hz(10));
+        let main = multi.add(ProgressBar::new(job.total_steps));
+        main.set_style(
+            ProgressStyle::with_template(
+                "{prefix:.bold} [{bar:40.cyan/blue}] {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        main.set_prefix(format!("job {}", job.id));
+        View::Bars { multi_handle: multi.clone(), _multi: multi, main, layers: Vec::new() }
+    }
+
+    fn job(&mut self, job: &pb::Job) {
+        match self {
+            View::Bars { main, .. } => {
+                main.set_length(job.total_steps.max(1));
+                main.set_position(job.steps_done);
+                if job_state(job) != pb::JobState::Running {
+                    main.set_message(
+                        job_state(job).as_str_name().trim_start_matches("JOB_STATE_").to_ascii_lowercase(),
+                    );
+                }
+            }
+            View::Lines { .. } => println!(
+                "job {} {}",
+                job.id,
+                job_state(job).as_str_name().trim_start_matches("JOB_STATE_").to_ascii_lowercase()
+            ),
+        }
+    }
+
+    fn step(&mut self, s: &pb::StepEvent, total: u64, test: Option<&pb::EvalEvent>) {
+        match self {
+            View::Bars { main, layers, multi_handle, .. } => {
+                main.set_position(s.step + 1);
+                let test = test.map_or(String::new(), |e| format!("  test acc {:.3}", e.test_accuracy));
+                main.set_message(format!("loss {:.4}  acc {:.3}{test}", s.loss, s.accuracy));
+                while layers.len() < s.layers.len() {
+                    let bar = multi_handle.add(ProgressBar::new(BAR_UNITS));
+                    bar.set_style(
+                        ProgressStyle::with_template("  {prefix:>8} |{bar:40.green}| {msg}")
+                            .expect("valid template")
+                            .progress_chars("#  "),
+                    );
+                    let l = layers.len();
+                    bar.set_prefix(if l + 1 == s.layers.len() { "output".to_string() } else { format!("layer {l}") });
+                    layers.push(bar);
+                }
+                for (bar, l) in layers.iter().zip(&s.layers) {
+                    bar.set_position(log_position(l.grad_norm));
+                    bar.set_message(format!("{:.3e}", l.grad_norm));
+                }
+            }
+            View::Lines { every } => {
+                if s.step.is_multiple_of(*every) || s.step + 1 == total {
+                    let norms: Vec<String> = s.layers.iter().map(|l| format!("{:.2e}", l.grad_norm)).collect();
+                    println!(
+                        "step {}/{} loss {:.4} acc {:.3} grad_norm [{}]",
+                        s.step + 1,
+                        total,
+                        s.loss,
+                        s.accuracy,
+                        norms.join(" ")
+                    );
+                }
+            }
+        }
+    }
+
+    fn eval(&mut self, e: &pb::EvalEvent) {
+        if let View::Lines { .. } = self {
+            println!("eval after {} steps: test loss {:.4} test acc {:.3}", e.step, e.test_loss, e.test_accuracy);
+        }
+    }
+
+    fn done(self, job: Option<&pb::Job>) {
+        if let View::Bars { main, layers, .. } = self {
+            for b in layers {
+                b.finish();
+            }
+            match job {
+                Some(j) => main.finish_with_message(
+                    job_state(j).as_str_name().trim_start_matches("JOB_STATE_").to_ascii_lowercase(),
+                ),
+                None => main.abandon_with_message("detached"),
+            }
+        }
+    }
+}
+
+/// Watches a job to its end (or until Ctrl-C, which detaches and leaves the job running).
+/// Returns the final job, or None when detached.
+pub async fn watch(
+    client: &mut ExperimentsClient<Channel>,
+    id: i64,
+    from_step: u64,
+    plain: bool,
+) -> Result<Option<pb::Job>> {
+    let mut stream = client.watch_job(pb::WatchRequest { job_id: id, from_step }).await.map_err(status)?.into_inner();
+    let mut view: Option<View> = None;
+    let mut last_job: Option<pb::Job> = None;
+    let mut last_eval: Option<pb::EvalEvent> = None;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        let msg = tokio::select! {
+            m = stream.message() => m.map_err(status)?,
+            _ = &mut ctrl_c => {
+                if let Some(v) = view.take() {
+                    v.done(None);
+                }
+                eprintln!("detached from job {id}; it keeps running (gradlab watch {id} to come back)");
+                return Ok(None);
+            }
+        };
+        let Some(msg) = msg else { break };
+        match msg.event {
+            Some(Event::Job(j)) => {
+                let v = view.get_or_insert_with(|| View::new(plain, &j));
+                v.job(&j);
+                last_job = Some(j);
+            }
+            Some(Event::Step(s)) => {
+                let total = last_job.as_ref().map_or(0, |j| j.total_steps);
+                if let Some(v) = view.as_mut() {
+                    v.step(&s, total, last_eval.as_ref());
+                }
+            }
+            Some(Event::Eval(e)) => {
+                if let Some(v) = view.as_mut() {
+                    v.eval(&e);
+                }
+                last_eval = Some(e);
+            }
+            None => {}
+        }
+    }
+    if let Some(v) = view.take() {
+        v.done(last_job.as_ref());
+    }
+    // Let the last frame flush before the summary.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    if let Some(j) = &last_job {
+        println!("{}", summary_line(j));
+    }
+    Ok(last_job)
+}

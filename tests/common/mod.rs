@@ -1,0 +1,114 @@
+//! A real gradlab server on 127.0.0.1:0 over a real SQLite file, for integration tests.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use gradlab::api::pb::experiments_client::ExperimentsClient;
+use gradlab::api::pb::{self, progress::Event};
+use gradlab::runner::{Runner, RunnerConfig};
+use gradlab::store::SqliteStore;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub db: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start(db: &Path, workers: usize) -> TestServer {
+        let store = SqliteStore::open(db.to_str().unwrap()).await.expect("open store");
+        let runner = Runner::start(Arc::new(store), RunnerConfig { workers }).await.expect("start runner");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            gradlab::api::server::serve(listener, runner, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("serve");
+        });
+        TestServer { addr, db: db.to_path_buf(), stop: Some(stop), task: Some(task) }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn client(&self) -> ExperimentsClient<Channel> {
+        ExperimentsClient::connect(self.url()).await.expect("connect")
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.url()).unwrap().connect().await.unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+/// A small, quick job on the built-in digits.
+pub fn small_job(steps: u64) -> pb::JobSpec {
+    pb::JobSpec {
+        activation: "tanh".into(),
+        depth: Some(3),
+        width: Some(16),
+        steps: Some(steps),
+        batch: Some(32),
+        eval_every: Some(50),
+        lr: Some(0.05),
+        seed: Some(1),
+        ..Default::default()
+    }
+}
+
+/// What a watcher saw: the step records in order, evals, and the final job.
+#[derive(Default, Debug)]
+pub struct Watched {
+    pub steps: Vec<pb::StepEvent>,
+    pub evals: Vec<pb::EvalEvent>,
+    pub jobs: Vec<pb::Job>,
+}
+
+pub async fn watch_all(client: &mut ExperimentsClient<Channel>, id: i64, from_step: u64) -> Watched {
+    let mut stream = client.watch_job(pb::WatchRequest { job_id: id, from_step }).await.expect("watch").into_inner();
+    let mut w = Watched::default();
+    while let Some(msg) = stream.message().await.expect("stream message") {
+        match msg.event.expect("event") {
+            Event::Step(s) => w.steps.push(s),
+            Event::Eval(e) => w.evals.push(e),
+            Event::Job(j) => w.jobs.push(j),
+        }
+    }
+    w
+}
+
+pub fn state(j: &pb::Job) -> pb::JobState {
+    pb::JobState::try_from(j.state).unwrap()
+}
+
+/// Polls a job until `done` says so; panics with the job's last state after 60 s.
+pub async fn wait_for(client: &mut ExperimentsClient<Channel>, id: i64, done: impl Fn(&pb::Job) -> bool) -> pb::Job {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let j = client.get_job(pb::JobId { id }).await.expect("get_job").into_inner();
+        if done(&j) {
+            return j;
+        }
+        assert!(std::time::Instant::now() < deadline, "job {id} did not get there in 60 s: {j:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
