@@ -6,6 +6,7 @@ mod fmt;
 mod history;
 mod jobs;
 pub mod plot;
+mod plot_job;
 mod probe;
 mod serve;
 mod spec_args;
@@ -48,6 +49,8 @@ pub enum Command {
     Cancel(jobs::CancelArgs),
     /// A job's recorded series.
     History(history::HistoryArgs),
+    /// Draw a job's history: heat map of gradient norms, per-layer curves, or loss.
+    Plot(plot_job::PlotArgs),
 }
 
 pub fn run() -> Result<()> {
@@ -61,6 +64,7 @@ pub fn run() -> Result<()> {
         Command::Show(args) => runtime()?.block_on(jobs::show(args)),
         Command::Cancel(args) => runtime()?.block_on(jobs::cancel(args)),
         Command::History(args) => runtime()?.block_on(history::run(args)),
+        Command::Plot(args) => runtime()?.block_on(plot_job::run(args)),
     }
 }
 
