@@ -12,26 +12,34 @@
 //! excludes the end-of-job pipeline, from the span over which the training thread used CPU
 //! (sampled from `/proc/self/task/<tid>/schedstat`). The step count is calibrated once so that a
 //! run takes about [`TARGET_SECS`]; configurations run interleaved, [`ROUNDS`] times each, and
-//! the tables show medians. The bench fails (exit code 1) if any watcher missed, repeated or
+//! the tables show medians. Diagnostics: the training thread's CPU per step and run-queue wait,
+//! the CPU of the tokio and SQLite threads, and the per-message cost of converting, encoding and
+//! decoding one step event. The bench fails (exit code 1) if any watcher missed, repeated or
 //! reordered a step; the 5% slowdown target for 100 watchers is only reported.
 //!
 //!     cargo bench --bench watchers -j 1
 //!     GRADLAB_WATCHERS_STEPS=300 GRADLAB_WATCHERS_ROUNDS=1 cargo bench --bench watchers   # quicker
+//!     GRADLAB_WATCHERS_SPLIT_CLIENTS=1 cargo bench --bench watchers   # clients on their own thread
 //!
 //! Runs about a minute; every run is bounded by timeouts.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
+use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
+use gradlab::api::convert::progress_to_pb;
 use gradlab::api::pb::experiments_client::ExperimentsClient;
 use gradlab::api::pb::{self, progress::Event};
-use gradlab::runner::{Runner, RunnerConfig, now_ms};
+use gradlab::engine::train::Trainer;
+use gradlab::runner::{LiveEvent, Runner, RunnerConfig, now_ms};
 use gradlab::store::SqliteStore;
+use prost::Message;
 use tokio::net::TcpListener;
+use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 use tonic::transport::{Channel, Endpoint};
 
@@ -138,6 +146,29 @@ fn schedstat(tid: u32) -> Option<(u64, u64)> {
     Some((it.next()??, it.next()??))
 }
 
+/// Every live thread of this process: tid -> (name without its trailing number, ns on a CPU).
+fn thread_cpu() -> HashMap<u32, (String, u64)> {
+    let Ok(dir) = fs::read_dir("/proc/self/task") else { return HashMap::new() };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|tid| {
+            let comm = fs::read_to_string(format!("/proc/self/task/{tid}/comm")).ok()?;
+            let group = comm.trim_end().trim_end_matches(|c: char| c.is_ascii_digit() || c == '-').to_string();
+            Some((tid, (group, schedstat(tid)?.0)))
+        })
+        .collect()
+}
+
+/// CPU seconds by thread group between two snapshots (threads born in between count from 0).
+fn cpu_by_group(a: &HashMap<u32, (String, u64)>, b: &HashMap<u32, (String, u64)>) -> HashMap<String, f64> {
+    let mut out = HashMap::new();
+    for (tid, (group, run)) in b {
+        let before = a.get(tid).filter(|(g, _)| g == group).map_or(0, |(_, r)| *r);
+        *out.entry(group.clone()).or_insert(0.0) += run.saturating_sub(before) as f64 / 1e9;
+    }
+    out
+}
+
 /// CPU seconds used by the whole process so far (user + system, finished threads included).
 fn process_cpu_s() -> f64 {
     let Ok(stat) = fs::read_to_string("/proc/self/stat") else { return f64::NAN };
@@ -203,6 +234,11 @@ struct RunResult {
     train_wait_s: f64,
     /// CPU of every other thread of the process (tokio: server and clients; SQLite; sampler).
     other_cpu_s: f64,
+    /// Of which the tokio worker (server and clients) and sqlx's SQLite worker threads.
+    tokio_cpu_s: f64,
+    sqlite_cpu_s: f64,
+    /// The clients' own runtime, when split off (else their CPU is in `tokio_cpu_s`).
+    client_cpu_s: f64,
     /// Events each watcher received (min, max).
     events: (u64, u64),
     /// From finished_ms until the last watcher's stream ended.
@@ -219,31 +255,45 @@ impl RunResult {
     }
 }
 
-fn run_once(watchers: usize, steps: u64) -> Result<RunResult> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("bench-tokio")
-        .enable_all()
-        .build()?;
-    let result = rt.block_on(run_in_runtime(watchers, steps));
+fn runtime(name: &str) -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name(name).enable_all().build()?)
+}
+
+/// One run in fresh runtimes; with `split_clients` the watchers' clients get their own runtime
+/// (thread `bench-client`), to tell the server's CPU from theirs.
+fn run_once(watchers: usize, steps: u64, split_clients: bool) -> Result<RunResult> {
+    let rt = runtime("bench-tokio")?;
+    let client_rt = if split_clients { Some(runtime("bench-client")?) } else { None };
+    let clients_on = client_rt.as_ref().map_or_else(|| rt.handle().clone(), |c| c.handle().clone());
+    let result = rt.block_on(run_in_runtime(watchers, steps, clients_on));
     // Ends the runner's tasks (and so its rayon pools) with the runtime.
     rt.shutdown_timeout(Duration::from_secs(2));
+    if let Some(c) = client_rt {
+        c.shutdown_timeout(Duration::from_secs(2));
+    }
     result
 }
 
-async fn run_in_runtime(watchers: usize, steps: u64) -> Result<RunResult> {
+async fn run_in_runtime(watchers: usize, steps: u64, clients_on: Handle) -> Result<RunResult> {
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("bench.db");
     let store = SqliteStore::open(db.to_str().context("temp path is not UTF-8")?).await?;
     let before = thread_ids_named("gradlab-train-0");
     let runner = Runner::start(Arc::new(store), RunnerConfig { workers: 1 }).await?;
-    let train_tid = {
+    // The pool's thread names itself once it runs, which may be a moment after `start` returns.
+    let mut train_tid = None;
+    for _ in 0..200 {
         let new: Vec<u32> = thread_ids_named("gradlab-train-0").difference(&before).copied().collect();
         match new[..] {
-            [tid] => tid,
-            _ => bail!("cannot identify the training thread (new gradlab-train-0 threads: {new:?})"),
+            [] => tokio::time::sleep(Duration::from_millis(10)).await,
+            [tid] => {
+                train_tid = Some(tid);
+                break;
+            }
+            _ => bail!("cannot tell the training thread: new gradlab-train-0 threads {new:?}"),
         }
-    };
+    }
+    let train_tid = train_tid.context("the training thread did not show up in /proc/self/task within 2 s")?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = oneshot::channel::<()>();
@@ -256,14 +306,16 @@ async fn run_in_runtime(watchers: usize, steps: u64) -> Result<RunResult> {
     let mut control = ExperimentsClient::new(endpoint.connect().await?);
     let mut clients = Vec::with_capacity(watchers);
     for _ in 0..watchers {
-        clients.push(ExperimentsClient::new(endpoint.connect().await?));
+        let endpoint = endpoint.clone();
+        clients.push(ExperimentsClient::new(clients_on.spawn(async move { endpoint.connect().await }).await??));
     }
 
     let cpu0 = process_cpu_s();
+    let threads0 = thread_cpu();
     let train0 = schedstat(train_tid).context("training thread schedstat")?;
     let activity = Activity::start(train_tid);
     let job = control.submit_job(job_spec(steps)).await?.into_inner();
-    let tasks: Vec<_> = clients.into_iter().map(|c| tokio::spawn(watch(c, job.id, steps))).collect();
+    let tasks: Vec<_> = clients.into_iter().map(|c| clients_on.spawn(watch(c, job.id, steps))).collect();
 
     let deadline = Instant::now() + JOB_TIMEOUT;
     let done = loop {
@@ -279,6 +331,7 @@ async fn run_in_runtime(watchers: usize, steps: u64) -> Result<RunResult> {
     };
     let train1 = schedstat(train_tid).context("training thread schedstat")?;
     let cpu1 = process_cpu_s();
+    let by_group = cpu_by_group(&threads0, &thread_cpu());
     let active_s = activity.finish();
 
     let mut failures = Vec::new();
@@ -328,10 +381,47 @@ async fn run_in_runtime(watchers: usize, steps: u64) -> Result<RunResult> {
         train_cpu_s,
         train_wait_s: (train1.1 - train0.1) as f64 / 1e9,
         other_cpu_s: (cpu1 - cpu0 - train_cpu_s).max(0.0),
+        tokio_cpu_s: by_group.get("bench-tokio").copied().unwrap_or(0.0),
+        client_cpu_s: by_group.get("bench-client").copied().unwrap_or(0.0),
+        sqlite_cpu_s: by_group.iter().filter(|(g, _)| g.starts_with("sqlx-sqlite")).map(|(_, v)| v).sum(),
         events,
         drain_ms: last_done - done.finished_ms,
         failures,
     })
+}
+
+// ---- per-message cost of the fan-out ----
+
+/// Per-event CPU of what a watcher costs the server (converting a step record to protobuf and
+/// encoding it, once per watcher) and its client (decoding), on a real step record of the job.
+/// Returns (convert µs, encode µs, decode µs, encoded bytes).
+fn message_costs() -> Result<(f64, f64, f64, usize)> {
+    let spec = gradlab::api::convert::job_spec(&job_spec(10)).map_err(|e| anyhow!("{e}"))?;
+    let mut trainer = Trainer::<f32>::new(&spec).map_err(|e| anyhow!("{e}"))?;
+    let event = LiveEvent::Step(Arc::new(trainer.step()));
+    const N: u32 = 20_000;
+    let time = |f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        for _ in 0..N {
+            f();
+        }
+        t.elapsed().as_secs_f64() * 1e6 / f64::from(N)
+    };
+    let convert_us = time(&mut || {
+        black_box(progress_to_pb(black_box(&event)));
+    });
+    let msg = progress_to_pb(&event);
+    let encoded = msg.encode_to_vec();
+    let mut buf = Vec::with_capacity(encoded.len());
+    let encode_us = time(&mut || {
+        buf.clear();
+        black_box(&msg).encode(&mut buf).expect("capacity");
+        black_box(&buf);
+    });
+    let decode_us = time(&mut || {
+        black_box(pb::Progress::decode(black_box(&encoded[..])).expect("decode"));
+    });
+    Ok((convert_us, encode_us, decode_us, encoded.len()))
 }
 
 // ---- main ----
@@ -363,16 +453,24 @@ fn main() {
 fn run() -> Result<()> {
     let rounds = env_u64("GRADLAB_WATCHERS_ROUNDS").map_or(ROUNDS, |r| r.max(1) as usize);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!(
-        "watchers bench: {cores} cores; workers = 1 (the job trains on one rayon thread); one tokio worker thread \
-         serves the watchers and hosts the in-process gRPC clients, so on 2 cores it has the other core"
-    );
+    let split = env_u64("GRADLAB_WATCHERS_SPLIT_CLIENTS").is_some_and(|v| v != 0);
+    if split {
+        println!(
+            "watchers bench: {cores} cores; workers = 1 (the job trains on one rayon thread); one tokio worker thread \
+             serves the watchers, another runs the in-process gRPC clients (GRADLAB_WATCHERS_SPLIT_CLIENTS)"
+        );
+    } else {
+        println!(
+            "watchers bench: {cores} cores; workers = 1 (the job trains on one rayon thread); one tokio worker \
+             thread serves the watchers and hosts the in-process gRPC clients, so on 2 cores it has the other core"
+        );
+    }
     println!("job: tanh, depth 8, width 256, batch 128, gaussian:dim=64,classes=10,n=4096, record_every 1");
 
     let steps = match env_u64("GRADLAB_WATCHERS_STEPS") {
         Some(s) => s.max(1),
         None => {
-            let cal = run_once(0, CALIBRATION_STEPS)?;
+            let cal = run_once(0, CALIBRATION_STEPS, split)?;
             let s = ((cal.rate() * TARGET_SECS / 50.0).round() as u64 * 50).clamp(100, 100_000);
             println!("calibration: {:.1} steps/s over {CALIBRATION_STEPS} steps -> {s} steps a run", cal.rate());
             s
@@ -385,10 +483,11 @@ fn run() -> Result<()> {
         // Rotate the order each round so that drift in the machine's load spreads over all counts.
         for k in 0..WATCHER_COUNTS.len() {
             let n = WATCHER_COUNTS[(k + round) % WATCHER_COUNTS.len()];
-            let r = run_once(n, steps)?;
+            let r = run_once(n, steps, split)?;
             println!(
                 "round {} watchers {:>3}: {:>7.1} steps/s (job {:.2} s, train thread active {:.2} s, cpu {:.2} s, \
-                 run-queue wait {:.2} s; other threads cpu {:.2} s; events/watcher {}..{}; drain {} ms){}",
+                 run-queue wait {:.2} s; other threads cpu {:.2} s: tokio {:.2}, sqlite {:.2}, clients' runtime {:.2}; events/watcher {}..{}; \
+                 drain {} ms){}",
                 round + 1,
                 n,
                 r.rate(),
@@ -397,6 +496,9 @@ fn run() -> Result<()> {
                 r.train_cpu_s,
                 r.train_wait_s,
                 r.other_cpu_s,
+                r.tokio_cpu_s,
+                r.sqlite_cpu_s,
+                r.client_cpu_s,
                 r.events.0,
                 r.events.1,
                 r.drain_ms,
@@ -439,20 +541,43 @@ fn run() -> Result<()> {
     println!();
     println!("diagnostics (medians): steps/s over the training thread's active span; its CPU and run-queue wait");
     println!(
-        "{:>8} | {:>15} | {:>6} | {:>12} | {:>14} | {:>15} | {:>9}",
-        "watchers", "active steps/s", "vs 0", "train ms/step", "run-queue wait", "other cpu s/run", "drain ms"
+        "{:>8} | {:>14} | {:>6} | {:>13} | {:>14} | {:>15} | {:>11} | {:>12} | {:>11} | {:>8}",
+        "watchers",
+        "active steps/s",
+        "vs 0",
+        "train ms/step",
+        "run-queue wait",
+        "other cpu s/run",
+        "tokio cpu s",
+        "sqlite cpu s",
+        "client rt s",
+        "drain ms"
     );
     for n in WATCHER_COUNTS {
         let active = median(of(n).map(RunResult::active_rate).collect());
         println!(
-            "{n:>8} | {active:>15.1} | {:>6.3} | {:>12.2} | {:>13.1}% | {:>15.2} | {:>9.0}",
+            "{n:>8} | {active:>14.1} | {:>6.3} | {:>13.2} | {:>13.1}% | {:>15.2} | {:>11.2} | {:>12.2} | {:>11.2} | {:>8.0}",
             active / base_active,
             median(of(n).map(|r| r.train_cpu_s * 1e3 / r.steps as f64).collect()),
             median(of(n).map(|r| 100.0 * r.train_wait_s / r.job_s).collect()),
             median(of(n).map(|r| r.other_cpu_s).collect()),
+            median(of(n).map(|r| r.tokio_cpu_s).collect()),
+            median(of(n).map(|r| r.sqlite_cpu_s).collect()),
+            median(of(n).map(|r| r.client_cpu_s).collect()),
             median(of(n).map(|r| r.drain_ms as f64).collect()),
         );
     }
+
+    let (convert_us, encode_us, decode_us, bytes) = message_costs()?;
+    let train_ms = median(of(0).map(|r| r.train_cpu_s * 1e3 / r.steps as f64).collect());
+    println!();
+    println!(
+        "per step event ({bytes} bytes encoded): server converts {convert_us:.2} µs + encodes {encode_us:.2} µs per \
+         watcher, client decodes {decode_us:.2} µs; for 100 watchers {:.2} ms server + {:.2} ms client CPU per step, \
+         against {train_ms:.2} ms of training",
+        100.0 * (convert_us + encode_us) / 1e3,
+        100.0 * decode_us / 1e3
+    );
 
     let ratio = median(of(100).map(RunResult::rate).collect()) / base;
     println!();
