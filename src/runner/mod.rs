@@ -7,6 +7,7 @@
 mod exec;
 pub mod live;
 pub mod model;
+pub mod sweep;
 mod watch;
 mod writer;
 
