@@ -57,7 +57,7 @@ async fn submit_watch_ls_show_history_and_plot() {
     // A second job from a TOML spec file.
     let spec_path = dir.path().join("spec.toml");
     std::fs::write(&spec_path, "activation = \"relu\"\nhidden = [8, 8]\nsteps = 30\nname = \"from-toml\"\n").unwrap();
-    let out = ok(&gradlab(&url, &["submit", "--spec-file", spec_path.to_str().unwrap()]));
+    let out = ok(&gradlab(&url, &["submit", "--spec", spec_path.to_str().unwrap()]));
     let id2: i64 = out.trim().parse().unwrap();
     let mut client = server.client().await;
     let w = watch_all(&mut client, id2, 0).await;

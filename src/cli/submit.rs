@@ -19,7 +19,7 @@ pub struct SubmitArgs {
     #[command(flatten)]
     pub run: RunArgs,
     /// A job spec in TOML or JSON (the fields of JobSpec); flags given too override it.
-    #[arg(long)]
+    #[arg(long = "spec", value_name = "FILE")]
     pub spec_file: Option<PathBuf>,
     /// Attach to the job and show its progress.
     #[arg(long)]
