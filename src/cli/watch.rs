@@ -43,23 +43,53 @@ pub fn finish(job: Option<pb::Job>) -> Result<()> {
     }
 }
 
-/// Decades shown by a layer's bar: 1e-12 .. 1e4, as the histograms.
-const LOG_LO: f64 = -12.0;
-const LOG_HI: f64 = 4.0;
 const BAR_UNITS: u64 = 1000;
 
-fn log_position(v: f64) -> u64 {
-    if v.is_nan() || v <= 0.0 || v.is_infinite() {
-        return 0;
+/// The decades the layer bars span: fitted to the norms seen, a decade of room each side, and
+/// only ever widened, so bars stay comparable across the run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct LogScale {
+    lo: f64,
+    hi: f64,
+}
+
+impl LogScale {
+    /// Widens the scale to cover `norms`; true if it changed.
+    fn fit(scale: &mut Option<LogScale>, norms: impl Iterator<Item = f64>) -> bool {
+        let logs: Vec<f64> = norms.filter(|v| v.is_finite() && *v > 0.0).map(f64::log10).collect();
+        let Some(min) = logs.iter().copied().reduce(f64::min) else { return false };
+        let max = logs.iter().copied().fold(min, f64::max);
+        let want = LogScale { lo: (min - 1.0).floor(), hi: (max + 1.0).ceil() };
+        let new = match *scale {
+            None => want,
+            Some(s) => LogScale { lo: s.lo.min(want.lo), hi: s.hi.max(want.hi) },
+        };
+        let changed = *scale != Some(new);
+        *scale = Some(new);
+        changed
     }
-    let t = ((v.log10() - LOG_LO) / (LOG_HI - LOG_LO)).clamp(0.0, 1.0);
-    (t * BAR_UNITS as f64).round() as u64
+
+    fn position(&self, v: f64) -> u64 {
+        if v.is_nan() || v <= 0.0 || v.is_infinite() {
+            return 0;
+        }
+        let t = ((v.log10() - self.lo) / (self.hi - self.lo)).clamp(0.0, 1.0);
+        (t * BAR_UNITS as f64).round() as u64
+    }
 }
 
 /// What a watch shows; bars on a terminal, lines elsewhere.
 enum View {
-    Bars { _multi: MultiProgress, main: ProgressBar, layers: Vec<ProgressBar>, multi_handle: MultiProgress },
-    Lines { every: u64 },
+    Bars {
+        multi: MultiProgress,
+        main: ProgressBar,
+        axis: ProgressBar,
+        layers: Vec<ProgressBar>,
+        scale: Option<LogScale>,
+    },
+    Lines {
+        every: u64,
+    },
 }
 
 impl View {
@@ -71,13 +101,18 @@ impl View {
         let main = multi.add(ProgressBar::new(job.total_steps));
         main.set_style(
             ProgressStyle::with_template(
-                "{prefix:.bold} [{bar:40.cyan/blue}] {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}",
+                "{prefix:.bold} [{bar:40.cyan/blue}] {pos}/{len} steps  {rate}  ETA {eta}  {msg}",
             )
             .expect("valid template")
+            .with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0} steps/s", state.per_sec());
+            })
             .progress_chars("=> "),
         );
         main.set_prefix(format!("job {}", job.id));
-        View::Bars { multi_handle: multi.clone(), _multi: multi, main, layers: Vec::new() }
+        let axis = multi.add(ProgressBar::new(1));
+        axis.set_style(ProgressStyle::with_template("  {msg}").expect("valid template"));
+        View::Bars { multi, main, axis, layers: Vec::new(), scale: None }
     }
 
     fn job(&mut self, job: &pb::Job) {
@@ -101,12 +136,12 @@ impl View {
 
     fn step(&mut self, s: &pb::StepEvent, total: u64, test: Option<&pb::EvalEvent>) {
         match self {
-            View::Bars { main, layers, multi_handle, .. } => {
+            View::Bars { main, layers, multi, axis, scale } => {
                 main.set_position(s.step + 1);
                 let test = test.map_or(String::new(), |e| format!("  test acc {:.3}", e.test_accuracy));
                 main.set_message(format!("loss {:.4}  acc {:.3}{test}", s.loss, s.accuracy));
                 while layers.len() < s.layers.len() {
-                    let bar = multi_handle.add(ProgressBar::new(BAR_UNITS));
+                    let bar = multi.add(ProgressBar::new(BAR_UNITS));
                     bar.set_style(
                         ProgressStyle::with_template("  {prefix:>8} |{bar:40.green}| {msg}")
                             .expect("valid template")
@@ -116,8 +151,17 @@ impl View {
                     bar.set_prefix(if l + 1 == s.layers.len() { "output".to_string() } else { format!("layer {l}") });
                     layers.push(bar);
                 }
+                if LogScale::fit(scale, s.layers.iter().map(|l| l.grad_norm))
+                    && let Some(sc) = scale
+                {
+                    axis.set_message(format!(
+                        "gradient norm ||dL/dW|| per layer, log scale 1e{} .. 1e{}",
+                        sc.lo as i64, sc.hi as i64
+                    ));
+                }
+                let Some(sc) = *scale else { return };
                 for (bar, l) in layers.iter().zip(&s.layers) {
-                    bar.set_position(log_position(l.grad_norm));
+                    bar.set_position(sc.position(l.grad_norm));
                     bar.set_message(format!("{:.3e}", l.grad_norm));
                 }
             }
@@ -144,9 +188,11 @@ impl View {
     }
 
     fn done(self, job: Option<&pb::Job>) {
-        if let View::Bars { main, layers, .. } = self {
+        if let View::Bars { main, layers, axis, .. } = self {
+            // Leave the last values standing, not full bars.
+            axis.abandon();
             for b in layers {
-                b.finish();
+                b.abandon();
             }
             match job {
                 Some(j) => main.finish_with_message(
@@ -214,4 +260,25 @@ pub async fn watch(
         println!("{}", summary_line(j));
     }
     Ok(last_job)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scale_fits_the_norms_and_only_widens() {
+        let mut s = None;
+        assert!(!LogScale::fit(&mut s, [0.0, f64::NAN].into_iter()), "nothing to fit");
+        assert!(LogScale::fit(&mut s, [1e-3, 2e-1].into_iter()));
+        assert_eq!(s, Some(LogScale { lo: -4.0, hi: 1.0 }));
+        assert!(!LogScale::fit(&mut s, [1e-2].into_iter()), "inside: unchanged");
+        assert!(LogScale::fit(&mut s, [5e-9].into_iter()));
+        let sc = s.unwrap();
+        assert_eq!((sc.lo, sc.hi), (-10.0, 1.0));
+        assert_eq!(sc.position(1e-10), 0);
+        assert_eq!(sc.position(10.0), BAR_UNITS);
+        assert_eq!(sc.position(f64::INFINITY), 0);
+        assert!(sc.position(1e-4) > sc.position(1e-5));
+    }
 }
