@@ -614,6 +614,49 @@ where
     Ok(())
 }
 
+/// What a chart with a log10 y axis writes on its axes.
+struct LogAxes<'a> {
+    x_desc: &'a str,
+    y_desc: &'a str,
+    x_label: &'a dyn Fn(f64) -> String,
+}
+
+/// A chart whose y values are log10 magnitudes, labelled as powers of ten, with a light grid:
+/// the frame the per-layer curves and the ratio chart share.
+fn log_y_chart<'a, DB: DrawingBackend>(
+    plot: &'a DrawingArea<DB, Shift>,
+    x_range: Range<f64>,
+    y_range: Range<f64>,
+    axes: &LogAxes,
+    s: f64,
+) -> Result<
+    ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
+>
+where
+    DB::ErrorType: 'static,
+{
+    let mut chart = ChartBuilder::on(plot)
+        .margin(px(10.0, s))
+        .margin_right(px(20.0, s))
+        .x_label_area_size(px(50.0, s))
+        .y_label_area_size(px(90.0, s))
+        .build_cartesian_2d(x_range, y_range)?;
+    chart
+        .configure_mesh()
+        .x_labels(x_ticks(plot.dim_in_pixel().0))
+        .y_labels(10)
+        .max_light_lines(0)
+        .bold_line_style(GRID_LINE)
+        .x_label_formatter(&|v| (axes.x_label)(*v))
+        .y_label_formatter(&|v| pow10_label(*v))
+        .x_desc(axes.x_desc)
+        .y_desc(axes.y_desc)
+        .label_style(font(14.0 * s))
+        .axis_desc_style(font(16.0 * s))
+        .draw()?;
+    Ok(chart)
+}
+
 /// Draws a centred note (e.g. "no finite values") in a chart's plotting area.
 fn draw_note<DB, X, Y>(chart: &mut ChartContext<DB, Cartesian2d<X, Y>>, note: &str, scale: f64) -> Result<()>
 where
@@ -885,25 +928,8 @@ impl Figure for Lines<'_> {
         let (w, _) = area.dim_in_pixel();
         let labels: Vec<&str> = self.legend.iter().map(|e| e.label.as_str()).collect();
         let (plot, legend) = area.split_horizontally(w as i32 - legend_width(&area, &labels, s));
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(px(10.0, s))
-            .margin_right(px(20.0, s))
-            .x_label_area_size(px(50.0, s))
-            .y_label_area_size(px(90.0, s))
-            .build_cartesian_2d(self.x_range.clone(), self.y_range.clone())?;
-        chart
-            .configure_mesh()
-            .x_labels(x_ticks(plot.dim_in_pixel().0))
-            .y_labels(10)
-            .max_light_lines(0)
-            .bold_line_style(GRID_LINE)
-            .x_label_formatter(&|v| integer_label(*v))
-            .y_label_formatter(&|v| pow10_label(*v))
-            .x_desc("step")
-            .y_desc("gradient norm ||dL/dW|| (log scale)")
-            .label_style(font(14.0 * s))
-            .axis_desc_style(font(16.0 * s))
-            .draw()?;
+        let axes = LogAxes { x_desc: "step", y_desc: "gradient norm ||dL/dW|| (log scale)", x_label: &integer_label };
+        let mut chart = log_y_chart(&plot, self.x_range.clone(), self.y_range.clone(), &axes, s)?;
         for (colour, runs) in &self.curves {
             draw_runs(&mut chart, runs, *colour, 2, s)?;
         }
@@ -1282,25 +1308,8 @@ impl Figure for RatioChart<'_> {
         let (w, _) = area.dim_in_pixel();
         let labels: Vec<&str> = self.legend.iter().map(|e| e.label.as_str()).collect();
         let (plot, legend) = area.split_horizontally(w as i32 - legend_width(&area, &labels, s));
-        let mut chart = ChartBuilder::on(&plot)
-            .margin(px(10.0, s))
-            .margin_right(px(20.0, s))
-            .x_label_area_size(px(50.0, s))
-            .y_label_area_size(px(90.0, s))
-            .build_cartesian_2d(self.x_range.clone(), self.y_range.clone())?;
-        chart
-            .configure_mesh()
-            .x_labels(x_ticks(plot.dim_in_pixel().0))
-            .y_labels(10)
-            .max_light_lines(0)
-            .bold_line_style(GRID_LINE)
-            .x_label_formatter(&|v| compact(*v))
-            .y_label_formatter(&|v| pow10_label(*v))
-            .x_desc(self.x_desc)
-            .y_desc(self.y_desc.as_str())
-            .label_style(font(14.0 * s))
-            .axis_desc_style(font(16.0 * s))
-            .draw()?;
+        let axes = LogAxes { x_desc: self.x_desc, y_desc: self.y_desc.as_str(), x_label: &compact };
+        let mut chart = log_y_chart(&plot, self.x_range.clone(), self.y_range.clone(), &axes, s)?;
         let radius = px(5.0, s).max(3);
         for group in &self.groups {
             draw_runs(&mut chart, &group.predicted, group.colour, 2, s)?;
