@@ -286,3 +286,32 @@ async fn health_and_reflection_answer() {
     assert!(msg.message_response.is_some());
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_watch_streams_and_stops_promptly() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("g.db"), 1).await;
+    let mut client = server.client().await;
+    let long = client.submit_job(small_job(10_000_000)).await.unwrap().into_inner();
+    wait_for(&mut client, long.id, |j| j.steps_done > 5).await;
+    let mut stream = client.watch_job(pb::WatchRequest { job_id: long.id, from_step: 0 }).await.unwrap().into_inner();
+    let watcher = tokio::spawn(async move {
+        loop {
+            match stream.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => return None,
+                Err(status) => return Some(status),
+            }
+        }
+    });
+    let stop = tokio::spawn(server.stop());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), watcher)
+        .await
+        .expect("the watch stream ended within 10 s")
+        .unwrap()
+        .expect("the stream ends with a status");
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(10), stop).await;
+    assert!(stopped.is_ok(), "the server stopped within 10 s of its watchers");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("shutting down"), "{status:?}");
+}

@@ -10,12 +10,18 @@ use super::pb::{self, experiments_server::ExperimentsServer};
 use super::service::ExperimentsService;
 use crate::runner::Runner;
 
-/// Serves on `listener` until `shutdown` resolves.
+/// Serves on `listener` until `shutdown` resolves; then watch streams end (UNAVAILABLE) and
+/// in-flight calls finish.
 pub async fn serve(
     listener: TcpListener,
     runner: Runner,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
+    let stopping = runner.clone();
+    let shutdown = async move {
+        shutdown.await;
+        stopping.begin_shutdown();
+    };
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<ExperimentsServer<ExperimentsService>>().await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()

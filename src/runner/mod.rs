@@ -16,6 +16,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use live::LiveEvent;
@@ -68,6 +69,8 @@ struct Inner {
     io_pool: rayon::ThreadPool,
     writer: mpsc::Sender<WriterMsg>,
     queue: mpsc::UnboundedSender<JobRecord>,
+    /// Cancelled when the server starts shutting down: watch streams end, submissions stop.
+    stopping: CancellationToken,
 }
 
 /// Cheap to clone: every clone drives the same runner.
@@ -95,7 +98,17 @@ impl Runner {
         let (writer, writer_rx) = mpsc::channel(writer::QUEUE_CAPACITY);
         tokio::spawn(writer::run(store.clone(), registry.clone(), writer_rx));
         let (queue, queue_rx) = mpsc::unbounded_channel();
-        let runner = Runner { inner: Arc::new(Inner { store, registry, pool, io_pool, writer, queue }) };
+        let runner = Runner {
+            inner: Arc::new(Inner {
+                store,
+                registry,
+                pool,
+                io_pool,
+                writer,
+                queue,
+                stopping: CancellationToken::new(),
+            }),
+        };
         tokio::spawn(runner.clone().dispatch(queue_rx, Arc::new(Semaphore::new(workers))));
         for job in runner.inner.store.unfinished_jobs().await? {
             if job.state == JobState::Running {
@@ -130,8 +143,18 @@ impl Runner {
         rx.await.map_err(|_| RunnerError::ShuttingDown)?.map_err(RunnerError::Invalid)
     }
 
+    /// Starts shutting down: no new jobs are taken and every watch stream ends with
+    /// `ShuttingDown`, so the server's graceful stop does not wait on them. Running jobs stay
+    /// `running` in the store and start again with the next server.
+    pub fn begin_shutdown(&self) {
+        self.inner.stopping.cancel();
+    }
+
     /// Validates, stores as queued (durably) and queues a job.
     pub async fn submit(&self, spec: JobSpec, sweep_id: Option<i64>) -> Result<JobRecord, RunnerError> {
+        if self.inner.stopping.is_cancelled() {
+            return Err(RunnerError::ShuttingDown);
+        }
         spec.validate()?;
         self.check_data(&spec).await?;
         let record = self.inner.store.create_job(&spec, sweep_id).await?;
@@ -190,7 +213,13 @@ impl Runner {
     /// Streams a job's progress into `tx`: the stored history from `from_step`, then live, then
     /// the terminal state. Returns when the job has ended or the receiver hung up.
     pub async fn watch(&self, id: JobId, from_step: u64, tx: mpsc::Sender<Result<LiveEvent, RunnerError>>) {
-        watch::run(self.inner.store.clone(), self.inner.registry.clone(), id, from_step, tx).await
+        let ended = tx.clone();
+        tokio::select! {
+            _ = watch::run(self.inner.store.clone(), self.inner.registry.clone(), id, from_step, tx) => {}
+            _ = self.inner.stopping.cancelled() => {
+                let _ = ended.send(Err(RunnerError::ShuttingDown)).await;
+            }
+        }
     }
 
     /// Resolves once everything sent to the writer so far is stored.
