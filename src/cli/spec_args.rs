@@ -17,7 +17,7 @@ use crate::engine::spec::JobSpec;
 #[derive(Args, Clone, Debug, Default)]
 pub struct SpecArgs {
     /// Hidden-layer activation [default: tanh]: logistic, tanh, atan, softsign, logsig,
-    /// ramp/relu, softplus, logmin, semisigmoid, identity, leaky_relu[:SLOPE], elu[:ALPHA], selu,
+    /// ramp/relu, softplus, logmin, semisigmoid, identity, leaky_relu(:SLOPE), elu(:ALPHA), selu,
     /// gelu, gelu_tanh, silu.
     #[arg(long, short = 'a')]
     pub activation: Option<Activation>,
@@ -34,7 +34,7 @@ pub struct SpecArgs {
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["depth", "width"])]
     pub widths: Option<Vec<usize>>,
     /// Weight init [default: lecun_normal]: xavier_uniform, xavier_normal, he_normal,
-    /// he_uniform, orthogonal[:GAIN], custom (with --sigma-w/--sigma-b).
+    /// he_uniform, orthogonal(:GAIN), custom (with --sigma-w/--sigma-b).
     #[arg(long)]
     pub init: Option<String>,
     /// sigma_w of the custom init (W ~ N(0, sigma_w^2/fan_in)); implies --init custom.
@@ -46,13 +46,13 @@ pub struct SpecArgs {
     /// Loss [default: cross_entropy]: cross_entropy or mse.
     #[arg(long)]
     pub loss: Option<Loss>,
-    /// Optimizer [default: sgd]: momentum[:MU], nesterov[:MU], adam[:B1,B2,EPS].
+    /// Optimizer [default: sgd]: momentum(:MU), nesterov(:MU), adam(:B1,B2,EPS).
     #[arg(long)]
     pub optimizer: Option<Optimizer>,
     /// Learning rate [default: 0.05].
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Learning-rate schedule [default: constant]: step:EVERY,GAMMA, cosine[:MIN_FACTOR].
+    /// Learning-rate schedule [default: constant]: step:EVERY,GAMMA, cosine(:MIN_FACTOR).
     #[arg(long)]
     pub schedule: Option<Schedule>,
     /// Decoupled weight decay on weights [default: 0].
@@ -62,7 +62,7 @@ pub struct SpecArgs {
     #[arg(long)]
     pub clip_norm: Option<f64>,
     /// Dataset [default: digits]: gaussian:dim=64,classes=10,n=256, teacher:..., spirals:...,
-    /// blobs:..., csv:PATH[,label=COL][,header=BOOL], idx:IMAGES,LABELS.
+    /// blobs:..., csv:PATH(,label=COL)(,header=BOOL), idx:IMAGES,LABELS.
     #[arg(long)]
     pub dataset: Option<String>,
     /// Mini-batch size [default: 64].

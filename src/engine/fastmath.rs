@@ -229,7 +229,7 @@ pub fn erfc(x: f32) -> f32 {
     if x.is_nan() { x } else { y }
 }
 
-/// `erf(x)`: [`erf_small`] for `|x| < 0.75`, `±(1 - erfc(|x|))` above. Max error 3 ulps;
+/// `erf(x)`: a polynomial (`erf_small`) for `|x| < 0.75`, `±(1 - erfc(|x|))` above. Max error 3 ulps;
 /// `erf(±inf) = ±1`, `erf(-0) = -0`, odd exactly. (For `1 + erf(x)` with `x < -2` use
 /// [`erfc`]: `erf` has the absolute error of an `f32` near 1, about 6e-8.)
 #[inline(always)]
