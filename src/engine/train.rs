@@ -103,6 +103,22 @@ pub fn prepare_data(spec: &JobSpec) -> Result<Split, SetupError> {
     Ok(split)
 }
 
+/// What a spec needs of its prepared data: a full batch from the training split, and something
+/// to evaluate on.
+pub fn check_split(spec: &JobSpec, split: &Split) -> Result<(), FieldError> {
+    let n_train = split.train.labels.len();
+    if spec.batch > n_train {
+        return Err(FieldError::new(
+            "batch",
+            format!("{} is larger than the training split ({n_train} examples)", spec.batch),
+        ));
+    }
+    if split.test.labels.is_empty() {
+        return Err(FieldError::new("test_fraction", "leaves no test examples"));
+    }
+    Ok(())
+}
+
 impl<F: Real> Trainer<F> {
     pub fn new(spec: &JobSpec) -> Result<Self, SetupError> {
         spec.validate()?;
@@ -113,17 +129,8 @@ impl<F: Real> Trainer<F> {
     /// Builds on data already prepared by [`prepare_data`] (a caller may cache it).
     pub fn with_data(spec: &JobSpec, split: Split) -> Result<Self, SetupError> {
         spec.validate()?;
+        check_split(spec, &split)?;
         let n_train = split.train.labels.len();
-        if spec.batch > n_train {
-            return Err(FieldError::new(
-                "batch",
-                format!("{} is larger than the training split ({n_train} examples)", spec.batch),
-            )
-            .into());
-        }
-        if split.test.labels.is_empty() {
-            return Err(FieldError::new("test_fraction", "leaves no test examples").into());
-        }
         let classes = split.train.classes.max(split.test.classes);
         let dim = split.train.features.ncols();
         let net = Mlp::new(

@@ -25,7 +25,7 @@ pub use model::*;
 use writer::WriterMsg;
 
 use crate::engine::spec::{FieldError, JobSpec};
-use crate::engine::train::{SetupError, prepare_data};
+use crate::engine::train::{SetupError, check_split, prepare_data};
 
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
@@ -263,12 +263,5 @@ fn check(spec: &JobSpec) -> Result<(), FieldError> {
         SetupError::Field(f) => f,
         SetupError::Data(d) => FieldError::new("dataset", d.to_string()),
     })?;
-    let n_train = split.train.labels.len();
-    if spec.batch > n_train {
-        return Err(FieldError::new(
-            "batch",
-            format!("{} is larger than the training split ({n_train} examples)", spec.batch),
-        ));
-    }
-    Ok(())
+    check_split(spec, &split)
 }
