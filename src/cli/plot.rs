@@ -614,6 +614,22 @@ where
     Ok(())
 }
 
+/// The title on top, a legend column on the right sized to its labels, the plot area left of it.
+fn titled_with_legend<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    legend: &[LegendEntry],
+    s: f64,
+) -> Result<(DrawingArea<DB, Shift>, DrawingArea<DB, Shift>)>
+where
+    DB::ErrorType: 'static,
+{
+    let area = titled(root, title, s)?;
+    let (w, _) = area.dim_in_pixel();
+    let labels: Vec<&str> = legend.iter().map(|e| e.label.as_str()).collect();
+    Ok(area.split_horizontally(w as i32 - legend_width(&area, &labels, s)))
+}
+
 /// What a chart with a log10 y axis writes on its axes.
 struct LogAxes<'a> {
     x_desc: &'a str,
@@ -924,10 +940,7 @@ impl Figure for Lines<'_> {
         DB::ErrorType: 'static,
     {
         let s = scale_of(root);
-        let area = titled(root, self.title, s)?;
-        let (w, _) = area.dim_in_pixel();
-        let labels: Vec<&str> = self.legend.iter().map(|e| e.label.as_str()).collect();
-        let (plot, legend) = area.split_horizontally(w as i32 - legend_width(&area, &labels, s));
+        let (plot, legend) = titled_with_legend(root, self.title, &self.legend, s)?;
         let axes = LogAxes { x_desc: "step", y_desc: "gradient norm ||dL/dW|| (log scale)", x_label: &integer_label };
         let mut chart = log_y_chart(&plot, self.x_range.clone(), self.y_range.clone(), &axes, s)?;
         for (colour, runs) in &self.curves {
@@ -1304,10 +1317,7 @@ impl Figure for RatioChart<'_> {
         DB::ErrorType: 'static,
     {
         let s = scale_of(root);
-        let area = titled(root, self.title, s)?;
-        let (w, _) = area.dim_in_pixel();
-        let labels: Vec<&str> = self.legend.iter().map(|e| e.label.as_str()).collect();
-        let (plot, legend) = area.split_horizontally(w as i32 - legend_width(&area, &labels, s));
+        let (plot, legend) = titled_with_legend(root, self.title, &self.legend, s)?;
         let axes = LogAxes { x_desc: self.x_desc, y_desc: self.y_desc.as_str(), x_label: &compact };
         let mut chart = log_y_chart(&plot, self.x_range.clone(), self.y_range.clone(), &axes, s)?;
         let radius = px(5.0, s).max(3);
