@@ -2,19 +2,8 @@
 
 mod common;
 
-use std::process::{Command, Output};
-
-use common::{TestServer, small_job, state, watch_all};
+use common::{TestServer, gradlab, ok, small_job, state, watch_all};
 use gradlab::api::pb::{self, JobState};
-
-fn gradlab(server: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gradlab")).args(args).env("GRADLAB_SERVER", server).output().expect("run gradlab")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "exit {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submit_watch_ls_show_history_and_plot() {

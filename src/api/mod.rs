@@ -11,6 +11,7 @@ pub mod pb {
 }
 
 pub mod convert;
+pub mod convert_sweep;
 pub mod server;
 pub mod service;
 pub mod status;

@@ -9,10 +9,11 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, info_span};
 
-use super::convert;
 use super::pb::{self, experiments_server::Experiments};
 use super::status::{from_runner, from_store, invalid};
-use crate::runner::{JobId, Runner};
+use super::{convert, convert_sweep};
+use crate::runner::sweep::DEFAULT_MARGIN;
+use crate::runner::{JobId, PageRequest, Runner, SweepId};
 
 /// Progress events buffered per watcher before the watcher waits for its client.
 const WATCH_BUFFER: usize = 256;
@@ -81,6 +82,64 @@ impl Experiments for ExperimentsService {
         let stream =
             ReceiverStream::new(rx).map(|item| item.map(|ev| convert::progress_to_pb(&ev)).map_err(from_runner));
         Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn submit_sweep(&self, request: Request<pb::SweepSpec>) -> Result<Response<pb::Sweep>, Status> {
+        let spec = convert_sweep::sweep_spec(request.get_ref()).map_err(invalid)?;
+        let span = info_span!("rpc", method = "SubmitSweep");
+        let sweep = self.runner.submit_sweep(spec).instrument(span).await.map_err(from_runner)?;
+        Ok(Response::new(convert_sweep::sweep_to_pb(&sweep)))
+    }
+
+    async fn get_sweep(&self, request: Request<pb::SweepId>) -> Result<Response<pb::Sweep>, Status> {
+        let sweep = self.runner.get_sweep(SweepId(request.get_ref().id)).await.map_err(from_runner)?;
+        Ok(Response::new(convert_sweep::sweep_to_pb(&sweep)))
+    }
+
+    async fn list_sweeps(
+        &self,
+        request: Request<pb::ListSweepsRequest>,
+    ) -> Result<Response<pb::ListSweepsResponse>, Status> {
+        let req = request.get_ref();
+        let page =
+            PageRequest { size: req.page_size, token: (!req.page_token.is_empty()).then(|| req.page_token.clone()) };
+        let (sweeps, next) = self.runner.store().list_sweeps(&page).await.map_err(from_store)?;
+        Ok(Response::new(pb::ListSweepsResponse {
+            sweeps: sweeps.iter().map(convert_sweep::sweep_to_pb).collect(),
+            next_page_token: next.unwrap_or_default(),
+        }))
+    }
+
+    async fn cancel_sweep(&self, request: Request<pb::SweepId>) -> Result<Response<pb::Sweep>, Status> {
+        let id = SweepId(request.get_ref().id);
+        let span = info_span!("rpc", method = "CancelSweep", sweep = %id);
+        let sweep = self.runner.cancel_sweep(id).instrument(span).await.map_err(from_runner)?;
+        Ok(Response::new(convert_sweep::sweep_to_pb(&sweep)))
+    }
+
+    type WatchSweepStream = Pin<Box<dyn Stream<Item = Result<pb::SweepProgress, Status>> + Send>>;
+
+    async fn watch_sweep(&self, request: Request<pb::SweepId>) -> Result<Response<Self::WatchSweepStream>, Status> {
+        let id = SweepId(request.get_ref().id);
+        // Unknown ids fail the call itself, not the first message of a stream.
+        self.runner.get_sweep(id).await.map_err(from_runner)?;
+        let (tx, rx) = mpsc::channel(WATCH_BUFFER);
+        let runner = self.runner.clone();
+        let span = info_span!("watch_sweep", sweep = %id);
+        tokio::spawn(async move { runner.watch_sweep(id, tx).await }.instrument(span));
+        let stream = ReceiverStream::new(rx)
+            .map(|item| item.map(|ev| convert_sweep::sweep_progress_to_pb(&ev)).map_err(from_runner));
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn get_sweep_report(
+        &self,
+        request: Request<pb::SweepReportRequest>,
+    ) -> Result<Response<pb::SweepReport>, Status> {
+        let req = request.get_ref();
+        let margin = req.margin.unwrap_or(DEFAULT_MARGIN);
+        let (sweep, report) = self.runner.sweep_report(SweepId(req.sweep_id), margin).await.map_err(from_runner)?;
+        Ok(Response::new(convert_sweep::report_to_pb(&sweep, &report)))
     }
 
     async fn get_history(&self, request: Request<pb::HistoryRequest>) -> Result<Response<pb::History>, Status> {

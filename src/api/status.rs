@@ -12,6 +12,7 @@ pub fn invalid(e: FieldError) -> Status {
 pub fn from_runner(e: RunnerError) -> Status {
     match e {
         RunnerError::NotFound(id) => Status::not_found(format!("job {id} not found")),
+        RunnerError::SweepNotFound(id) => Status::not_found(format!("sweep {id} not found")),
         RunnerError::Invalid(f) => invalid(f),
         RunnerError::FailedPrecondition(m) => Status::failed_precondition(m),
         RunnerError::ShuttingDown => Status::unavailable("server is shutting down"),
@@ -22,12 +23,13 @@ pub fn from_runner(e: RunnerError) -> Status {
 pub fn from_store(e: StoreError) -> Status {
     match e {
         StoreError::NotFound(id) => Status::not_found(format!("job {id} not found")),
+        StoreError::SweepNotFound(id) => Status::not_found(format!("sweep {id} not found")),
         StoreError::Invalid(m) => Status::invalid_argument(m),
         StoreError::Database(m) => {
             tracing::error!(error = %m, "database error");
             Status::new(Code::Internal, format!("database error: {m}"))
         }
-        e @ StoreError::Corrupt { .. } => {
+        e @ (StoreError::Corrupt { .. } | StoreError::CorruptSweep { .. }) => {
             tracing::error!(error = %e, "corrupt stored data");
             Status::new(Code::DataLoss, e.to_string())
         }

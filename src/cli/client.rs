@@ -32,7 +32,10 @@ pub fn status(e: tonic::Status) -> anyhow::Error {
     CliError(format!("{:?}: {}", e.code(), e.message())).into()
 }
 
-pub async fn connect(args: &ServerArgs) -> Result<ExperimentsClient<Channel>> {
+/// The generated client as every command uses it.
+pub type Client = ExperimentsClient<Channel>;
+
+pub async fn connect(args: &ServerArgs) -> Result<Client> {
     let endpoint = Endpoint::from_shared(args.server.clone())
         .map_err(|e| CliError(format!("bad server address {:?}: {e}", args.server)))?
         .connect_timeout(std::time::Duration::from_secs(5));

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::client::{CliError, ServerArgs, connect, status};
 use super::fmt::{sci, shape, state_name, summary_line, verdict_name};
+use super::sweep::{counts_text, sweep_state_name};
 use crate::api::pb;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -295,14 +296,23 @@ pub async fn show(args: ShowArgs) -> Result<()> {
 
 #[derive(Args, Debug)]
 pub struct CancelArgs {
-    #[arg(required = true)]
+    /// Job ids.
+    #[arg(required_unless_present = "sweep")]
     pub jobs: Vec<i64>,
+    /// Cancel every unfinished job of this sweep.
+    #[arg(long, conflicts_with = "jobs")]
+    pub sweep: Option<i64>,
     #[command(flatten)]
     pub server: ServerArgs,
 }
 
 pub async fn cancel(args: CancelArgs) -> Result<()> {
     let mut client = connect(&args.server).await?;
+    if let Some(id) = args.sweep {
+        let s = client.cancel_sweep(pb::SweepId { id }).await.map_err(status)?.into_inner();
+        println!("sweep {id} {}: {}", sweep_state_name(&s), counts_text(&s.counts.unwrap_or_default()));
+        return Ok(());
+    }
     let mut failed = Vec::new();
     for id in &args.jobs {
         match client.cancel_job(pb::JobId { id: *id }).await {

@@ -2,15 +2,20 @@
 //! (`serve`, `probe`) use the engine and runner directly; the others are gRPC clients.
 
 mod client;
+mod demo;
 mod fmt;
 mod history;
 mod jobs;
 pub mod plot;
 mod plot_job;
 mod probe;
+mod report;
+mod report_plot;
 mod serve;
 mod spec_args;
 mod submit;
+mod sweep;
+mod sweep_watch;
 mod watch;
 
 use anyhow::Result;
@@ -51,6 +56,15 @@ pub enum Command {
     History(history::HistoryArgs),
     /// Draw a job's history: heat map of gradient norms, per-layer curves, or loss.
     Plot(plot_job::PlotArgs),
+    /// Submit a sweep: a base job crossed with axes (a preset, --axis flags or a spec file).
+    Sweep(Box<sweep::SweepArgs>),
+    /// List sweeps, or show one.
+    Sweeps(sweep::SweepsArgs),
+    /// A sweep's report: per-cell figures, trainable depth, the post's claims; and its plots.
+    Report(report::ReportArgs),
+    /// Run gradlab end to end on this machine: a server in this process, a reduced seed-claims
+    /// sweep, the report, the plots (in ./gradlab-report/).
+    Demo(demo::DemoArgs),
 }
 
 pub fn run() -> Result<()> {
@@ -65,6 +79,10 @@ pub fn run() -> Result<()> {
         Command::Cancel(args) => runtime()?.block_on(jobs::cancel(args)),
         Command::History(args) => runtime()?.block_on(history::run(args)),
         Command::Plot(args) => runtime()?.block_on(plot_job::run(args)),
+        Command::Sweep(args) => runtime()?.block_on(sweep::run(*args)),
+        Command::Sweeps(args) => runtime()?.block_on(sweep::sweeps(args)),
+        Command::Report(args) => runtime()?.block_on(report::run(args)),
+        Command::Demo(args) => runtime()?.block_on(demo::run(args)),
     }
 }
 

@@ -55,7 +55,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let store = SqliteStore::open(&args.database)
         .await
         .with_context(|| format!("cannot open the database {}", args.database))?;
-    let runner = Runner::start(Arc::new(store), RunnerConfig { workers }).await?;
+    let runner = Runner::start(Arc::new(store), RunnerConfig { workers, ..RunnerConfig::default() }).await?;
     let listener = TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
     info!(addr = %listener.local_addr()?, database = %args.database, workers, "gradlab serving");
     serve(listener, runner, shutdown_signal()).await?;

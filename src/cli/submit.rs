@@ -28,20 +28,21 @@ pub struct SubmitArgs {
     pub server: ServerArgs,
 }
 
-/// Reads a spec file; the format follows the extension (.toml, else JSON).
-pub fn read_spec_file(path: &Path) -> Result<JobSpec> {
+/// Reads a spec file (`what`: "job spec", "sweep spec"); the format follows the extension
+/// (.toml, else JSON).
+pub fn read_spec_file<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let spec = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml")) {
-        toml::from_str(&text).with_context(|| format!("{}: not a valid job spec", path.display()))?
+        toml::from_str(&text).with_context(|| format!("{}: not a valid {what}", path.display()))?
     } else {
-        serde_json::from_str(&text).with_context(|| format!("{}: not a valid job spec", path.display()))?
+        serde_json::from_str(&text).with_context(|| format!("{}: not a valid {what}", path.display()))?
     };
     Ok(spec)
 }
 
 pub fn build_spec(args: &SubmitArgs) -> Result<JobSpec> {
     let base = match &args.spec_file {
-        Some(p) => read_spec_file(p)?,
+        Some(p) => read_spec_file(p, "job spec")?,
         None => JobSpec::default(),
     };
     let spec = args.run.apply(args.spec.apply(base)?);

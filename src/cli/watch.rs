@@ -15,7 +15,11 @@ use crate::api::pb::{self, experiments_client::ExperimentsClient, progress::Even
 #[derive(Args, Debug)]
 pub struct WatchArgs {
     /// The job id.
-    pub job: i64,
+    #[arg(required_unless_present = "sweep", conflicts_with = "sweep")]
+    pub job: Option<i64>,
+    /// Watch this sweep instead: a bar of jobs done and a line per job that finishes.
+    #[arg(long)]
+    pub sweep: Option<i64>,
     /// Replay from this step (default: from the start).
     #[arg(long, default_value_t = 0)]
     pub from_step: u64,
@@ -29,8 +33,13 @@ pub struct WatchArgs {
 pub async fn run(args: WatchArgs) -> Result<()> {
     let mut client = connect(&args.server).await?;
     let plain = args.plain || !std::io::stdout().is_terminal();
-    let job = watch(&mut client, args.job, args.from_step, plain).await?;
-    finish(job)
+    match (args.job, args.sweep) {
+        (_, Some(sweep)) => {
+            super::sweep_watch::finish(super::sweep_watch::watch(&mut client, sweep, plain, false).await?)
+        }
+        (Some(job), None) => finish(watch(&mut client, job, args.from_step, plain).await?),
+        (None, None) => unreachable!("clap requires a job or --sweep"),
+    }
 }
 
 /// Exit status of a watch: a failed job is a failure of the command.

@@ -64,12 +64,27 @@ impl LiveJob {
     }
 }
 
-#[derive(Default)]
 pub struct Registry {
     jobs: Mutex<HashMap<JobId, Arc<LiveJob>>>,
+    /// Every job's state changes, for sweep watchers.
+    states: broadcast::Sender<Arc<JobRecord>>,
+}
+
+/// State changes a lagging sweep watcher may fall behind by before it re-reads the store.
+const STATES_CAPACITY: usize = 4096;
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry { jobs: Mutex::default(), states: broadcast::channel(STATES_CAPACITY).0 }
+    }
 }
 
 impl Registry {
+    /// State changes of every job from now on.
+    pub fn subscribe_states(&self) -> broadcast::Receiver<Arc<JobRecord>> {
+        self.states.subscribe()
+    }
+
     pub fn insert(&self, id: JobId) -> Arc<LiveJob> {
         let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
         let job = Arc::new(LiveJob {
@@ -92,6 +107,9 @@ impl Registry {
     }
 
     pub fn publish(&self, id: JobId, event: LiveEvent) {
+        if let LiveEvent::State(rec) = &event {
+            let _ = self.states.send(rec.clone());
+        }
         if let Some(job) = self.get(id) {
             // No receivers is fine: nobody is watching.
             let _ = job.events.send(event);

@@ -8,6 +8,8 @@ mod exec;
 pub mod live;
 pub mod model;
 pub mod sweep;
+mod sweep_ops;
+mod sweep_watch;
 mod watch;
 mod writer;
 
@@ -22,6 +24,7 @@ use tracing::{info, warn};
 pub use live::LiveEvent;
 use live::{Phase, Registry};
 pub use model::*;
+pub use sweep_watch::SweepEvent;
 use writer::WriterMsg;
 
 use crate::engine::spec::{FieldError, JobSpec};
@@ -35,6 +38,8 @@ pub fn now_ms() -> i64 {
 pub enum RunnerError {
     #[error("job {0} not found")]
     NotFound(JobId),
+    #[error("sweep {0} not found")]
+    SweepNotFound(SweepId),
     #[error("{0}")]
     Invalid(#[from] FieldError),
     #[error("{0}")]
@@ -49,6 +54,7 @@ impl From<StoreError> for RunnerError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(id) => RunnerError::NotFound(id),
+            StoreError::SweepNotFound(id) => RunnerError::SweepNotFound(id),
             other => RunnerError::Store(other),
         }
     }
@@ -58,9 +64,26 @@ impl From<StoreError> for RunnerError {
 pub struct RunnerConfig {
     /// Jobs training at once, and threads of the rayon pool.
     pub workers: usize,
+    /// Most jobs one sweep may expand to.
+    pub max_sweep_jobs: usize,
+}
+
+impl RunnerConfig {
+    pub const DEFAULT_MAX_SWEEP_JOBS: usize = 10_000;
+}
+
+impl Default for RunnerConfig {
+    /// One worker per CPU.
+    fn default() -> Self {
+        RunnerConfig {
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            max_sweep_jobs: Self::DEFAULT_MAX_SWEEP_JOBS,
+        }
+    }
 }
 
 struct Inner {
+    config: RunnerConfig,
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
     pool: rayon::ThreadPool,
@@ -100,6 +123,7 @@ impl Runner {
         let (queue, queue_rx) = mpsc::unbounded_channel();
         let runner = Runner {
             inner: Arc::new(Inner {
+                config: RunnerConfig { workers, ..config },
                 store,
                 registry,
                 pool,
@@ -152,9 +176,7 @@ impl Runner {
 
     /// Validates, stores as queued (durably) and queues a job.
     pub async fn submit(&self, spec: JobSpec, sweep_id: Option<i64>) -> Result<JobRecord, RunnerError> {
-        if self.inner.stopping.is_cancelled() {
-            return Err(RunnerError::ShuttingDown);
-        }
+        self.refuse_when_stopping()?;
         spec.validate()?;
         self.check_data(&spec).await?;
         let record = self.inner.store.create_job(&spec, sweep_id).await?;
@@ -210,14 +232,35 @@ impl Runner {
         self.inner.store.get_job(id).await?.ok_or(RunnerError::NotFound(id))
     }
 
+    fn refuse_when_stopping(&self) -> Result<(), RunnerError> {
+        if self.inner.stopping.is_cancelled() { Err(RunnerError::ShuttingDown) } else { Ok(()) }
+    }
+
     /// Streams a job's progress into `tx`: the stored history from `from_step`, then live, then
     /// the terminal state. Returns when the job has ended or the receiver hung up.
     pub async fn watch(&self, id: JobId, from_step: u64, tx: mpsc::Sender<Result<LiveEvent, RunnerError>>) {
-        let ended = tx.clone();
+        let (store, registry) = (self.inner.store.clone(), self.inner.registry.clone());
+        self.until_stopping(watch::run(store, registry, id, from_step, tx.clone()), tx).await
+    }
+
+    /// Streams a sweep into `tx` (see [`SweepEvent`]). Returns when every job of the sweep has
+    /// ended or the receiver hung up.
+    pub async fn watch_sweep(&self, id: SweepId, tx: mpsc::Sender<Result<SweepEvent, RunnerError>>) {
+        let (store, registry) = (self.inner.store.clone(), self.inner.registry.clone());
+        self.until_stopping(sweep_watch::run(store, registry, id, tx.clone()), tx).await
+    }
+
+    /// Runs a watcher until it ends or the server starts stopping; then its stream ends with
+    /// `ShuttingDown`.
+    async fn until_stopping<T>(
+        &self,
+        watcher: impl std::future::Future<Output = ()>,
+        tx: mpsc::Sender<Result<T, RunnerError>>,
+    ) {
         tokio::select! {
-            _ = watch::run(self.inner.store.clone(), self.inner.registry.clone(), id, from_step, tx) => {}
+            _ = watcher => {}
             _ = self.inner.stopping.cancelled() => {
-                let _ = ended.send(Err(RunnerError::ShuttingDown)).await;
+                let _ = tx.send(Err(RunnerError::ShuttingDown)).await;
             }
         }
     }

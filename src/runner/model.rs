@@ -9,6 +9,7 @@ use std::fmt;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use super::sweep::SweepSpec;
 use crate::engine::spec::JobSpec;
 use crate::engine::train::{EvalRecord, StepRecord, Summary};
 use crate::engine::verdict::Verdict;
@@ -195,16 +196,133 @@ pub struct HistoryResult {
     pub evals: Vec<EvalRecord>,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SweepId(pub i64);
+
+impl fmt::Display for SweepId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Jobs of a sweep by state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateCounts {
+    pub queued: u64,
+    pub running: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+}
+
+impl StateCounts {
+    pub fn add(&mut self, state: JobState, n: u64) {
+        *match state {
+            JobState::Queued => &mut self.queued,
+            JobState::Running => &mut self.running,
+            JobState::Succeeded => &mut self.succeeded,
+            JobState::Failed => &mut self.failed,
+            JobState::Cancelled => &mut self.cancelled,
+        } += n;
+    }
+
+    pub fn total(&self) -> u64 {
+        self.queued + self.running + self.done()
+    }
+
+    /// Jobs in a terminal state.
+    pub fn done(&self) -> u64 {
+        self.succeeded + self.failed + self.cancelled
+    }
+
+    pub fn of<'a>(states: impl IntoIterator<Item = &'a JobState>) -> StateCounts {
+        let mut c = StateCounts::default();
+        for s in states {
+            c.add(*s, 1);
+        }
+        c
+    }
+}
+
+/// Where a sweep is, derived from its jobs' states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepState {
+    /// No job has started yet.
+    Queued,
+    Running,
+    /// Every job ended and every one succeeded.
+    Succeeded,
+    /// Every job ended, some failed (and none was cancelled).
+    Failed,
+    /// Every job ended, some were cancelled.
+    Cancelled,
+}
+
+impl SweepState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SweepState::Queued => "queued",
+            SweepState::Running => "running",
+            SweepState::Succeeded => "succeeded",
+            SweepState::Failed => "failed",
+            SweepState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, SweepState::Succeeded | SweepState::Failed | SweepState::Cancelled)
+    }
+}
+
+impl fmt::Display for SweepState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepRecord {
+    pub id: SweepId,
+    pub spec: SweepSpec,
+    /// Unix milliseconds.
+    pub created_ms: i64,
+    /// When `CancelSweep` was called, if it was.
+    pub cancelled_ms: Option<i64>,
+    /// When the last job ended, once every job has.
+    pub finished_ms: Option<i64>,
+    pub counts: StateCounts,
+}
+
+impl SweepRecord {
+    pub fn state(&self) -> SweepState {
+        let c = &self.counts;
+        if c.queued + c.running > 0 {
+            if c.running == 0 && c.done() == 0 { SweepState::Queued } else { SweepState::Running }
+        } else if c.cancelled > 0 {
+            SweepState::Cancelled
+        } else if c.failed > 0 {
+            SweepState::Failed
+        } else {
+            SweepState::Succeeded
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("job {0} not found")]
     NotFound(JobId),
+    #[error("sweep {0} not found")]
+    SweepNotFound(SweepId),
     #[error("invalid request: {0}")]
     Invalid(String),
     #[error("database error: {0}")]
     Database(String),
     #[error("corrupt stored data for job {job}: {problem}")]
     Corrupt { job: JobId, problem: String },
+    #[error("corrupt stored data for sweep {sweep}: {problem}")]
+    CorruptSweep { sweep: SweepId, problem: String },
 }
 
 /// Persistence of jobs and their histories. Every method is one transaction: a state change
@@ -245,4 +363,18 @@ pub trait Store: Send + Sync + 'static {
     async fn history(&self, id: JobId, query: &HistoryQuery) -> Result<HistoryResult, StoreError>;
     /// Jobs queued or running, oldest first (what a starting server must run).
     async fn unfinished_jobs(&self) -> Result<Vec<JobRecord>, StoreError>;
+    /// Stores a sweep and all its jobs (queued, in the given order) in one transaction: either
+    /// all of it is stored or nothing is.
+    async fn create_sweep(
+        &self,
+        spec: &SweepSpec,
+        jobs: &[JobSpec],
+    ) -> Result<(SweepRecord, Vec<JobRecord>), StoreError>;
+    async fn get_sweep(&self, id: SweepId) -> Result<Option<SweepRecord>, StoreError>;
+    /// A page of sweeps, newest first, and the token of the next page if there is one.
+    async fn list_sweeps(&self, page: &PageRequest) -> Result<(Vec<SweepRecord>, Option<String>), StoreError>;
+    /// All jobs of a sweep, in creation (expansion) order.
+    async fn sweep_jobs(&self, id: SweepId) -> Result<Vec<JobRecord>, StoreError>;
+    /// Records that the sweep was cancelled (the first time only).
+    async fn mark_sweep_cancelled(&self, id: SweepId, at_ms: i64) -> Result<(), StoreError>;
 }

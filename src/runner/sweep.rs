@@ -567,6 +567,10 @@ pub const CLAIMS: &[(&str, ClaimedDepth)] = &[
 /// Shallow depths (depth <= this) give the reference accuracy of trainable depth.
 pub const SHALLOW_DEPTH: usize = 2;
 
+/// Default absolute test-accuracy margin of trainable depth: a depth is trainable when its mean
+/// test accuracy is at most this far below the best shallow one.
+pub const DEFAULT_MARGIN: f64 = 0.05;
+
 // ---------------------------------------------------------------------------------------------
 // The report
 
@@ -991,7 +995,8 @@ fn claim_checks(trainable: &[TrainableDepth]) -> Vec<ClaimCheck> {
     out
 }
 
-fn group_text(values: &[AxisValue]) -> String {
+/// "activation=tanh init=lecun_normal".
+pub fn group_text(values: &[AxisValue]) -> String {
     values.iter().map(|v| format!("{}={}", v.field, v.value)).collect::<Vec<_>>().join(" ")
 }
 

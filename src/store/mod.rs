@@ -90,6 +90,7 @@
 mod codec;
 mod downsample;
 mod sqlite;
+mod sweeps;
 #[cfg(test)]
 mod tests;
 

@@ -16,12 +16,14 @@ use super::codec::{
     layer_stats_from,
 };
 use super::downsample::Downsampler;
+use super::sweeps;
 use crate::engine::spec::JobSpec;
 use crate::engine::stats::LayerStats;
 use crate::engine::train::{EvalRecord, StepRecord};
+use crate::runner::sweep::SweepSpec;
 use crate::runner::{
     HistoryQuery, HistoryResult, JobFilter, JobId, JobRecord, JobState, JobSummary, MetricBatch, Order, PageRequest,
-    Series, Store, StoreError,
+    Series, Store, StoreError, SweepId, SweepRecord,
 };
 
 /// Page size when the request asks for 0.
@@ -373,6 +375,48 @@ impl SqliteStore {
     }
 }
 
+/// Inserts a queued job with its labels (inside the caller's transaction).
+pub(super) async fn insert_job(
+    conn: &mut SqliteConnection,
+    spec: &JobSpec,
+    sweep_id: Option<i64>,
+    created_ms: i64,
+) -> Result<JobRecord, StoreError> {
+    let spec_json = serde_json::to_string(spec).map_err(|e| StoreError::Invalid(format!("spec: {e}")))?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO jobs (sweep_id, spec, name, activation, depth, state, created_ms) \
+         VALUES (?, ?, ?, ?, ?, 'queued', ?) RETURNING id",
+    )
+    .bind(sweep_id)
+    .bind(spec_json)
+    .bind(&spec.name)
+    .bind(spec.activation.to_string())
+    .bind(spec.depth() as i64)
+    .bind(created_ms)
+    .fetch_one(&mut *conn)
+    .await?;
+    for (k, v) in &spec.labels {
+        sqlx::query("INSERT INTO job_labels (job_id, key, value) VALUES (?, ?, ?)")
+            .bind(id)
+            .bind(k)
+            .bind(v)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(JobRecord {
+        id: JobId(id),
+        sweep_id,
+        spec: spec.clone(),
+        state: JobState::Queued,
+        steps_done: 0,
+        created_ms,
+        started_ms: None,
+        finished_ms: None,
+        summary: None,
+        error: None,
+    })
+}
+
 /// Fails unless job `id` exists and is in one of `from`.
 async fn check_state(conn: &mut SqliteConnection, id: JobId, from: &[JobState]) -> Result<(), StoreError> {
     let state: Option<String> =
@@ -380,6 +424,23 @@ async fn check_state(conn: &mut SqliteConnection, id: JobId, from: &[JobState]) 
     let state = state.ok_or(StoreError::NotFound(id))?;
     let state = JobState::from_str(&state).map_err(|e| corrupt(id, e))?;
     if from.contains(&state) { Ok(()) } else { Err(StoreError::Invalid(format!("job {id} is {state}"))) }
+}
+
+/// The id a keyset page token names (the decimal id of the previous page's last row).
+pub(super) fn page_token(token: &str) -> Result<i64, StoreError> {
+    token
+        .parse()
+        .ok()
+        .filter(|&id: &i64| id > 0 && token.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| StoreError::Invalid(format!("bad page token {token:?}")))
+}
+
+/// The page size a request asks for, capped.
+pub(super) fn page_size(page: &PageRequest) -> u32 {
+    match page.size {
+        0 => DEFAULT_PAGE,
+        n => n.min(MAX_PAGE),
+    }
 }
 
 fn pool(max: u32) -> SqlitePoolOptions {
@@ -416,42 +477,10 @@ fn parse_metrics(names: Option<&[String]>) -> Result<(Vec<usize>, Vec<usize>), S
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_job(&self, spec: &JobSpec, sweep_id: Option<i64>) -> Result<JobRecord, StoreError> {
-        let spec_json = serde_json::to_string(spec).map_err(|e| StoreError::Invalid(format!("spec: {e}")))?;
-        let created_ms = now_ms();
         let mut tx = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO jobs (sweep_id, spec, name, activation, depth, state, created_ms) \
-             VALUES (?, ?, ?, ?, ?, 'queued', ?) RETURNING id",
-        )
-        .bind(sweep_id)
-        .bind(spec_json)
-        .bind(&spec.name)
-        .bind(spec.activation.to_string())
-        .bind(spec.depth() as i64)
-        .bind(created_ms)
-        .fetch_one(&mut *tx)
-        .await?;
-        for (k, v) in &spec.labels {
-            sqlx::query("INSERT INTO job_labels (job_id, key, value) VALUES (?, ?, ?)")
-                .bind(id)
-                .bind(k)
-                .bind(v)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let record = insert_job(&mut tx, spec, sweep_id, now_ms()).await?;
         tx.commit().await?;
-        Ok(JobRecord {
-            id: JobId(id),
-            sweep_id,
-            spec: spec.clone(),
-            state: JobState::Queued,
-            steps_done: 0,
-            created_ms,
-            started_ms: None,
-            finished_ms: None,
-            summary: None,
-            error: None,
-        })
+        Ok(record)
     }
 
     async fn get_job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
@@ -469,10 +498,7 @@ impl Store for SqliteStore {
         order: Order,
         page: &PageRequest,
     ) -> Result<(Vec<JobRecord>, Option<String>), StoreError> {
-        let size = match page.size {
-            0 => DEFAULT_PAGE,
-            n => n.min(MAX_PAGE),
-        };
+        let size = page_size(page);
         let mut conds: Vec<String> = Vec::new();
         let mut args: Vec<Arg> = Vec::new();
         if !filter.states.is_empty() {
@@ -521,11 +547,7 @@ impl Store for SqliteStore {
             Order::CreatedAsc => (">", "ASC"),
         };
         if let Some(token) = &page.token {
-            let after: i64 = token
-                .parse()
-                .ok()
-                .filter(|&id: &i64| id > 0 && token.bytes().all(|b| b.is_ascii_digit()))
-                .ok_or_else(|| StoreError::Invalid(format!("bad page token {token:?}")))?;
+            let after = page_token(token)?;
             conds.push(format!("id {cmp} ?"));
             args.push(Arg::Int(after));
         }
@@ -794,5 +816,52 @@ impl Store for SqliteStore {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE state IN ('queued', 'running') ORDER BY id");
         let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.reader).await?;
         rows.iter().map(job_from_row).collect()
+    }
+
+    async fn create_sweep(
+        &self,
+        spec: &SweepSpec,
+        jobs: &[JobSpec],
+    ) -> Result<(SweepRecord, Vec<JobRecord>), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let created_ms = now_ms();
+        let sweep = sweeps::insert(&mut tx, spec, jobs.len(), created_ms).await?;
+        let mut records = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            records.push(insert_job(&mut tx, job, Some(sweep.id.0), created_ms).await?);
+        }
+        tx.commit().await?;
+        Ok((sweep, records))
+    }
+
+    async fn get_sweep(&self, id: SweepId) -> Result<Option<SweepRecord>, StoreError> {
+        sweeps::get(&self.reader, id).await
+    }
+
+    async fn list_sweeps(&self, page: &PageRequest) -> Result<(Vec<SweepRecord>, Option<String>), StoreError> {
+        sweeps::list(&self.reader, page).await
+    }
+
+    async fn sweep_jobs(&self, id: SweepId) -> Result<Vec<JobRecord>, StoreError> {
+        if sweeps::get(&self.reader, id).await?.is_none() {
+            return Err(StoreError::SweepNotFound(id));
+        }
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE sweep_id = ? ORDER BY id");
+        let rows = sqlx::query(AssertSqlSafe(sql)).bind(id.0).fetch_all(&self.reader).await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    async fn mark_sweep_cancelled(&self, id: SweepId, at_ms: i64) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("UPDATE sweeps SET cancelled_ms = coalesce(cancelled_ms, ?) WHERE id = ?")
+            .bind(at_ms)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::SweepNotFound(id));
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }

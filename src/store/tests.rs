@@ -629,3 +629,80 @@ async fn in_memory_urls_work() {
     }
     assert!(matches!(SqliteStore::open("").await, Err(StoreError::Invalid(_))));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Sweeps
+
+fn sweep_spec(name: &str) -> crate::runner::sweep::SweepSpec {
+    use crate::runner::sweep::{Axis, AxisField, SweepSpec};
+    SweepSpec {
+        name: name.into(),
+        base: JobSpec::default().with_depth(1, 8),
+        axes: vec![Axis::new(AxisField::Activation, &["tanh", "ramp"]), Axis::new(AxisField::Seed, &["1", "2"])],
+    }
+}
+
+#[tokio::test]
+async fn a_sweep_is_stored_with_its_jobs_and_its_counts_follow_them() {
+    use crate::runner::{StateCounts, SweepId, SweepState};
+    let (_dir, store) = temp_store().await;
+    let spec = sweep_spec("s");
+    let jobs = spec.expand(100).unwrap();
+    let (sweep, records) = store.create_sweep(&spec, &jobs).await.unwrap();
+    assert_eq!(records.len(), 4);
+    assert!(records.iter().all(|r| r.sweep_id == Some(sweep.id.0) && r.state == JobState::Queued));
+    assert_eq!(sweep.counts, StateCounts { queued: 4, ..Default::default() });
+    assert_eq!(sweep.state(), SweepState::Queued);
+
+    let stored = store.get_sweep(sweep.id).await.unwrap().unwrap();
+    assert_eq!(stored, sweep, "what create returns is what get reads");
+    let listed: Vec<JobId> = store.sweep_jobs(sweep.id).await.unwrap().iter().map(|j| j.id).collect();
+    assert_eq!(listed, records.iter().map(|r| r.id).collect::<Vec<_>>(), "in expansion order");
+
+    store.mark_running(records[0].id, 10).await.unwrap();
+    store.mark_finished(records[0].id, JobState::Succeeded, 20, Some(&summary(Verdict::Healthy)), None).await.unwrap();
+    store.mark_running(records[1].id, 11).await.unwrap();
+    let s = store.get_sweep(sweep.id).await.unwrap().unwrap();
+    assert_eq!((s.counts.queued, s.counts.running, s.counts.succeeded), (2, 1, 1));
+    assert_eq!((s.state(), s.finished_ms), (SweepState::Running, None));
+
+    store.mark_sweep_cancelled(sweep.id, 30).await.unwrap();
+    store.mark_sweep_cancelled(sweep.id, 40).await.unwrap();
+    for r in &records[1..] {
+        store.mark_finished(r.id, JobState::Cancelled, 50 + r.id.0, None, None).await.unwrap();
+    }
+    let s = store.get_sweep(sweep.id).await.unwrap().unwrap();
+    assert_eq!(s.cancelled_ms, Some(30), "the first cancellation counts");
+    assert_eq!(s.state(), SweepState::Cancelled);
+    assert_eq!(s.finished_ms, Some(50 + records[3].id.0), "when the last job ended");
+
+    let none = SweepId(999);
+    assert!(store.get_sweep(none).await.unwrap().is_none());
+    assert!(matches!(store.sweep_jobs(none).await, Err(StoreError::SweepNotFound(s)) if s == none));
+    assert!(matches!(store.mark_sweep_cancelled(none, 1).await, Err(StoreError::SweepNotFound(_))));
+}
+
+#[tokio::test]
+async fn sweeps_list_newest_first_in_pages() {
+    let (_dir, store) = temp_store().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let spec = sweep_spec(&format!("s{i}"));
+        ids.push(store.create_sweep(&spec, &spec.expand(10).unwrap()).await.unwrap().0.id);
+    }
+    ids.reverse();
+    let mut page = PageRequest { size: 2, token: None };
+    let mut seen = Vec::new();
+    loop {
+        let (sweeps, next) = store.list_sweeps(&page).await.unwrap();
+        assert!(sweeps.len() <= 2);
+        seen.extend(sweeps.iter().map(|s| s.id));
+        match next {
+            Some(t) => page.token = Some(t),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+    let bad = PageRequest { size: 2, token: Some("x".into()) };
+    assert!(matches!(store.list_sweeps(&bad).await, Err(StoreError::Invalid(_))));
+}

@@ -14,6 +14,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
+pub type Client = ExperimentsClient<Channel>;
+
 pub struct TestServer {
     pub addr: SocketAddr,
     pub db: PathBuf,
@@ -24,7 +26,9 @@ pub struct TestServer {
 impl TestServer {
     pub async fn start(db: &Path, workers: usize) -> TestServer {
         let store = SqliteStore::open(db.to_str().unwrap()).await.expect("open store");
-        let runner = Runner::start(Arc::new(store), RunnerConfig { workers }).await.expect("start runner");
+        let runner = Runner::start(Arc::new(store), RunnerConfig { workers, ..RunnerConfig::default() })
+            .await
+            .expect("start runner");
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -111,4 +115,19 @@ pub async fn wait_for(client: &mut ExperimentsClient<Channel>, id: i64, done: im
         assert!(std::time::Instant::now() < deadline, "job {id} did not get there in 60 s: {j:?}");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+}
+
+/// Runs the built binary against `server`.
+pub fn gradlab(server: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_gradlab"))
+        .args(args)
+        .env("GRADLAB_SERVER", server)
+        .output()
+        .expect("run gradlab")
+}
+
+/// The stdout of a run that must have succeeded.
+pub fn ok(out: &std::process::Output) -> String {
+    assert!(out.status.success(), "exit {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout.clone()).unwrap()
 }
