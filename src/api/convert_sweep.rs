@@ -299,8 +299,10 @@ pub fn report_from_pb(r: &pb::SweepReport) -> Result<SweepReport, FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::train::Summary;
+    use crate::engine::verdict::{Verdict, VerdictReport};
     use crate::runner::sweep::{preset, report};
-    use crate::runner::{JobId, JobRecord, JobState, SweepId};
+    use crate::runner::{JobId, JobRecord, JobState, JobSummary, SweepId};
 
     #[test]
     fn sweep_spec_round_trips_and_names_bad_fields() {
@@ -316,26 +318,50 @@ mod tests {
 
     #[test]
     fn report_round_trips() {
-        let spec = preset("seed-claims-mini").unwrap();
+        let spec = preset("seed-claims").unwrap();
+        // Every third job unfinished; the others with figures that vary by job.
         let jobs: Vec<JobRecord> = spec
-            .expand(100)
+            .expand(2000)
             .unwrap()
             .into_iter()
             .enumerate()
-            .map(|(i, s)| JobRecord {
-                id: JobId(i as i64 + 1),
-                sweep_id: Some(1),
-                spec: s,
-                state: JobState::Queued,
-                steps_done: 0,
-                created_ms: 0,
-                started_ms: None,
-                finished_ms: None,
-                summary: None,
-                error: None,
+            .map(|(i, s)| {
+                let x = i as f64;
+                let summary = (i % 3 != 0).then(|| JobSummary {
+                    run: Summary {
+                        steps_done: s.steps,
+                        train_loss: 0.1 + x / 1000.0,
+                        train_accuracy: 0.9,
+                        test_loss: if i % 7 == 0 { f64::INFINITY } else { 0.2 + x / 500.0 },
+                        test_accuracy: 0.5 + (x * 0.37).sin() / 3.0,
+                        verdict: VerdictReport {
+                            verdict: if i % 5 == 0 { Verdict::Vanishing } else { Verdict::Healthy },
+                            reason: String::new(),
+                            ratio_at_init: Some(10f64.powf(-(x % 9.0))),
+                            ratio_at_end: Some(1.0 + x),
+                            nonfinite_seen: false,
+                        },
+                        stopped_early: false,
+                    },
+                    mean_field: None,
+                });
+                JobRecord {
+                    id: JobId(i as i64 + 1),
+                    sweep_id: Some(1),
+                    spec: s,
+                    state: if summary.is_some() { JobState::Succeeded } else { JobState::Queued },
+                    steps_done: 0,
+                    created_ms: 0,
+                    started_ms: None,
+                    finished_ms: None,
+                    summary,
+                    error: None,
+                }
             })
             .collect();
         let r = report(&spec, &jobs, 0.05);
+        assert!(r.cells.iter().any(|c| c.test_accuracy.is_some_and(|a| a.std > 0.0) && c.verdicts.len() == 2));
+        assert!(r.cells.iter().any(|c| c.nonfinite_test_loss > 0) && !r.claims.is_empty());
         let counts = StateCounts { queued: jobs.len() as u64, ..Default::default() };
         let sweep = SweepRecord { id: SweepId(1), spec, created_ms: 0, cancelled_ms: None, finished_ms: None, counts };
         assert_eq!(report_from_pb(&report_to_pb(&sweep, &r)).unwrap(), r);

@@ -23,6 +23,9 @@ pub struct ServeArgs {
     /// Jobs trained at once (and training threads); default: the CPU count.
     #[arg(long, env = "GRADLAB_WORKERS")]
     pub workers: Option<usize>,
+    /// Most jobs one sweep may expand to; larger sweeps are refused before anything is stored.
+    #[arg(long, env = "GRADLAB_MAX_SWEEP_JOBS", default_value_t = RunnerConfig::DEFAULT_MAX_SWEEP_JOBS)]
+    pub max_sweep_jobs: usize,
     /// Log filter, RUST_LOG syntax (e.g. info, gradlab=debug).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,
@@ -55,7 +58,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let store = SqliteStore::open(&args.database)
         .await
         .with_context(|| format!("cannot open the database {}", args.database))?;
-    let runner = Runner::start(Arc::new(store), RunnerConfig { workers, ..RunnerConfig::default() }).await?;
+    let runner = Runner::start(Arc::new(store), RunnerConfig { workers, max_sweep_jobs: args.max_sweep_jobs }).await?;
     let listener = TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
     info!(addr = %listener.local_addr()?, database = %args.database, workers, "gradlab serving");
     serve(listener, runner, shutdown_signal()).await?;

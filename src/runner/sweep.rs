@@ -286,7 +286,7 @@ impl SweepSpec {
         if size > max_jobs as u128 {
             return Err(FieldError::new(
                 "axes",
-                format!("the sweep expands to {size} jobs, more than the limit of {max_jobs}"),
+                format!("the sweep expands to {size} jobs, more than the limit of {max_jobs} (--max-sweep-jobs)"),
             ));
         }
         Ok(size)
@@ -428,9 +428,6 @@ pub const POST_ACTIVATIONS: [&str; 9] =
 /// depth <= 2 rows of the report), so that a deep network far below them has a depth problem
 /// rather than a short budget.
 pub const SEED_CLAIMS_STEPS: u64 = 1500;
-/// Step budget of `seed-claims-mini`: 600 steps (about 14 epochs); a quick demo, not a
-/// measurement.
-pub const SEED_CLAIMS_MINI_STEPS: u64 = 600;
 /// Step budget of `edge-of-chaos`.
 pub const EDGE_OF_CHAOS_STEPS: u64 = 1000;
 
@@ -443,13 +440,13 @@ pub const PRESETS: &[(&str, &str)] = &[
     ),
     (
         "seed-claims-mini",
-        "a demo of seed-claims: nine activations x depths 1,2,4,8, lecun_normal, lr 0.1, one seed, \
-         600 steps (36 jobs, minutes on 2 cores)",
+        "seed-claims reduced to one seed and lr 0.03/0.1: nine activations x depths 1-16 x lecun/xavier \
+         normal, 1500 steps (288 jobs; what `gradlab demo` runs)",
     ),
     (
         "edge-of-chaos",
-        "tanh with custom init sigma_w 0.5-3.0, sigma_b 0.05, depths 4-32, 2 seeds on digits, width 64 \
-         (64 jobs): trainability against the mean-field order/chaos boundary",
+        "tanh with custom init sigma_w 0.5-3.0, sigma_b 0.05, depths 2-32, 2 seeds on digits, width 64 \
+         (80 jobs): trainability against the mean-field order/chaos boundary",
     ),
 ];
 
@@ -494,12 +491,13 @@ pub fn preset(name: &str) -> Result<SweepSpec, FieldError> {
         },
         "seed-claims-mini" => SweepSpec {
             name: "seed-claims-mini".into(),
-            base: digits_base("seed-claims-mini", 32, SEED_CLAIMS_MINI_STEPS),
+            base: digits_base("seed-claims-mini", 32, SEED_CLAIMS_STEPS),
             axes: vec![
                 Axis::new(AxisField::Activation, &POST_ACTIVATIONS),
-                Axis::new(AxisField::Depth, &["1", "2", "4", "8"]),
-                Axis::new(AxisField::Init, &["lecun_normal"]),
-                Axis::new(AxisField::Lr, &["0.1"]),
+                Axis::new(AxisField::Depth, &depths_full),
+                Axis::new(AxisField::Init, &["lecun_normal", "xavier_normal"]),
+                // 0.01 of the full grid wins only where nothing trains.
+                Axis::new(AxisField::Lr, &["0.03", "0.1"]),
                 Axis::new(AxisField::Seed, &["1"]),
             ],
         },
@@ -513,7 +511,8 @@ pub fn preset(name: &str) -> Result<SweepSpec, FieldError> {
                 axes: vec![
                     Axis::new(AxisField::SigmaW, &["0.5", "0.75", "1.0", "1.25", "1.5", "2.0", "2.5", "3.0"]),
                     Axis::new(AxisField::SigmaB, &["0.05"]),
-                    Axis::new(AxisField::Depth, &["4", "8", "16", "32"]),
+                    // Depth 2 is the shallow reference of trainable depth.
+                    Axis::new(AxisField::Depth, &["2", "4", "8", "16", "32"]),
                     Axis::new(AxisField::Seed, &["1", "2"]),
                 ],
             }
@@ -1367,7 +1366,7 @@ mod tests {
 
     #[test]
     fn presets_expand_and_validate() {
-        for (name, want) in [("seed-claims", 1296), ("seed-claims-mini", 36), ("edge-of-chaos", 64)] {
+        for (name, want) in [("seed-claims", 1296), ("seed-claims-mini", 288), ("edge-of-chaos", 80)] {
             let s = preset(name).unwrap();
             assert_eq!(s.name, name);
             let jobs = s.expand(10_000).unwrap();
@@ -1384,8 +1383,11 @@ mod tests {
         assert_eq!(eoc[0].init, Init::Custom { sigma_w: 0.5, sigma_b: 0.05 });
         assert!(eoc.iter().all(|j| j.activation == Activation::Tanh && j.hidden[0] == 64));
         assert_eq!(eoc.last().unwrap().depth(), 32);
-        let mini = preset("seed-claims-mini").unwrap().expand(100).unwrap();
-        assert!(mini.iter().all(|j| j.steps == 600 && j.lr == 0.1 && j.init == Init::LecunNormal));
+        let mini = preset("seed-claims-mini").unwrap().expand(300).unwrap();
+        assert!(mini.iter().all(|j| j.steps == SEED_CLAIMS_STEPS && j.seed == 1 && (j.lr == 0.1 || j.lr == 0.03)));
+        assert!(
+            mini.iter().all(|j| claims.iter().any(|c| c.name.replace("seed-claims", "seed-claims-mini") == j.name))
+        );
         let e = preset("nope").unwrap_err();
         assert!(e.problem.contains("seed-claims-mini"), "{e}");
     }
