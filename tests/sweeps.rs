@@ -313,7 +313,13 @@ fn the_demo_runs_end_to_end() {
     for a in ["logistic", "tanh", "atan", "softsign", "logsig", "ramp", "softplus", "logmin", "semisigmoid"] {
         assert!(stdout.lines().any(|l| l.contains(a) && l.contains("supported")), "{a} has a claim line: {stdout}");
     }
-    for f in ["accuracy.png", "gradient-ratio-init.png", "report.md"] {
+    for f in [
+        "accuracy.init=lecun_normal.png",
+        "accuracy.init=xavier_normal.png",
+        "gradient-ratio-init.init=lecun_normal.png",
+        "gradient-ratio-end.init=xavier_normal.png",
+        "report.md",
+    ] {
         assert!(dir.path().join("report").join(f).exists(), "{f}");
     }
 }

@@ -12,6 +12,7 @@ pub mod pb {
 
 pub mod convert;
 pub mod convert_sweep;
+pub mod metrics;
 pub mod server;
 pub mod service;
 pub mod status;

@@ -6,6 +6,7 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
+use super::metrics::RpcMetricsLayer;
 use super::pb::{self, experiments_server::ExperimentsServer};
 use super::service::ExperimentsService;
 use crate::runner::Runner;
@@ -35,6 +36,7 @@ pub async fn serve(
     Server::builder()
         // One span per RPC, named by its method: every log line of a call carries it.
         .trace_fn(|req| tracing::info_span!("grpc", method = %req.uri().path()))
+        .layer(RpcMetricsLayer)
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

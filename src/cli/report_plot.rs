@@ -48,14 +48,14 @@ fn distinct(items: impl Iterator<Item = String>) -> Vec<String> {
     out
 }
 
-/// "-init=xavier_normal" for file names ("" for no group).
+/// ".init=xavier_normal" for file names ("" for no group).
 fn suffix(text: &str) -> String {
     if text.is_empty() {
         return String::new();
     }
     let clean: String =
         text.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '=' | '_') { c } else { '-' }).collect();
-    format!("-{clean}")
+    format!(".{clean}")
 }
 
 /// Writes the figures into `dir` and returns their paths; none when depth is not an axis.

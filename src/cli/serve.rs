@@ -26,6 +26,9 @@ pub struct ServeArgs {
     /// Most jobs one sweep may expand to; larger sweeps are refused before anything is stored.
     #[arg(long, env = "GRADLAB_MAX_SWEEP_JOBS", default_value_t = RunnerConfig::DEFAULT_MAX_SWEEP_JOBS)]
     pub max_sweep_jobs: usize,
+    /// Serve Prometheus metrics over HTTP on this address (e.g. 127.0.0.1:9184).
+    #[arg(long, env = "GRADLAB_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     /// Log filter, RUST_LOG syntax (e.g. info, gradlab=debug).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,
@@ -58,6 +61,13 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let store = SqliteStore::open(&args.database)
         .await
         .with_context(|| format!("cannot open the database {}", args.database))?;
+    if let Some(addr) = args.metrics_addr {
+        let handle = crate::api::metrics::install()?;
+        let listener =
+            TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (--metrics-addr)"))?;
+        info!(addr = %listener.local_addr()?, "metrics on http");
+        tokio::spawn(crate::api::metrics::serve(listener, handle, std::future::pending::<()>()));
+    }
     let runner = Runner::start(Arc::new(store), RunnerConfig { workers, max_sweep_jobs: args.max_sweep_jobs }).await?;
     let listener = TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
     info!(addr = %listener.local_addr()?, database = %args.database, workers, "gradlab serving");

@@ -45,7 +45,11 @@ fn train(job: &LiveJob, record: &JobRecord, tx: &mpsc::Sender<WriterMsg>) -> Res
     let dim = trainer.net().dims()[0];
     let mean_field = theory::for_spec(spec, dim, trainer.input_second_moment()).ok().map(|p| summarize(&p, spec));
     let mut writer_gone = false;
+    let steps = metrics::counter!(super::metrics::TRAINING_STEPS);
     let run = trainer.run(|event| {
+        if let Event::Step(_) = event {
+            steps.increment(1);
+        }
         let msg = match event {
             Event::Step(r) if r.layers.is_empty() => None,
             Event::Step(r) => Some(WriterMsg::Step(record.id, r.clone())),

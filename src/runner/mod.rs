@@ -6,6 +6,7 @@
 
 mod exec;
 pub mod live;
+pub mod metrics;
 pub mod model;
 pub mod sweep;
 mod sweep_ops;
@@ -134,6 +135,8 @@ impl Runner {
             }),
         };
         tokio::spawn(runner.clone().dispatch(queue_rx, Arc::new(Semaphore::new(workers))));
+        metrics::describe();
+        tokio::spawn(metrics::refresh_job_counts(runner.inner.store.clone()));
         for job in runner.inner.store.unfinished_jobs().await? {
             if job.state == JobState::Running {
                 info!(job = %job.id, "restarting a job interrupted by the last shutdown");
@@ -240,6 +243,7 @@ impl Runner {
     /// the terminal state. Returns when the job has ended or the receiver hung up.
     pub async fn watch(&self, id: JobId, from_step: u64, tx: mpsc::Sender<Result<LiveEvent, RunnerError>>) {
         let (store, registry) = (self.inner.store.clone(), self.inner.registry.clone());
+        let _open = metrics::StreamGuard::open("job");
         self.until_stopping(watch::run(store, registry, id, from_step, tx.clone()), tx).await
     }
 
@@ -247,6 +251,7 @@ impl Runner {
     /// ended or the receiver hung up.
     pub async fn watch_sweep(&self, id: SweepId, tx: mpsc::Sender<Result<SweepEvent, RunnerError>>) {
         let (store, registry) = (self.inner.store.clone(), self.inner.registry.clone());
+        let _open = metrics::StreamGuard::open("sweep");
         self.until_stopping(sweep_watch::run(store, registry, id, tx.clone()), tx).await
     }
 

@@ -363,6 +363,8 @@ pub trait Store: Send + Sync + 'static {
     async fn history(&self, id: JobId, query: &HistoryQuery) -> Result<HistoryResult, StoreError>;
     /// Jobs queued or running, oldest first (what a starting server must run).
     async fn unfinished_jobs(&self) -> Result<Vec<JobRecord>, StoreError>;
+    /// Jobs in the store by state.
+    async fn job_counts(&self) -> Result<StateCounts, StoreError>;
     /// Stores a sweep and all its jobs (queued, in the given order) in one transaction: either
     /// all of it is stored or nothing is.
     async fn create_sweep(

@@ -37,7 +37,9 @@ pub enum WriterMsg {
 
 pub async fn run(store: Arc<dyn Store>, registry: Arc<Registry>, mut rx: mpsc::Receiver<WriterMsg>) {
     let mut pending = Vec::with_capacity(MAX_BATCH);
+    let queue = metrics::gauge!(super::metrics::WRITER_QUEUE);
     while rx.recv_many(&mut pending, MAX_BATCH).await > 0 {
+        queue.set(rx.len() as f64);
         flush(&*store, &registry, std::mem::take(&mut pending)).await;
     }
 }
@@ -54,7 +56,10 @@ async fn flush(store: &dyn Store, registry: &Registry, msgs: Vec<WriterMsg>) {
         }
     }
     if !batches.is_empty() {
-        match store.append_metrics(&batches).await {
+        let started = std::time::Instant::now();
+        let stored = store.append_metrics(&batches).await;
+        metrics::histogram!(super::metrics::WRITER_COMMIT).record(started.elapsed().as_secs_f64());
+        match stored {
             Ok(()) => {
                 for b in batches {
                     let job = b.job.expect("batch_for sets the job");

@@ -23,7 +23,7 @@ use crate::engine::train::{EvalRecord, StepRecord};
 use crate::runner::sweep::SweepSpec;
 use crate::runner::{
     HistoryQuery, HistoryResult, JobFilter, JobId, JobRecord, JobState, JobSummary, MetricBatch, Order, PageRequest,
-    Series, Store, StoreError, SweepId, SweepRecord,
+    Series, StateCounts, Store, StoreError, SweepId, SweepRecord,
 };
 
 /// Page size when the request asks for 0.
@@ -816,6 +816,17 @@ impl Store for SqliteStore {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE state IN ('queued', 'running') ORDER BY id");
         let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.reader).await?;
         rows.iter().map(job_from_row).collect()
+    }
+
+    async fn job_counts(&self) -> Result<StateCounts, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, count(*) FROM jobs GROUP BY state").fetch_all(&self.reader).await?;
+        let mut counts = StateCounts::default();
+        for (state, n) in rows {
+            let state = JobState::from_str(&state).map_err(StoreError::Database)?;
+            counts.add(state, n as u64);
+        }
+        Ok(counts)
     }
 
     async fn create_sweep(

@@ -131,3 +131,55 @@ pub fn ok(out: &std::process::Output) -> String {
     assert!(out.status.success(), "exit {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout.clone()).unwrap()
 }
+
+/// A `gradlab serve` process on a free loopback port.
+pub struct ServeProcess {
+    pub child: std::process::Child,
+    pub url: String,
+    /// `http://ADDR` of the metrics endpoint, when `--metrics-addr` was given.
+    pub metrics: Option<String>,
+}
+
+fn logged_addr(line: &str) -> String {
+    let at = line.find("addr=").expect("the log line names the address") + 5;
+    line[at..].split_whitespace().next().unwrap().to_string()
+}
+
+/// Starts `gradlab serve --addr 127.0.0.1:0 --workers 2 --database DB EXTRA...` and reads the
+/// addresses it serves on from its log.
+pub fn spawn_serve(db: &Path, extra: &[&str]) -> ServeProcess {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gradlab"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--workers", "2", "--log-format", "text", "--database"])
+        .arg(db)
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start gradlab serve");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut metrics = None;
+    let url = loop {
+        let line = lines.next().expect("the server logs before it serves").unwrap();
+        if line.contains("metrics on http") {
+            metrics = Some(format!("http://{}", logged_addr(&line)));
+        }
+        if line.contains("gradlab serving") {
+            break format!("http://{}", logged_addr(&line));
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    ServeProcess { child, url, metrics }
+}
+
+pub async fn connect_retrying(url: &str) -> Client {
+    for _ in 0..100 {
+        if let Ok(c) = Client::connect(url.to_string()).await {
+            return c;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("cannot connect to {url}");
+}

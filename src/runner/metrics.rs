@@ -1,0 +1,61 @@
+//! The runner's Prometheus metrics, recorded through the `metrics` facade: without an installed
+//! recorder (`gradlab serve` without `--metrics-addr`, tests, the CLI) every call is a no-op.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics::{describe_counter, describe_gauge, describe_histogram, gauge};
+
+use super::model::{JobState, Store};
+
+pub const JOBS: &str = "gradlab_jobs";
+pub const TRAINING_STEPS: &str = "gradlab_training_steps_total";
+pub const WRITER_QUEUE: &str = "gradlab_writer_queue_depth";
+pub const WRITER_COMMIT: &str = "gradlab_writer_commit_seconds";
+pub const STREAMS: &str = "gradlab_watch_streams";
+
+/// How often the per-state job counts are read from the store.
+pub const JOB_COUNTS_EVERY: Duration = Duration::from_secs(5);
+
+pub fn describe() {
+    describe_gauge!(JOBS, "Jobs in the store, by state.");
+    describe_counter!(TRAINING_STEPS, "Training steps taken by this server (rate: steps per second).");
+    describe_gauge!(WRITER_QUEUE, "Messages waiting for the history writer.");
+    describe_histogram!(WRITER_COMMIT, metrics::Unit::Seconds, "Time to commit one batch of metrics.");
+    describe_gauge!(STREAMS, "Watch streams open, by kind (job, sweep).");
+}
+
+/// Keeps `gradlab_jobs{state}` current while the runner lives.
+pub async fn refresh_job_counts(store: Arc<dyn Store>) {
+    loop {
+        if let Ok(counts) = store.job_counts().await {
+            for state in JobState::ALL {
+                let n = match state {
+                    JobState::Queued => counts.queued,
+                    JobState::Running => counts.running,
+                    JobState::Succeeded => counts.succeeded,
+                    JobState::Failed => counts.failed,
+                    JobState::Cancelled => counts.cancelled,
+                };
+                gauge!(JOBS, "state" => state.as_str()).set(n as f64);
+            }
+        }
+        tokio::time::sleep(JOB_COUNTS_EVERY).await;
+    }
+}
+
+/// Counts an open watch stream for as long as it lives.
+pub struct StreamGuard(&'static str);
+
+impl StreamGuard {
+    pub fn open(kind: &'static str) -> StreamGuard {
+        gauge!(STREAMS, "kind" => kind).increment(1.0);
+        StreamGuard(kind)
+    }
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        gauge!(STREAMS, "kind" => self.0).decrement(1.0);
+    }
+}
