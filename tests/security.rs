@@ -194,6 +194,25 @@ fn serve_refuses_an_open_non_loopback_address_and_says_what_to_do() {
     }
     let err = failed(&gradlab(&["serve", "--addr", "127.0.0.1:0", "--database", db_arg, "--token", "two words"], &[]));
     assert!(err.contains("--token: must be printable ASCII without spaces"), "{err}");
+
+    // Bad TLS files are named by their flag, before anything is opened.
+    let (cert, key) = self_signed(dir.path());
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate").unwrap();
+    let [cert, key, junk] = [&cert, &key, &junk].map(|p| p.to_str().unwrap());
+    let serve_tls = |c: &str, k: &str| {
+        failed(&gradlab(
+            &["serve", "--addr", "127.0.0.1:0", "--database", db_arg, "--tls-cert", c, "--tls-key", k],
+            &[],
+        ))
+    };
+    assert!(serve_tls(junk, key).contains(&format!("--tls-cert {junk}: no PEM certificate in it")));
+    assert!(serve_tls(cert, junk).contains(&format!("--tls-key {junk}: no PEM private key in it")));
+    std::fs::create_dir(dir.path().join("other")).unwrap();
+    let (other_cert, _) = self_signed(&dir.path().join("other"));
+    let err = serve_tls(other_cert.to_str().unwrap(), key);
+    assert!(err.contains("--tls-cert") && err.contains("with --tls-key"), "a key that is not the certificate's: {err}");
+    assert!(!db.exists(), "a refused server creates nothing");
 }
 
 /// The flags of `gradlab serve` (token, TLS, data directory, limits) reach the server: the

@@ -71,7 +71,8 @@ pub async fn connect(args: &ServerArgs) -> Result<Client> {
     Ok(ExperimentsClient::with_interceptor(channel, token).max_decoding_message_size(256 << 20))
 }
 
-fn source_chain(e: &dyn std::error::Error) -> String {
+/// An error and its causes in one line, each said once.
+pub fn source_chain(e: &dyn std::error::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut cur = e.source();
     while let Some(s) = cur {

@@ -8,10 +8,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use tokio::net::TcpListener;
-use tonic::transport::Identity;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tracing::{info, warn};
 
 use super::CliError;
+use super::client::source_chain;
 use crate::api::auth::check_token;
 use crate::api::server::{ServeOptions, serve};
 use crate::runner::{DataPolicy, Limits, Runner, RunnerConfig};
@@ -116,12 +117,25 @@ fn check_exposure(args: &ServeArgs) -> Result<()> {
     .into())
 }
 
+/// Reads and checks the certificate and key, so that a bad file is reported by its flag before
+/// anything is opened (tonic would only parse them when the server starts, and name neither).
 fn tls_identity(args: &ServeArgs) -> Result<Option<Identity>> {
     let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else { return Ok(None) };
-    let read = |flag: &str, path: &PathBuf| {
-        std::fs::read(path).map_err(|e| CliError(format!("{flag} {}: {e}", path.display())))
+    let read = |flag: &str, path: &PathBuf, marker: &str, what: &str| {
+        let pem = std::fs::read(path).map_err(|e| CliError(format!("{flag} {}: {e}", path.display())))?;
+        if !String::from_utf8_lossy(&pem).contains(marker) {
+            return Err(CliError(format!("{flag} {}: no PEM {what} in it", path.display())));
+        }
+        Ok(pem)
     };
-    Ok(Some(Identity::from_pem(read("--tls-cert", cert)?, read("--tls-key", key)?)))
+    let identity = Identity::from_pem(
+        read("--tls-cert", cert, "-----BEGIN CERTIFICATE-----", "certificate")?,
+        read("--tls-key", key, "PRIVATE KEY-----", "private key")?,
+    );
+    Server::builder().tls_config(ServerTlsConfig::new().identity(identity.clone())).map_err(|e| {
+        CliError(format!("--tls-cert {} with --tls-key {}: {}", cert.display(), key.display(), source_chain(&e)))
+    })?;
+    Ok(Some(identity))
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
