@@ -193,7 +193,7 @@ fn serve_refuses_an_open_non_loopback_address_and_says_what_to_do() {
         assert!(!err.contains("refusing") && err.contains("--data-dir"), "{extra:?}: {err}");
     }
     let err = failed(&gradlab(&["serve", "--addr", "127.0.0.1:0", "--database", db_arg, "--token", "two words"], &[]));
-    assert!(err.contains("--token: must be printable ASCII without spaces"), "{err}");
+    assert!(err.contains("--token (GRADLAB_TOKEN): must be printable ASCII without spaces"), "{err}");
 
     // Bad TLS files are named by their flag, before anything is opened.
     let (cert, key) = self_signed(dir.path());

@@ -15,10 +15,10 @@ const SCHEME: &[u8] = b"bearer ";
 /// A token is sent as an HTTP/2 header value: printable ASCII, no spaces.
 pub fn check_token(token: &str) -> Result<(), String> {
     if token.is_empty() {
-        return Err("--token: must not be empty".into());
+        return Err("--token (GRADLAB_TOKEN): must not be empty".into());
     }
     if let Some(c) = token.chars().find(|c| !c.is_ascii_graphic()) {
-        return Err(format!("--token: must be printable ASCII without spaces, found {c:?}"));
+        return Err(format!("--token (GRADLAB_TOKEN): must be printable ASCII without spaces, found {c:?}"));
     }
     Ok(())
 }
@@ -68,7 +68,7 @@ impl SendToken {
         let header = token
             .map(|t| {
                 check_token(t)?;
-                MetadataValue::try_from(format!("Bearer {t}")).map_err(|e| format!("--token: {e}"))
+                MetadataValue::try_from(format!("Bearer {t}")).map_err(|e| format!("--token (GRADLAB_TOKEN): {e}"))
             })
             .transpose()?;
         Ok(SendToken { header })
