@@ -279,7 +279,7 @@ async fn run_in_runtime(watchers: usize, steps: u64, clients_on: Handle) -> Resu
     let db = dir.path().join("bench.db");
     let store = SqliteStore::open(db.to_str().context("temp path is not UTF-8")?).await?;
     let before = thread_ids_named("gradlab-train-0");
-    let runner = Runner::start(Arc::new(store), RunnerConfig { workers: 1, ..RunnerConfig::default() }).await?;
+    let runner = Runner::start(Arc::new(store), RunnerConfig::with_workers(1)).await?;
     // The pool's thread names itself once it runs, which may be a moment after `start` returns.
     let mut train_tid = None;
     for _ in 0..200 {
@@ -297,7 +297,7 @@ async fn run_in_runtime(watchers: usize, steps: u64, clients_on: Handle) -> Resu
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(gradlab::api::server::serve(listener, runner, async {
+    let server = tokio::spawn(gradlab::api::server::serve(listener, runner, Default::default(), async {
         let _ = stopped.await;
     }));
 

@@ -157,7 +157,7 @@ async fn cancel_and_the_documented_errors() {
     let server = TestServer::start(&dir.path().join("g.db"), 1).await;
     let url = server.url();
     let mut client = server.client().await;
-    let long = client.submit_job(small_job(10_000_000)).await.unwrap().into_inner();
+    let long = client.submit_job(small_job(1_000_000)).await.unwrap().into_inner();
     let queued = client.submit_job(small_job(10)).await.unwrap().into_inner();
     let out = ok(&gradlab(&url, &["cancel", &queued.id.to_string(), &long.id.to_string()]));
     assert!(

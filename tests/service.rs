@@ -97,7 +97,7 @@ async fn cancel_queued_and_running_jobs() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("g.db"), 1).await;
     let mut client = server.client().await;
-    let long = client.submit_job(small_job(10_000_000)).await.unwrap().into_inner();
+    let long = client.submit_job(small_job(1_000_000)).await.unwrap().into_inner();
     let queued = client.submit_job(small_job(100)).await.unwrap().into_inner();
 
     let c = client.cancel_job(pb::JobId { id: queued.id }).await.unwrap().into_inner();
@@ -108,7 +108,7 @@ async fn cancel_queued_and_running_jobs() {
     wait_for(&mut client, long.id, |j| j.steps_done > 20).await;
     let c = client.cancel_job(pb::JobId { id: long.id }).await.unwrap().into_inner();
     assert_eq!(state(&c), JobState::Cancelled);
-    assert!(c.steps_done > 20 && c.steps_done < 10_000_000);
+    assert!(c.steps_done > 20 && c.steps_done < 1_000_000);
     let hist = client
         .get_history(pb::HistoryRequest {
             job_id: long.id,
@@ -142,7 +142,6 @@ async fn bad_input_gets_invalid_argument_naming_the_field() {
         (pb::JobSpec { lr: Some(f64::NAN), ..small_job(10) }, "lr"),
         (pb::JobSpec { batch: Some(100_000), ..small_job(10) }, "batch"),
         (pb::JobSpec { dataset: "gaussian:dim=abc".into(), ..small_job(10) }, "dataset"),
-        (pb::JobSpec { dataset: "csv:/no/such/file.csv".into(), ..small_job(10) }, "dataset"),
     ];
     for (spec, field) in cases {
         let e = client.submit_job(spec).await.unwrap_err();
@@ -292,7 +291,7 @@ async fn shutdown_ends_watch_streams_and_stops_promptly() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(&dir.path().join("g.db"), 1).await;
     let mut client = server.client().await;
-    let long = client.submit_job(small_job(10_000_000)).await.unwrap().into_inner();
+    let long = client.submit_job(small_job(1_000_000)).await.unwrap().into_inner();
     wait_for(&mut client, long.id, |j| j.steps_done > 5).await;
     let mut stream = client.watch_job(pb::WatchRequest { job_id: long.id, from_step: 0 }).await.unwrap().into_inner();
     let watcher = tokio::spawn(async move {

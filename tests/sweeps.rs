@@ -323,3 +323,38 @@ fn the_demo_runs_end_to_end() {
         assert!(dir.path().join("report").join(f).exists(), "{f}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweeps_are_held_to_the_server_limits() {
+    use gradlab::api::server::ServeOptions;
+    use gradlab::runner::RunnerConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = RunnerConfig::with_workers(1);
+    config.limits.max_queued_jobs = 5;
+    config.limits.max_sweep_jobs = 6;
+    let server = TestServer::start_with(&dir.path().join("g.db"), config, ServeOptions::default()).await;
+    let mut client = server.client().await;
+
+    // 8 jobs: more than one sweep may have.
+    let e = client.submit_sweep(small_sweep(10)).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("8 jobs") && e.message().contains("--max-sweep-jobs"), "{}", e.message());
+
+    // 4 jobs fit; 4 more would pass the 5 unfinished jobs the server holds.
+    let mut four = small_sweep(1_000_000);
+    four.axes.pop();
+    client.submit_sweep(four.clone()).await.unwrap();
+    let e = client.submit_sweep(four).await.unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted);
+    assert!(e.message().contains("--max-queued-jobs 5"), "{}", e.message());
+
+    // Every job is held to the per-job limits, and the refusal names the job.
+    let mut long = small_sweep(10);
+    long.axes = vec![axis("steps", &["10", "2000000"])];
+    let e = client.submit_sweep(long).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("steps=2000000") && e.message().contains("--max-steps"), "{}", e.message());
+    let listed = client.list_sweeps(pb::ListSweepsRequest::default()).await.unwrap().into_inner();
+    assert_eq!(listed.sweeps.len(), 1, "only the sweep that fitted is stored");
+    server.stop().await;
+}

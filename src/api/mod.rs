@@ -10,9 +10,11 @@ pub mod pb {
     pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("gradlab_descriptor");
 }
 
+pub mod auth;
 pub mod convert;
 pub mod convert_sweep;
 pub mod metrics;
+pub mod request_size;
 pub mod server;
 pub mod service;
 pub mod status;

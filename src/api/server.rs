@@ -1,21 +1,35 @@
-//! Serving: the Experiments service with gRPC health and reflection (v1 and v1alpha).
+//! Serving: the Experiments service with gRPC health and reflection (v1 and v1alpha), behind
+//! the token check, TLS and the request limits.
 
 use std::future::Future;
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
 
+use super::auth::RequireToken;
 use super::metrics::RpcMetricsLayer;
 use super::pb::{self, experiments_server::ExperimentsServer};
+use super::request_size::RequestSizeLayer;
 use super::service::ExperimentsService;
 use crate::runner::Runner;
+
+/// How the server meets its clients; the default is plaintext and open, for loopback.
+#[derive(Clone, Debug, Default)]
+pub struct ServeOptions {
+    /// Calls (except health) need `authorization: Bearer <token>`.
+    pub token: Option<String>,
+    /// TLS with this certificate chain and key (PEM).
+    pub tls: Option<Identity>,
+}
 
 /// Serves on `listener` until `shutdown` resolves; then watch streams end (UNAVAILABLE) and
 /// in-flight calls finish.
 pub async fn serve(
     listener: TcpListener,
     runner: Runner,
+    options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
     let stopping = runner.clone();
@@ -23,8 +37,12 @@ pub async fn serve(
         shutdown.await;
         stopping.begin_shutdown();
     };
+    let limits = runner.limits().clone();
+    let auth = RequireToken::new(options.token.as_deref());
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<ExperimentsServer<ExperimentsService>>().await;
+    // Reflection describes the API and nothing else, but it is behind the token too: a server
+    // that wants a token tells strangers nothing, and grpcurl can send the header (-H).
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -33,14 +51,23 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    Server::builder()
+    let experiments =
+        ExperimentsServer::new(ExperimentsService::new(runner)).max_decoding_message_size(limits.max_request_bytes);
+    let mut server = Server::builder();
+    if let Some(identity) = options.tls {
+        server = server.tls_config(ServerTlsConfig::new().identity(identity))?;
+    }
+    server
+        // A client's grpc-timeout shortens this; tonic applies the smaller of the two.
+        .timeout(limits.request_timeout)
         // One span per RPC, named by its method: every log line of a call carries it.
         .trace_fn(|req| tracing::info_span!("grpc", method = %req.uri().path()))
         .layer(RpcMetricsLayer)
+        .layer(RequestSizeLayer::new(limits.max_request_bytes))
         .add_service(health)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(ExperimentsServer::new(ExperimentsService::new(runner)))
+        .add_service(InterceptedService::new(reflection_v1, auth.clone()))
+        .add_service(InterceptedService::new(reflection_v1alpha, auth.clone()))
+        .add_service(InterceptedService::new(experiments, auth))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     Ok(())

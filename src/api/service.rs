@@ -74,11 +74,18 @@ impl Experiments for ExperimentsService {
             .await
             .map_err(from_store)?
             .ok_or_else(|| Status::not_found(format!("job {id} not found")))?;
+        let slot = self.runner.watch_slot().map_err(from_runner)?;
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);
         let runner = self.runner.clone();
         let span = info_span!("watch", job = %id, from_step = req.from_step);
-        // The watcher ends when the job ends or when the client hangs up (a send fails).
-        tokio::spawn(async move { runner.watch(id, req.from_step, tx).await }.instrument(span));
+        // The watcher ends when the job ends or when the client hangs up; its slot goes with it.
+        tokio::spawn(
+            async move {
+                let _slot = slot;
+                runner.watch(id, req.from_step, tx).await
+            }
+            .instrument(span),
+        );
         let stream =
             ReceiverStream::new(rx).map(|item| item.map(|ev| convert::progress_to_pb(&ev)).map_err(from_runner));
         Ok(Response::new(Box::pin(stream)))
@@ -123,10 +130,17 @@ impl Experiments for ExperimentsService {
         let id = SweepId(request.get_ref().id);
         // Unknown ids fail the call itself, not the first message of a stream.
         self.runner.get_sweep(id).await.map_err(from_runner)?;
+        let slot = self.runner.watch_slot().map_err(from_runner)?;
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);
         let runner = self.runner.clone();
         let span = info_span!("watch_sweep", sweep = %id);
-        tokio::spawn(async move { runner.watch_sweep(id, tx).await }.instrument(span));
+        tokio::spawn(
+            async move {
+                let _slot = slot;
+                runner.watch_sweep(id, tx).await
+            }
+            .instrument(span),
+        );
         let stream = ReceiverStream::new(rx)
             .map(|item| item.map(|ev| convert_sweep::sweep_progress_to_pb(&ev)).map_err(from_runner));
         Ok(Response::new(Box::pin(stream)))

@@ -16,6 +16,8 @@ pub fn from_runner(e: RunnerError) -> Status {
         RunnerError::Invalid(f) => invalid(f),
         RunnerError::FailedPrecondition(m) => Status::failed_precondition(m),
         RunnerError::ShuttingDown => Status::unavailable("server is shutting down"),
+        RunnerError::PermissionDenied(m) => Status::permission_denied(m),
+        RunnerError::ResourceExhausted(m) => Status::resource_exhausted(m),
         RunnerError::Store(s) => from_store(s),
     }
 }

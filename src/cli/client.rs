@@ -2,18 +2,32 @@
 
 use std::fmt;
 
+use std::path::PathBuf;
+
 use anyhow::Result;
 use clap::Args;
-use tonic::transport::{Channel, Endpoint};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
+use crate::api::auth::SendToken;
 use crate::api::pb::experiments_client::ExperimentsClient;
 
 #[derive(Args, Clone, Debug)]
 pub struct ServerArgs {
-    /// The gradlab server.
+    /// The gradlab server: http://HOST:PORT, or https://HOST:PORT for TLS.
     #[arg(long, env = "GRADLAB_SERVER", default_value = "http://127.0.0.1:50051", global = true)]
     pub server: String,
+    /// Token for a server started with --token, sent as `authorization: Bearer <token>`.
+    #[arg(long, env = "GRADLAB_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// PEM certificate(s) to trust for an https:// server (e.g. its self-signed certificate);
+    /// default: the system's trusted roots.
+    #[arg(long, env = "GRADLAB_CA_CERT", global = true)]
+    pub ca_cert: Option<PathBuf>,
 }
+
+/// A client of the Experiments service that sends the token, if any, on every call.
+pub type Client = ExperimentsClient<InterceptedService<Channel, SendToken>>;
 
 /// A failure the CLI reports in one line and exits non-zero on.
 #[derive(Debug)]
@@ -32,21 +46,33 @@ pub fn status(e: tonic::Status) -> anyhow::Error {
     CliError(format!("{:?}: {}", e.code(), e.message())).into()
 }
 
-/// The generated client as every command uses it.
-pub type Client = ExperimentsClient<Channel>;
-
 pub async fn connect(args: &ServerArgs) -> Result<Client> {
-    let endpoint = Endpoint::from_shared(args.server.clone())
+    let token = SendToken::new(args.token.as_deref()).map_err(CliError)?;
+    let mut endpoint = Endpoint::from_shared(args.server.clone())
         .map_err(|e| CliError(format!("bad server address {:?}: {e}", args.server)))?
         .connect_timeout(std::time::Duration::from_secs(5));
+    let https = endpoint.uri().scheme_str() == Some("https");
+    if https {
+        let tls = match &args.ca_cert {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| CliError(format!("--ca-cert {}: {e}", path.display())))?;
+                ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))
+            }
+            None => ClientTlsConfig::new().with_native_roots(),
+        };
+        endpoint = endpoint.tls_config(tls).map_err(|e| CliError(format!("TLS for {}: {e}", args.server)))?;
+    } else if args.ca_cert.is_some() {
+        return Err(CliError(format!("--ca-cert is for https:// servers, and {} is not one", args.server)).into());
+    }
     let channel = endpoint
         .connect()
         .await
         .map_err(|e| CliError(format!("cannot reach the gradlab server at {}: {}", args.server, source_chain(&e))))?;
-    Ok(ExperimentsClient::new(channel).max_decoding_message_size(256 << 20))
+    Ok(ExperimentsClient::with_interceptor(channel, token).max_decoding_message_size(256 << 20))
 }
 
-fn source_chain(e: &dyn std::error::Error) -> String {
+/// An error and its causes in one line, each said once.
+pub fn source_chain(e: &dyn std::error::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut cur = e.source();
     while let Some(s) = cur {

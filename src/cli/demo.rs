@@ -16,7 +16,7 @@ use super::client::{CliError, ServerArgs, connect, status};
 use super::report::{fetch, tables, write_all};
 use super::sweep_watch;
 use crate::api::convert_sweep::sweep_spec_to_pb;
-use crate::api::server::serve;
+use crate::api::server::{ServeOptions, serve};
 use crate::runner::sweep::preset;
 use crate::runner::{Runner, RunnerConfig};
 use crate::store::SqliteStore;
@@ -64,13 +64,14 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0").await.context("cannot listen on a loopback port")?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, runner, async {
+    // Loopback, plaintext, no token: the server lives and dies with this command.
+    let server = tokio::spawn(serve(listener, runner, ServeOptions::default(), async {
         let _ = stopped.await;
     }));
     eprintln!("gradlab demo: server on {addr}, database {database}, {workers} workers");
 
     let outcome = async {
-        let mut client = connect(&ServerArgs { server: format!("http://{addr}") }).await?;
+        let mut client = connect(&ServerArgs { server: format!("http://{addr}"), token: None, ca_cert: None }).await?;
         let sweep = client.submit_sweep(sweep_spec_to_pb(&spec)).await.map_err(status)?.into_inner();
         let total = sweep.counts.map_or(0, |c| c.total);
         eprintln!("sweep {} ({}): {total} jobs, {} steps each", sweep.id, spec.name, spec.base.steps);

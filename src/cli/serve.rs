@@ -1,15 +1,21 @@
 //! `gradlab serve`: the gRPC server over a SQLite history.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use tokio::net::TcpListener;
-use tracing::info;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tracing::{info, warn};
 
-use crate::api::server::serve;
-use crate::runner::{Runner, RunnerConfig};
+use super::CliError;
+use super::client::source_chain;
+use crate::api::auth::check_token;
+use crate::api::server::{ServeOptions, serve};
+use crate::runner::{DataPolicy, Limits, Runner, RunnerConfig};
 use crate::store::SqliteStore;
 
 #[derive(Args, Debug)]
@@ -23,9 +29,6 @@ pub struct ServeArgs {
     /// Jobs trained at once (and training threads); default: the CPU count.
     #[arg(long, env = "GRADLAB_WORKERS")]
     pub workers: Option<usize>,
-    /// Most jobs one sweep may expand to; larger sweeps are refused before anything is stored.
-    #[arg(long, env = "GRADLAB_MAX_SWEEP_JOBS", default_value_t = RunnerConfig::DEFAULT_MAX_SWEEP_JOBS)]
-    pub max_sweep_jobs: usize,
     /// Serve Prometheus metrics over HTTP on this address (e.g. 127.0.0.1:9184).
     #[arg(long, env = "GRADLAB_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
@@ -35,6 +38,111 @@ pub struct ServeArgs {
     /// Log format: text for people, json for machines.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Require `authorization: Bearer <TOKEN>` on every call except gRPC health. Clients pass
+    /// it with --token or GRADLAB_TOKEN.
+    #[arg(long, env = "GRADLAB_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Listen on a non-loopback address without --token. Anyone who reaches the address can
+    /// then submit, read and cancel jobs: only for a network you trust.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Jobs may read dataset files (csv:, idx:) under this directory; repeatable, or
+    /// colon-separated in GRADLAB_DATA_DIR. Without one the server reads no files for clients:
+    /// jobs get only the built-in and generated datasets.
+    #[arg(long = "data-dir", value_name = "DIR", env = "GRADLAB_DATA_DIR", value_delimiter = ':')]
+    pub data_dirs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// `gradlab serve`'s limits; see [`Limits`] for what each bounds and why its default.
+#[derive(Args, Debug)]
+pub struct LimitArgs {
+    /// Largest network of a job, in parameters (weights and biases).
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_params)]
+    pub max_params: u64,
+    /// Most training steps of a job.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_steps)]
+    pub max_steps: u64,
+    /// Most unfinished (queued or running) jobs; further submissions get RESOURCE_EXHAUSTED.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_queued_jobs)]
+    pub max_queued_jobs: usize,
+    /// Most jobs one sweep may expand to; larger sweeps are refused before anything is stored.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_sweep_jobs)]
+    pub max_sweep_jobs: usize,
+    /// Most watch streams (WatchJob and WatchSweep) open at once.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_watchers)]
+    pub max_watchers: usize,
+    /// Largest request message, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_request_bytes)]
+    pub max_request_bytes: usize,
+    /// Largest dataset file, in bytes on disk.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_dataset_bytes)]
+    pub max_dataset_bytes: u64,
+    /// Longest a call may run on the server, in seconds; a client's shorter deadline
+    /// (grpc-timeout) wins. Watch streams are not cut: this bounds the call's start.
+    #[arg(long, value_name = "SECONDS", default_value_t = Limits::default().request_timeout.as_secs())]
+    pub request_timeout: u64,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Result<Limits> {
+        if self.request_timeout == 0 {
+            return Err(CliError("--request-timeout: must be at least 1 second".into()).into());
+        }
+        Ok(Limits {
+            max_params: self.max_params,
+            max_steps: self.max_steps,
+            max_queued_jobs: self.max_queued_jobs,
+            max_sweep_jobs: self.max_sweep_jobs,
+            max_watchers: self.max_watchers,
+            max_request_bytes: self.max_request_bytes,
+            max_dataset_bytes: self.max_dataset_bytes,
+            request_timeout: Duration::from_secs(self.request_timeout),
+        })
+    }
+}
+
+/// Refuses to expose an open server: on a non-loopback address a token is needed, or an
+/// explicit --insecure.
+fn check_exposure(args: &ServeArgs) -> Result<()> {
+    let addr = args.addr;
+    if addr.ip().is_loopback() || args.token.is_some() || args.insecure {
+        return Ok(());
+    }
+    Err(CliError(format!(
+        "refusing to listen on {addr} without a token: anyone who can reach it could submit jobs, read every \
+         result and cancel jobs. Start it with --token TOKEN (or GRADLAB_TOKEN) and give clients the same token, \
+         listen on 127.0.0.1, or pass --insecure if every host that can reach it is trusted"
+    ))
+    .into())
+}
+
+/// Reads and checks the certificate and key, so that a bad file is reported by its flag before
+/// anything is opened (tonic would only parse them when the server starts, and name neither).
+fn tls_identity(args: &ServeArgs) -> Result<Option<Identity>> {
+    let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else { return Ok(None) };
+    let read = |flag: &str, path: &PathBuf, marker: &str, what: &str| {
+        let pem = std::fs::read(path).map_err(|e| CliError(format!("{flag} {}: {e}", path.display())))?;
+        if !String::from_utf8_lossy(&pem).contains(marker) {
+            return Err(CliError(format!("{flag} {}: no PEM {what} in it", path.display())));
+        }
+        Ok(pem)
+    };
+    let identity = Identity::from_pem(
+        read("--tls-cert", cert, "-----BEGIN CERTIFICATE-----", "certificate")?,
+        read("--tls-key", key, "PRIVATE KEY-----", "private key")?,
+    );
+    Server::builder().tls_config(ServerTlsConfig::new().identity(identity.clone())).map_err(|e| {
+        CliError(format!("--tls-cert {} with --tls-key {}: {}", cert.display(), key.display(), source_chain(&e)))
+    })?;
+    Ok(Some(identity))
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -56,6 +164,14 @@ pub fn init_logging(filter: &str, format: LogFormat) -> Result<()> {
 }
 
 pub async fn run(args: ServeArgs) -> Result<()> {
+    // Every flag is checked before anything is opened or created.
+    check_exposure(&args)?;
+    if let Some(t) = &args.token {
+        check_token(t).map_err(CliError)?;
+    }
+    let tls = tls_identity(&args)?;
+    let limits = args.limits.limits()?;
+    let data = DataPolicy::allow(&args.data_dirs).map_err(CliError)?;
     init_logging(&args.log, args.log_format)?;
     let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let store = SqliteStore::open(&args.database)
@@ -68,10 +184,24 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         info!(addr = %listener.local_addr()?, "metrics on http");
         tokio::spawn(crate::api::metrics::serve(listener, handle, std::future::pending::<()>()));
     }
-    let runner = Runner::start(Arc::new(store), RunnerConfig { workers, max_sweep_jobs: args.max_sweep_jobs }).await?;
+    let data_dirs = data.dirs().iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(":");
+    let runner = Runner::start(Arc::new(store), RunnerConfig { workers, limits, data }).await?;
     let listener = TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
-    info!(addr = %listener.local_addr()?, database = %args.database, workers, "gradlab serving");
-    serve(listener, runner, shutdown_signal()).await?;
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() && args.token.is_some() && tls.is_none() {
+        warn!("the token crosses the network in clear text: serve TLS with --tls-cert and --tls-key");
+    }
+    info!(
+        %addr,
+        database = %args.database,
+        workers,
+        tls = tls.is_some(),
+        token = args.token.is_some(),
+        data_dirs,
+        "gradlab serving"
+    );
+    let options = ServeOptions { token: args.token, tls };
+    serve(listener, runner, options, shutdown_signal()).await?;
     info!("gradlab stopped");
     Ok(())
 }

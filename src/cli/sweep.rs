@@ -14,7 +14,7 @@ use super::submit::read_spec_file;
 use super::sweep_watch;
 use crate::api::convert_sweep::sweep_spec_to_pb;
 use crate::api::pb;
-use crate::runner::RunnerConfig;
+use crate::runner::limits::Limits;
 use crate::runner::sweep::{Axis, AxisField, PRESETS, SweepSpec, preset};
 
 #[derive(Args, Debug)]
@@ -101,7 +101,7 @@ pub async fn run(args: SweepArgs) -> Result<()> {
     let spec = build_sweep(&args)?;
     if args.dry_run {
         // The server applies its own limit; here only the expansion itself is checked.
-        let jobs = spec.expand(RunnerConfig::DEFAULT_MAX_SWEEP_JOBS)?;
+        let jobs = spec.expand(Limits::default().max_sweep_jobs)?;
         for j in &jobs {
             println!("{}", j.name);
         }

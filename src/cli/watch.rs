@@ -6,11 +6,10 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tonic::transport::Channel;
 
-use super::client::{CliError, ServerArgs, connect, status};
+use super::client::{CliError, Client, ServerArgs, connect, status};
 use super::fmt::{job_state, summary_line};
-use crate::api::pb::{self, experiments_client::ExperimentsClient, progress::Event};
+use crate::api::pb::{self, progress::Event};
 
 #[derive(Args, Debug)]
 pub struct WatchArgs {
@@ -215,12 +214,7 @@ impl View {
 
 /// Watches a job to its end (or until Ctrl-C, which detaches and leaves the job running).
 /// Returns the final job, or None when detached.
-pub async fn watch(
-    client: &mut ExperimentsClient<Channel>,
-    id: i64,
-    from_step: u64,
-    plain: bool,
-) -> Result<Option<pb::Job>> {
+pub async fn watch(client: &mut Client, id: i64, from_step: u64, plain: bool) -> Result<Option<pb::Job>> {
     let mut stream = client.watch_job(pb::WatchRequest { job_id: id, from_step }).await.map_err(status)?.into_inner();
     let mut view: Option<View> = None;
     let mut last_job: Option<pb::Job> = None;

@@ -11,14 +11,25 @@ use super::live::LiveJob;
 use super::model::{JobRecord, JobState, JobSummary, MeanFieldSummary};
 use super::writer::WriterMsg;
 use crate::engine::meanfield::{FixedPoint, Prediction, Regime};
+use crate::engine::spec::JobSpec;
 use crate::engine::theory;
 use crate::engine::train::{Event, Trainer};
 
-pub fn execute(job: Arc<LiveJob>, record: JobRecord, tx: mpsc::Sender<WriterMsg>) {
+/// `admit` checks the spec again just before its data is read (the data policy may have changed
+/// since it was queued, or a file under it); a refusal fails the job with its message.
+pub fn execute<E: std::fmt::Display>(
+    job: Arc<LiveJob>,
+    record: JobRecord,
+    tx: mpsc::Sender<WriterMsg>,
+    admit: impl FnOnce(&JobSpec) -> Result<(), E>,
+) {
     let span = info_span!("job", job = %record.id);
     let _enter = span.enter();
     info!(activation = %record.spec.activation, depth = record.spec.depth(), steps = record.spec.steps, "job started");
-    let outcome = catch_unwind(AssertUnwindSafe(|| train(&job, &record, &tx)));
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        admit(&record.spec).map_err(|e| e.to_string())?;
+        train(&job, &record, &tx)
+    }));
     let (state, summary, error) = match outcome {
         Ok(Ok((state, summary))) => (state, Some(Box::new(summary)), job.failure()),
         Ok(Err(e)) => (JobState::Failed, None, Some(e)),
@@ -69,7 +80,7 @@ fn train(job: &LiveJob, record: &JobRecord, tx: &mpsc::Sender<WriterMsg>) -> Res
     Ok((state, JobSummary { run, mean_field }))
 }
 
-fn summarize(p: &Prediction, spec: &crate::engine::spec::JobSpec) -> MeanFieldSummary {
+fn summarize(p: &Prediction, spec: &JobSpec) -> MeanFieldSummary {
     let width = spec.hidden.last().copied().unwrap_or(1);
     let (sigma_w, sigma_b) = spec.init.mean_field_sigmas(width, width);
     MeanFieldSummary {

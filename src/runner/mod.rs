@@ -4,7 +4,9 @@
 //! Threads: training runs only on the runner's rayon pool; the tokio side (dispatcher, writer,
 //! watchers) only awaits. Results cross over bounded channels.
 
+pub mod data_policy;
 mod exec;
+pub mod limits;
 pub mod live;
 pub mod metrics;
 pub mod model;
@@ -15,13 +17,15 @@ mod watch;
 mod writer;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+pub use data_policy::DataPolicy;
+pub use limits::{Limits, Slot};
 pub use live::LiveEvent;
 use live::{Phase, Registry};
 pub use model::*;
@@ -47,6 +51,12 @@ pub enum RunnerError {
     FailedPrecondition(String),
     #[error("server is shutting down")]
     ShuttingDown,
+    /// Not allowed by this server's configuration (e.g. a dataset outside `--data-dir`).
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// A server-wide limit is reached (queued jobs, watchers); may succeed later.
+    #[error("{0}")]
+    ResourceExhausted(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -65,26 +75,26 @@ impl From<StoreError> for RunnerError {
 pub struct RunnerConfig {
     /// Jobs training at once, and threads of the rayon pool.
     pub workers: usize,
-    /// Most jobs one sweep may expand to.
-    pub max_sweep_jobs: usize,
+    pub limits: Limits,
+    /// Where dataset files may be read from.
+    pub data: DataPolicy,
 }
 
 impl RunnerConfig {
-    pub const DEFAULT_MAX_SWEEP_JOBS: usize = 10_000;
+    /// `workers` workers, default limits, no dataset files.
+    pub fn with_workers(workers: usize) -> Self {
+        RunnerConfig { workers, limits: Limits::default(), data: DataPolicy::default() }
+    }
 }
 
 impl Default for RunnerConfig {
-    /// One worker per CPU.
+    /// One worker per CPU, default limits, no dataset files.
     fn default() -> Self {
-        RunnerConfig {
-            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            max_sweep_jobs: Self::DEFAULT_MAX_SWEEP_JOBS,
-        }
+        Self::with_workers(std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
 }
 
 struct Inner {
-    config: RunnerConfig,
     store: Arc<dyn Store>,
     registry: Arc<Registry>,
     pool: rayon::ThreadPool,
@@ -95,6 +105,12 @@ struct Inner {
     queue: mpsc::UnboundedSender<JobRecord>,
     /// Cancelled when the server starts shutting down: watch streams end, submissions stop.
     stopping: CancellationToken,
+    limits: Limits,
+    data: Arc<DataPolicy>,
+    /// Submissions between their queue-limit check and their entry in the registry.
+    submitting: Arc<AtomicUsize>,
+    /// Open watch streams.
+    watchers: Arc<AtomicUsize>,
 }
 
 /// Cheap to clone: every clone drives the same runner.
@@ -124,7 +140,6 @@ impl Runner {
         let (queue, queue_rx) = mpsc::unbounded_channel();
         let runner = Runner {
             inner: Arc::new(Inner {
-                config: RunnerConfig { workers, ..config },
                 store,
                 registry,
                 pool,
@@ -132,6 +147,10 @@ impl Runner {
                 writer,
                 queue,
                 stopping: CancellationToken::new(),
+                limits: config.limits,
+                data: Arc::new(config.data),
+                submitting: Arc::default(),
+                watchers: Arc::default(),
             }),
         };
         tokio::spawn(runner.clone().dispatch(queue_rx, Arc::new(Semaphore::new(workers))));
@@ -151,23 +170,76 @@ impl Runner {
         &self.inner.store
     }
 
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
     fn enqueue(&self, job: JobRecord) {
         self.inner.registry.insert(job.id);
         // The dispatcher lives as long as the runner; a send can only fail at shutdown.
         let _ = self.inner.queue.send(job);
     }
 
-    /// Loads the spec's dataset on the I/O pool, to reject what cannot run (a file that
-    /// does not parse, a batch larger than the training split) before anything is stored.
+    /// Holds the spec to this server's limits and data policy, then loads its dataset on the
+    /// I/O pool, to reject what cannot run (a file that does not parse, a batch larger than the
+    /// training split, a network too large for this input) before anything is stored.
     pub async fn check_data(&self, spec: &JobSpec) -> Result<(), RunnerError> {
+        let limits = &self.inner.limits;
+        limits.check_spec(spec)?;
         let (tx, rx) = oneshot::channel();
         let spec = spec.clone();
+        let (data, max_bytes, exact) = (self.inner.data.clone(), limits.max_dataset_bytes, limits.clone());
         self.inner.io_pool.spawn(move || {
-            let res = std::panic::catch_unwind(|| check(&spec))
-                .unwrap_or_else(|_| Err(FieldError::new("dataset", "internal error while reading the dataset")));
+            let res = spec
+                .dataset_spec()
+                .map_err(RunnerError::Invalid)
+                .and_then(|d| data.check(&d, max_bytes))
+                .and_then(|()| {
+                    std::panic::catch_unwind(|| check(&spec, &exact))
+                        .unwrap_or_else(|_| Err(FieldError::new("dataset", "internal error while reading the dataset")))
+                        .map_err(RunnerError::Invalid)
+                });
             let _ = tx.send(res);
         });
-        rx.await.map_err(|_| RunnerError::ShuttingDown)?.map_err(RunnerError::Invalid)
+        rx.await.map_err(|_| RunnerError::ShuttingDown)?
+    }
+
+    /// A place among the server's unfinished jobs (`--max-queued-jobs`), held from before the
+    /// checks until the job is in the registry, which counts it from then on.
+    fn queue_slot(&self) -> Result<Slot, RunnerError> {
+        self.queue_slots(1)
+    }
+
+    /// `n` places among the unfinished jobs, all or none.
+    fn queue_slots(&self, n: usize) -> Result<Slot, RunnerError> {
+        let (slot, submitting) = Slot::take_n(&self.inner.submitting, n);
+        let unfinished = self.inner.registry.len() + submitting;
+        let max = self.inner.limits.max_queued_jobs;
+        if unfinished + n > max {
+            let adding =
+                if n > 1 { format!(" and this sweep adds {}", limits::thousands(n as u64)) } else { String::new() };
+            return Err(RunnerError::ResourceExhausted(format!(
+                "{} jobs are queued or running{adding}, this server's --max-queued-jobs {}; submit again when some \
+                 have finished",
+                limits::thousands(unfinished as u64),
+                limits::thousands(max as u64)
+            )));
+        }
+        Ok(slot)
+    }
+
+    /// A place among the open watch streams (`--max-watchers`); the stream holds it until it ends.
+    pub fn watch_slot(&self) -> Result<Slot, RunnerError> {
+        let (slot, open) = Slot::take(&self.inner.watchers);
+        let max = self.inner.limits.max_watchers;
+        if open >= max {
+            return Err(RunnerError::ResourceExhausted(format!(
+                "{} watch streams are open, this server's --max-watchers {}; close one or try again later",
+                limits::thousands(open as u64),
+                limits::thousands(max as u64)
+            )));
+        }
+        Ok(slot)
     }
 
     /// Starts shutting down: no new jobs are taken and every watch stream ends with
@@ -181,10 +253,12 @@ impl Runner {
     pub async fn submit(&self, spec: JobSpec, sweep_id: Option<i64>) -> Result<JobRecord, RunnerError> {
         self.refuse_when_stopping()?;
         spec.validate()?;
+        let slot = self.queue_slot()?;
         self.check_data(&spec).await?;
         let record = self.inner.store.create_job(&spec, sweep_id).await?;
         info!(job = %record.id, "job queued");
         self.enqueue(record.clone());
+        drop(slot); // the registry counts the job now
         Ok(record)
     }
 
@@ -262,8 +336,12 @@ impl Runner {
         watcher: impl std::future::Future<Output = ()>,
         tx: mpsc::Sender<Result<T, RunnerError>>,
     ) {
+        let hung_up = tx.clone();
         tokio::select! {
             _ = watcher => {}
+            // A client that hangs up frees its watcher (and its --max-watchers place) at once,
+            // not at the job's next event, which may be hours away for a queued job.
+            _ = hung_up.closed() => {}
             _ = self.inner.stopping.cancelled() => {
                 let _ = tx.send(Err(RunnerError::ShuttingDown)).await;
             }
@@ -298,18 +376,22 @@ impl Runner {
                 self.inner.registry.publish(record.id, LiveEvent::State(Arc::new(rec)));
             }
             let tx = self.inner.writer.clone();
+            let (data, max_bytes) = (self.inner.data.clone(), self.inner.limits.max_dataset_bytes);
             self.inner.pool.spawn(move || {
-                exec::execute(live, record, tx);
+                exec::execute(live, record, tx, |spec| data.check(&spec.dataset_spec()?, max_bytes));
                 drop(permit);
             });
         }
     }
 }
 
-fn check(spec: &JobSpec) -> Result<(), FieldError> {
+fn check(spec: &JobSpec, limits: &Limits) -> Result<(), FieldError> {
     let split = prepare_data(spec).map_err(|e| match e {
         SetupError::Field(f) => f,
         SetupError::Data(d) => FieldError::new("dataset", d.to_string()),
     })?;
-    check_split(spec, &split)
+    check_split(spec, &split)?;
+    let dims: Vec<usize> =
+        std::iter::once(split.train.dim()).chain(spec.hidden.iter().copied()).chain([split.train.classes]).collect();
+    limits.check_params(&dims)
 }

@@ -21,7 +21,14 @@ impl Runner {
     /// queues them. Nothing is stored when any check fails.
     pub async fn submit_sweep(&self, spec: SweepSpec) -> Result<SweepRecord, RunnerError> {
         self.refuse_when_stopping()?;
-        let jobs = spec.expand(self.inner.config.max_sweep_jobs)?;
+        let jobs = spec.expand(self.inner.limits.max_sweep_jobs)?;
+        // What the request asks for first (INVALID_ARGUMENT whatever the load), then room for it.
+        for job in &jobs {
+            self.inner.limits.check_spec(job).map_err(|e| {
+                RunnerError::Invalid(FieldError::new(e.field, format!("job {:?}: {}", job.name, e.problem)))
+            })?;
+        }
+        let slots = self.queue_slots(jobs.len())?;
         let mut checked = HashSet::new();
         for job in &jobs {
             if checked.insert(data_key(job)) {
@@ -38,6 +45,7 @@ impl Runner {
         for record in records {
             self.enqueue(record);
         }
+        drop(slots); // the registry counts the jobs now
         Ok(sweep)
     }
 

@@ -5,45 +5,59 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use gradlab::api::auth::SendToken;
 use gradlab::api::pb::experiments_client::ExperimentsClient;
 use gradlab::api::pb::{self, progress::Event};
+use gradlab::api::server::ServeOptions;
 use gradlab::runner::{Runner, RunnerConfig};
 use gradlab::store::SqliteStore;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 pub type Client = ExperimentsClient<Channel>;
+pub type TokenClient = ExperimentsClient<InterceptedService<Channel, SendToken>>;
 
 pub struct TestServer {
     pub addr: SocketAddr,
     pub db: PathBuf,
+    tls: bool,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
 
 impl TestServer {
     pub async fn start(db: &Path, workers: usize) -> TestServer {
+        Self::start_with(db, RunnerConfig::with_workers(workers), ServeOptions::default()).await
+    }
+
+    /// A server with these limits, data policy, token and TLS.
+    pub async fn start_with(db: &Path, config: RunnerConfig, options: ServeOptions) -> TestServer {
         let store = SqliteStore::open(db.to_str().unwrap()).await.expect("open store");
-        let runner = Runner::start(Arc::new(store), RunnerConfig { workers, ..RunnerConfig::default() })
-            .await
-            .expect("start runner");
+        let runner = Runner::start(Arc::new(store), config).await.expect("start runner");
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
+        let tls = options.tls.is_some();
         let task = tokio::spawn(async move {
-            gradlab::api::server::serve(listener, runner, async {
+            gradlab::api::server::serve(listener, runner, options, async {
                 let _ = stopped.await;
             })
             .await
             .expect("serve");
         });
-        TestServer { addr, db: db.to_path_buf(), stop: Some(stop), task: Some(task) }
+        TestServer { addr, db: db.to_path_buf(), tls, stop: Some(stop), task: Some(task) }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
+    }
+
+    /// A client that sends `token` (if any) on every call; plaintext servers only.
+    pub async fn client_with_token(&self, token: Option<&str>) -> TokenClient {
+        ExperimentsClient::with_interceptor(self.channel().await, SendToken::new(token).unwrap())
     }
 
     pub async fn client(&self) -> ExperimentsClient<Channel> {
