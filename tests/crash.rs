@@ -101,3 +101,40 @@ async fn a_killed_server_resumes_every_job_to_the_same_bits() {
     server.child.kill().unwrap();
     server.child.wait().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_promptly_and_the_next_server_finishes_the_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("term.db");
+    let mut server = spawn_serve(&db, &[]);
+    let mut client = connect_retrying(&server.url).await;
+    let id = client.submit_job(job(5)).await.unwrap().into_inner().id;
+    wait_for(&mut client, id, |j| j.steps_done > 200).await;
+    let mut watcher = connect_retrying(&server.url).await;
+    let mut stream = watcher.watch_job(pb::WatchRequest { job_id: id, from_step: 0 }).await.unwrap().into_inner();
+
+    let asked = std::time::Instant::now();
+    let term = std::process::Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    // The watcher is told, with a clear status, rather than cut off.
+    let end = loop {
+        match stream.message().await {
+            Ok(Some(_)) => continue,
+            other => break other,
+        }
+    };
+    let status = end.expect_err("the stream ends with a status");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("shutting down"), "{status:?}");
+    let exit = server.child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    assert!(asked.elapsed() < std::time::Duration::from_secs(15), "stopped in {:?}", asked.elapsed());
+
+    let mut server = spawn_serve(&db, &[]);
+    let mut client = connect_retrying(&server.url).await;
+    let j = wait_for(&mut client, id, done).await;
+    assert_eq!(state(&j), JobState::Succeeded);
+    assert_eq!(j.steps_done, 10_000);
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+}

@@ -201,10 +201,20 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         "gradlab serving"
     );
     let options = ServeOptions { token: args.token, tls };
+    let stopping = runner.clone();
     serve(listener, runner, options, shutdown_signal()).await?;
+    // Store what the writer holds; running jobs stay `running` and restart with the next server.
+    if tokio::time::timeout(FLUSH_TIMEOUT, stopping.sync()).await.is_err() {
+        warn!(
+            "the history writer did not flush within {FLUSH_TIMEOUT:?}; unflushed steps are recorded again on restart"
+        );
+    }
     info!("gradlab stopped");
     Ok(())
 }
+
+/// How long a stopping server waits for the history writer.
+const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {

@@ -8,7 +8,9 @@
 //! slow either: they get a broadcast that drops what they are too slow for, and re-read the
 //! store.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, warn};
@@ -35,21 +37,80 @@ pub enum WriterMsg {
     Sync(oneshot::Sender<()>),
 }
 
+/// How often the end of a job that could not be recorded (a full disk, say) is tried again.
+pub const RETRY_FINISH_EVERY: Duration = Duration::from_secs(1);
+
+/// A job's end, waiting to be recorded.
+struct Finish {
+    job: JobId,
+    state: JobState,
+    summary: Option<Box<JobSummary>>,
+    error: Option<String>,
+}
+
 pub async fn run(store: Arc<dyn Store>, registry: Arc<Registry>, mut rx: mpsc::Receiver<WriterMsg>) {
     let mut pending = Vec::with_capacity(MAX_BATCH);
+    let mut unrecorded: Vec<Finish> = Vec::new();
     let queue = metrics::gauge!(super::metrics::WRITER_QUEUE);
-    while rx.recv_many(&mut pending, MAX_BATCH).await > 0 {
-        queue.set(rx.len() as f64);
-        flush(&*store, &registry, std::mem::take(&mut pending)).await;
+    loop {
+        let retry = async {
+            if unrecorded.is_empty() {
+                std::future::pending::<()>().await
+            }
+            tokio::time::sleep(RETRY_FINISH_EVERY).await
+        };
+        tokio::select! {
+            n = rx.recv_many(&mut pending, MAX_BATCH) => {
+                if n == 0 {
+                    return;
+                }
+                queue.set(rx.len() as f64);
+                flush(&*store, &registry, std::mem::take(&mut pending), &mut unrecorded).await;
+            }
+            _ = retry => {
+                for f in std::mem::take(&mut unrecorded) {
+                    finish(&*store, &registry, f, &mut unrecorded).await;
+                }
+            }
+        }
     }
 }
 
-async fn flush(store: &dyn Store, registry: &Registry, msgs: Vec<WriterMsg>) {
-    // Group metrics per job, keeping each job's order.
+/// Records a job's end and tells its watchers. If the store refuses, the end is kept in
+/// `unrecorded` and tried again; the job stays live (its watchers wait) until it is recorded.
+async fn finish(store: &dyn Store, registry: &Registry, f: Finish, unrecorded: &mut Vec<Finish>) {
+    let now = super::now_ms();
+    if let Err(e) = store.mark_finished(f.job, f.state, now, f.summary.as_deref(), f.error.as_deref()).await {
+        if unrecorded.iter().all(|u| u.job != f.job) {
+            error!(job = %f.job, error = %e, "recording the end of a job failed; trying again every second");
+        }
+        unrecorded.push(f);
+        return;
+    }
+    let job = f.job;
+    match store.get_job(job).await {
+        Ok(Some(rec)) => registry.publish(job, LiveEvent::State(Arc::new(rec))),
+        Ok(None) => warn!(job = %job, "finished job vanished from the store"),
+        Err(e) => error!(job = %job, error = %e, "reading a finished job failed"),
+    }
+    if let Some(live) = registry.get(job) {
+        live.set_done();
+    }
+    registry.remove(job);
+}
+
+async fn flush(store: &dyn Store, registry: &Registry, msgs: Vec<WriterMsg>, unrecorded: &mut Vec<Finish>) {
+    // Group metrics per job, keeping each job's order. A job whose metrics already failed to be
+    // stored has stopped: what it sent after the failure is dropped, so its history ends at the
+    // failure instead of going on after a gap.
     let mut batches: Vec<MetricBatch> = Vec::new();
     let mut tail = Vec::new();
+    let mut failed: HashMap<JobId, bool> = HashMap::new();
+    let mut has_failed =
+        |job: JobId| *failed.entry(job).or_insert_with(|| registry.get(job).is_some_and(|l| l.failure().is_some()));
     for msg in msgs {
         match msg {
+            WriterMsg::Step(job, _) | WriterMsg::Eval(job, _) if has_failed(job) => {}
             WriterMsg::Step(job, rec) => batch_for(&mut batches, job).steps.push(rec),
             WriterMsg::Eval(job, rec) => batch_for(&mut batches, job).evals.push(rec),
             other => tail.push(other),
@@ -85,19 +146,7 @@ async fn flush(store: &dyn Store, registry: &Registry, msgs: Vec<WriterMsg>) {
     for msg in tail {
         match msg {
             WriterMsg::Finish { job, state, summary, error } => {
-                let now = super::now_ms();
-                if let Err(e) = store.mark_finished(job, state, now, summary.as_deref(), error.as_deref()).await {
-                    error!(job = %job, error = %e, "recording the end of a job failed");
-                }
-                match store.get_job(job).await {
-                    Ok(Some(rec)) => registry.publish(job, LiveEvent::State(Arc::new(rec))),
-                    Ok(None) => warn!(job = %job, "finished job vanished from the store"),
-                    Err(e) => error!(job = %job, error = %e, "reading a finished job failed"),
-                }
-                if let Some(live) = registry.get(job) {
-                    live.set_done();
-                }
-                registry.remove(job);
+                finish(store, registry, Finish { job, state, summary, error }, unrecorded).await
             }
             WriterMsg::Sync(done) => {
                 let _ = done.send(());

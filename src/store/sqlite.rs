@@ -371,7 +371,18 @@ impl SqliteStore {
     }
 
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+        match self.writer.begin_with("BEGIN IMMEDIATE").await {
+            // SQLite rolls a transaction back by itself on some errors (SQLITE_FULL, SQLITE_IOERR),
+            // after which sqlx still counts it as open and refuses to begin another on that
+            // connection, for good. Replace the connection (found with a full disk; see
+            // `a_full_database_fails_the_job_writing_and_nothing_else`).
+            Err(e) if e.to_string().contains("non-zero transaction depth") => {
+                tracing::warn!(error = %e, "replacing the writer connection after an aborted transaction");
+                let _ = self.writer.acquire().await?.close().await;
+                Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+            }
+            res => Ok(res?),
+        }
     }
 }
 

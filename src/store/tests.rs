@@ -706,3 +706,73 @@ async fn sweeps_list_newest_first_in_pages() {
     let bad = PageRequest { size: 2, token: Some("x".into()) };
     assert!(matches!(store.list_sweeps(&bad).await, Err(StoreError::Invalid(_))));
 }
+
+// ---------------------------------------------------------------------------------------------
+// A full disk while jobs run
+
+async fn until(store: &SqliteStore, id: JobId, done: impl Fn(&JobRecord) -> bool) -> JobRecord {
+    for _ in 0..3000 {
+        let j = store.get_job(id).await.unwrap().unwrap();
+        if done(&j) {
+            return j;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("job {id} never got there: {:?}", store.get_job(id).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_database_fails_the_job_writing_and_nothing_else() {
+    use std::sync::Arc;
+
+    use crate::runner::{Runner, RunnerConfig};
+    let (_dir, store) = temp_store().await;
+    let runner = Runner::start(Arc::new(store.clone()), RunnerConfig::with_workers(2)).await.unwrap();
+    let small = JobSpec { steps: 60, ..JobSpec::default().with_depth(2, 8) };
+    let a = runner.submit(small.clone(), None).await.unwrap().id;
+    let a_done = until(&store, a, |j| j.state.is_terminal()).await;
+    assert_eq!(a_done.state, JobState::Succeeded);
+    let a_history = store.history(a, &HistoryQuery::default()).await.unwrap();
+
+    // A job that writes a lot; once it runs, the database may not grow any more.
+    let big = JobSpec { steps: 100_000, histogram_every: 1, ..JobSpec::default().with_depth(4, 64) };
+    let b = runner.submit(big, None).await.unwrap().id;
+    until(&store, b, |j| j.steps_done > 0).await;
+    let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(store.writer_pool()).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA max_page_count = {}", pages + 4)))
+        .execute(store.writer_pool())
+        .await
+        .unwrap();
+
+    // The job stops on the failed write. Recording its end may need a page too: the writer keeps
+    // trying, and the store keeps answering reads meanwhile.
+    let mut last = (0, std::time::Instant::now());
+    while last.1.elapsed() < std::time::Duration::from_millis(500) {
+        let now = store.get_job(b).await.unwrap().unwrap();
+        if now.state.is_terminal() {
+            break;
+        }
+        if now.steps_done != last.0 {
+            last = (now.steps_done, std::time::Instant::now());
+        }
+        assert_eq!(store.get_job(a).await.unwrap().unwrap(), a_done);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    sqlx::query("PRAGMA max_page_count = 1073741823").execute(store.writer_pool()).await.unwrap();
+    let b_done = until(&store, b, |j| j.state.is_terminal()).await;
+    assert_eq!(b_done.state, JobState::Failed);
+    let why = b_done.error.unwrap_or_default();
+    assert!(why.contains("full"), "the failure says why: {why}");
+    assert!(b_done.steps_done < 100_000);
+    // Its history is whole up to where it stopped: every stored step, in order, no torn chunk.
+    let b_history = store.history(b, &HistoryQuery { metrics: Some(vec!["loss".into()]), ..Default::default() }).await;
+    let steps = &b_history.unwrap().series[0].steps;
+    assert_eq!(steps, &(0..steps.len() as u64).collect::<Vec<_>>());
+
+    // The other job is untouched, and the store still answers.
+    assert_eq!(store.get_job(a).await.unwrap().unwrap(), a_done);
+    assert_eq!(store.history(a, &HistoryQuery::default()).await.unwrap(), a_history);
+    // Room again: jobs run as before.
+    let c = runner.submit(small, None).await.unwrap().id;
+    assert_eq!(until(&store, c, |j| j.state.is_terminal()).await.state, JobState::Succeeded);
+}
