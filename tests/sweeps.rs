@@ -170,7 +170,7 @@ async fn bad_sweeps_are_refused_with_the_field_named_and_nothing_stored() {
     bad_base.base.as_mut().unwrap().batch = Some(100_000);
     let e = client.submit_sweep(bad_base).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
-    assert!(e.message().starts_with("base.batch"), "{}", e.message());
+    assert!(e.message().starts_with("batch: job \"small activation=tanh depth=1 seed=1\""), "{}", e.message());
 
     let listed = client.list_sweeps(pb::ListSweepsRequest::default()).await.unwrap().into_inner();
     assert!(listed.sweeps.is_empty(), "nothing stored: {listed:?}");
@@ -332,6 +332,7 @@ async fn sweeps_are_held_to_the_server_limits() {
     let mut config = RunnerConfig::with_workers(1);
     config.limits.max_queued_jobs = 5;
     config.limits.max_sweep_jobs = 6;
+    config.limits.max_params = 10_000;
     let server = TestServer::start_with(&dir.path().join("g.db"), config, ServeOptions::default()).await;
     let mut client = server.client().await;
 
@@ -340,6 +341,13 @@ async fn sweeps_are_held_to_the_server_limits() {
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().contains("8 jobs") && e.message().contains("--max-sweep-jobs"), "{}", e.message());
 
+    // The exact parameter count needs the data's shape (64 inputs, 10 classes): 15,010 for the
+    // wider job, checked for every job although the dataset is read once.
+    let mut wide = small_sweep(10);
+    wide.axes = vec![axis("width", &["8", "200"])];
+    let e = client.submit_sweep(wide).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("width=200") && e.message().contains("15,010 parameters"), "{}", e.message());
     // 4 jobs fit; 4 more would pass the 5 unfinished jobs the server holds.
     let mut four = small_sweep(1_000_000);
     four.axes.pop();

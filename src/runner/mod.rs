@@ -182,8 +182,9 @@ impl Runner {
 
     /// Holds the spec to this server's limits and data policy, then loads its dataset on the
     /// I/O pool, to reject what cannot run (a file that does not parse, a batch larger than the
-    /// training split, a network too large for this input) before anything is stored.
-    pub async fn check_data(&self, spec: &JobSpec) -> Result<(), RunnerError> {
+    /// training split, a network too large for this input) before anything is stored. Returns
+    /// the data's (input dimension, classes).
+    pub async fn check_data(&self, spec: &JobSpec) -> Result<(usize, usize), RunnerError> {
         let limits = &self.inner.limits;
         limits.check_spec(spec)?;
         let (tx, rx) = oneshot::channel();
@@ -385,13 +386,18 @@ impl Runner {
     }
 }
 
-fn check(spec: &JobSpec, limits: &Limits) -> Result<(), FieldError> {
+fn check(spec: &JobSpec, limits: &Limits) -> Result<(usize, usize), FieldError> {
     let split = prepare_data(spec).map_err(|e| match e {
         SetupError::Field(f) => f,
         SetupError::Data(d) => FieldError::new("dataset", d.to_string()),
     })?;
     check_split(spec, &split)?;
-    let dims: Vec<usize> =
-        std::iter::once(split.train.dim()).chain(spec.hidden.iter().copied()).chain([split.train.classes]).collect();
-    limits.check_params(&dims)
+    let shape = (split.train.dim(), split.train.classes);
+    limits.check_params(&network_dims(spec, shape))?;
+    Ok(shape)
+}
+
+/// Layer widths of the spec's network on data of this (input dimension, classes).
+pub(super) fn network_dims(spec: &JobSpec, (dim, classes): (usize, usize)) -> Vec<usize> {
+    std::iter::once(dim).chain(spec.hidden.iter().copied()).chain([classes]).collect()
 }

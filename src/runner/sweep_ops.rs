@@ -1,14 +1,24 @@
 //! The runner's side of sweeps: submission (expand, check the data, store every job in one
 //! transaction, queue), cancellation, and the report over the stored jobs.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use tokio::task::JoinSet;
 use tracing::info;
 
 use super::sweep::{self, SweepReport, SweepSpec};
-use super::{JobId, Runner, RunnerError, SweepId, SweepRecord, now_ms};
+use super::{JobId, Runner, RunnerError, SweepId, SweepRecord, network_dims, now_ms};
 use crate::engine::spec::{FieldError, JobSpec};
+
+/// Names the job in a refusal: "batch: job \"s activation=tanh depth=8\": ...".
+fn in_job(job: &JobSpec, e: RunnerError) -> RunnerError {
+    match e {
+        RunnerError::Invalid(f) => {
+            RunnerError::Invalid(FieldError::new(f.field, format!("job {:?}: {}", job.name, f.problem)))
+        }
+        other => other,
+    }
+}
 
 /// What a dataset check depends on: jobs that agree on these need one check between them.
 fn data_key(job: &JobSpec) -> (String, u64, usize) {
@@ -24,21 +34,22 @@ impl Runner {
         let jobs = spec.expand(self.inner.limits.max_sweep_jobs)?;
         // What the request asks for first (INVALID_ARGUMENT whatever the load), then room for it.
         for job in &jobs {
-            self.inner.limits.check_spec(job).map_err(|e| {
-                RunnerError::Invalid(FieldError::new(e.field, format!("job {:?}: {}", job.name, e.problem)))
-            })?;
+            self.inner.limits.check_spec(job).map_err(|e| in_job(job, e.into()))?;
         }
         let slots = self.queue_slots(jobs.len())?;
-        let mut checked = HashSet::new();
+        // Each distinct dataset setup is read once; every job's network is then held to
+        // --max-params on its data's shape.
+        let mut shapes = HashMap::new();
         for job in &jobs {
-            if checked.insert(data_key(job)) {
-                self.check_data(job).await.map_err(|e| match e {
-                    RunnerError::Invalid(f) => {
-                        RunnerError::Invalid(FieldError::new(format!("base.{}", f.field), f.problem))
-                    }
-                    other => other,
-                })?;
-            }
+            let shape = match shapes.get(&data_key(job)) {
+                Some(&shape) => shape,
+                None => {
+                    let shape = self.check_data(job).await.map_err(|e| in_job(job, e))?;
+                    shapes.insert(data_key(job), shape);
+                    shape
+                }
+            };
+            self.inner.limits.check_params(&network_dims(job, shape)).map_err(|e| in_job(job, e.into()))?;
         }
         let (sweep, records) = self.inner.store.create_sweep(&spec, &jobs).await?;
         info!(sweep = %sweep.id, jobs = records.len(), name = %spec.name, "sweep queued");

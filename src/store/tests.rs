@@ -776,3 +776,40 @@ async fn a_full_database_fails_the_job_writing_and_nothing_else() {
     let c = runner.submit(small, None).await.unwrap().id;
     assert_eq!(until(&store, c, |j| j.state.is_terminal()).await.state, JobState::Succeeded);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_end_of_a_job_the_store_refused_is_recorded_once_it_accepts() {
+    use std::sync::Arc;
+
+    use crate::runner::{Runner, RunnerConfig};
+    let (_dir, store) = temp_store().await;
+    let runner = Runner::start(Arc::new(store.clone()), RunnerConfig::with_workers(1)).await.unwrap();
+    let job = JobSpec { steps: 1_000_000, ..JobSpec::default().with_depth(2, 8) };
+    let id = runner.submit(job, None).await.unwrap().id;
+    until(&store, id, |j| j.steps_done > 10).await;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+    let watching = runner.clone();
+    let watcher = tokio::spawn(async move { watching.watch(id, 0, tx).await });
+
+    // Every write now fails: the job's metrics, then the record of its end.
+    sqlx::query("PRAGMA query_only = 1").execute(store.writer_pool()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let meanwhile = store.get_job(id).await.unwrap().unwrap();
+    assert_eq!(meanwhile.state, JobState::Running, "its end could not be recorded yet");
+    let stuck_at = meanwhile.steps_done;
+
+    sqlx::query("PRAGMA query_only = 0").execute(store.writer_pool()).await.unwrap();
+    let ended = until(&store, id, |j| j.state.is_terminal()).await;
+    assert_eq!(ended.state, JobState::Failed);
+    assert!(ended.error.as_deref().unwrap_or("").contains("storing metrics failed"), "{ended:?}");
+    assert_eq!(ended.steps_done, stuck_at, "nothing stored after the failure");
+    // The watcher hears the end once it is recorded.
+    let mut last = None;
+    while let Some(ev) = rx.recv().await {
+        if let Ok(crate::runner::LiveEvent::State(rec)) = ev {
+            last = Some(rec.state);
+        }
+    }
+    watcher.await.unwrap();
+    assert_eq!(last, Some(JobState::Failed));
+}
