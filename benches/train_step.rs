@@ -11,6 +11,11 @@
 //! overhead and the two-thread speed-up, twice: from each benchmark's fastest sample (on a
 //! shared machine other work only adds time) and from its median sample.
 //!
+//! Last run (2026-11-27, the shared 2-vCPU machine, fastest / median samples): recording cost
+//! +6.0% / +6.0% at 4x64x64, +3.4% / +3.3% at 8x256x128, +0.9% / +1.8% at 32x256x128, and
+//! within noise at 8x1024x256 (was +9.5%, +5.1%, +7.3%, +2.7% in the same machine state before
+//! the optimizer's measured update was vectorized).
+//!
 //!     cargo bench --bench train_step
 //!     cargo bench --bench train_step -- 'w64'      # a subset (the table shows what ran)
 

@@ -202,34 +202,39 @@ pub struct StepParams {
     pub t: u64,
 }
 
-/// One block (a multiple of LANES long) of an update from element `start` on; returns its lane
-/// sums of w² and of the update².
-#[inline(always)]
-fn update_block<F: Real, const MEASURE: bool>(
-    w: &mut [F],
-    g: &[F],
-    start: usize,
-    scale: F,
-    wd: F,
-    delta: &mut impl FnMut(usize, F) -> F,
-) -> ([F; LANES], [F; LANES]) {
-    let mut ws = [F::zero(); LANES];
-    let mut us = [F::zero(); LANES];
-    let mut i0 = start;
-    for (wl, gl) in w.chunks_exact_mut(LANES).zip(g.chunks_exact(LANES)) {
-        for l in 0..LANES {
-            let g = gl[l] * scale;
-            let w = &mut wl[l];
-            let d: F = delta(i0 + l, g) + wd * *w;
-            if MEASURE {
-                ws[l] += *w * *w;
-                us[l] += d * d;
+super::fastmath::wide_fn! {
+    /// One block (a multiple of LANES long) of an update from element `start` on; returns its
+    /// lane sums of w² and of the update². A function of its own (like the stats kernels): inlined
+    /// into the whole update, its measured loop stayed mostly scalar.
+    fn update_block<F: Real, D: FnMut(usize, F) -> F; const MEASURE: bool>(
+        w: &mut [F],
+        g: &[F],
+        start: usize,
+        scale: F,
+        wd: F,
+        delta: &mut D,
+    ) -> ([F; LANES], [F; LANES]) {
+        let mut ws = [F::zero(); LANES];
+        let mut us = [F::zero(); LANES];
+        let mut i0 = start;
+        for (wl, gl) in w.chunks_exact_mut(LANES).zip(g.chunks_exact(LANES)) {
+            // Every lane's delta before any store to `w`, so no store can be taken to change
+            // what the closure reads. Same operations per element as a lane-by-lane loop.
+            let mut d = [F::zero(); LANES];
+            for l in 0..LANES {
+                d[l] = delta(i0 + l, gl[l] * scale) + wd * wl[l];
             }
-            *w -= d;
+            for l in 0..LANES {
+                if MEASURE {
+                    ws[l] += wl[l] * wl[l];
+                    us[l] += d[l] * d[l];
+                }
+                wl[l] -= d[l];
+            }
+            i0 += LANES;
         }
-        i0 += LANES;
+        (ws, us)
     }
-    (ws, us)
 }
 
 /// The last `w.len() < LANES` elements of an update, element `start + l` in lane `l`.
@@ -322,7 +327,7 @@ impl Optimizer {
                 let mut tail_done = false;
                 for (wb, gb) in w_main.chunks_mut(FOLD).zip(g_main.chunks(FOLD)) {
                     let len = wb.len();
-                    let (mut ws, mut us) = update_block::<F, MEASURE>(wb, gb, i0, scale, wd, &mut delta);
+                    let (mut ws, mut us) = update_block::<F, _, MEASURE>(wb, gb, i0, scale, wd, &mut delta);
                     i0 += len;
                     if len < FOLD {
                         update_tail::<F, MEASURE>(w_tail, g_tail, n8, scale, wd, (&mut ws, &mut us), &mut delta);
@@ -342,7 +347,8 @@ impl Optimizer {
             }};
         }
         match *self {
-            Optimizer::Sgd => apply!(|_, g: F| lr * g),
+            // `move`: the kernel reads lr from the closure itself, not through a pointer to a local.
+            Optimizer::Sgd => apply!(move |_, g: F| lr * g),
             Optimizer::Momentum { momentum, nesterov } => {
                 let mu = F::of(momentum);
                 let m = &mut slot.m;
@@ -439,6 +445,39 @@ mod tests {
         let norms = Optimizer::Sgd.update::<f32, true>(&mut w, &g, &mut slot, params(0.5), true);
         assert_eq!(norms.weight_sumsq, n as f64);
         assert_eq!(norms.update_sumsq, n as f64);
+    }
+
+    /// The lane kernel against a plain element-by-element loop, bit for bit, at lengths around
+    /// LANES and FOLD; measuring must not change the update, and its norms match f64 sums.
+    #[test]
+    fn vectorized_update_matches_a_plain_loop_bit_for_bit() {
+        let p = StepParams { lr: 0.03, weight_decay: 0.1, grad_scale: 0.7, t: 3 };
+        for n in [1, 7, 8, 9, 4095, 4096, 4097, 10_003] {
+            let w0: Vec<f32> = (0..n).map(|i| ((i * 7919 % 1000) as f32 - 500.0) / 300.0).collect();
+            let g: Vec<f32> = (0..n).map(|i| ((i * 104_729 % 997) as f32 - 498.0) / 50.0).collect();
+            let (lr, wd, scale) = (p.lr as f32, (p.lr * p.weight_decay) as f32, p.grad_scale as f32);
+            let want: Vec<f32> = w0.iter().zip(&g).map(|(&w, &g)| w - (lr * (g * scale) + wd * w)).collect();
+            let mut w = w0.clone();
+            let norms = Optimizer::Sgd.update::<f32, true>(&mut w, &g, &mut Slot::new(&Optimizer::Sgd, n), p, true);
+            assert!(w.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "sgd n {n}");
+            let ws: f64 = w0.iter().map(|&v| (v as f64).powi(2)).sum();
+            let us: f64 = w0.iter().zip(&want).map(|(&a, &b)| ((a - b) as f64).powi(2)).sum();
+            assert!((norms.weight_sumsq / ws - 1.0).abs() < 1e-5 && (norms.update_sumsq / us - 1.0).abs() < 1e-4);
+            for opt in [
+                Optimizer::Sgd,
+                "momentum:0.9".parse().unwrap(),
+                "nesterov:0.9".parse().unwrap(),
+                "adam".parse().unwrap(),
+            ] {
+                let (mut a, mut b) = (w0.clone(), w0.clone());
+                let (mut sa, mut sb) = (Slot::new(&opt, n), Slot::new(&opt, n));
+                for _ in 0..2 {
+                    opt.update::<f32, true>(&mut a, &g, &mut sa, p, true);
+                    opt.update::<f32, false>(&mut b, &g, &mut sb, p, true);
+                }
+                assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{opt} n {n}");
+            }
+        }
     }
 
     #[test]
