@@ -30,14 +30,7 @@ pub async fn refresh_job_counts(store: Arc<dyn Store>) {
     loop {
         if let Ok(counts) = store.job_counts().await {
             for state in JobState::ALL {
-                let n = match state {
-                    JobState::Queued => counts.queued,
-                    JobState::Running => counts.running,
-                    JobState::Succeeded => counts.succeeded,
-                    JobState::Failed => counts.failed,
-                    JobState::Cancelled => counts.cancelled,
-                };
-                gauge!(JOBS, "state" => state.as_str()).set(n as f64);
+                gauge!(JOBS, "state" => state.as_str()).set(counts.get(state) as f64);
             }
         }
         tokio::time::sleep(JOB_COUNTS_EVERY).await;

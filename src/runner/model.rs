@@ -216,14 +216,23 @@ pub struct StateCounts {
 }
 
 impl StateCounts {
-    pub fn add(&mut self, state: JobState, n: u64) {
-        *match state {
+    fn slot(&mut self, state: JobState) -> &mut u64 {
+        match state {
             JobState::Queued => &mut self.queued,
             JobState::Running => &mut self.running,
             JobState::Succeeded => &mut self.succeeded,
             JobState::Failed => &mut self.failed,
             JobState::Cancelled => &mut self.cancelled,
-        } += n;
+        }
+    }
+
+    /// Jobs in `state`.
+    pub fn get(&self, state: JobState) -> u64 {
+        *self.clone().slot(state)
+    }
+
+    pub fn add(&mut self, state: JobState, n: u64) {
+        *self.slot(state) += n;
     }
 
     pub fn total(&self) -> u64 {
