@@ -11,10 +11,11 @@
 //! overhead and the two-thread speed-up, twice: from each benchmark's fastest sample (on a
 //! shared machine other work only adds time) and from its median sample.
 //!
-//! Last run (2026-11-27, the shared 2-vCPU machine, fastest / median samples): recording cost
-//! +6.0% / +6.0% at 4x64x64, +3.4% / +3.3% at 8x256x128, +0.9% / +1.8% at 32x256x128, and
-//! within noise at 8x1024x256 (was +9.5%, +5.1%, +7.3%, +2.7% in the same machine state before
-//! the optimizer's measured update was vectorized).
+//! Last run (2026-11-27, the shared 2-vCPU machine, fastest / median samples): 11,470 / 11,090
+//! steps/s at 4x64x64 (numpy's peer loop: 4,971 in the same session), 217 / 211 at 8x256x128;
+//! step GFLOP/s over the 1024³ GEMM's 0.81, 0.86, 0.80, 0.90 in config order; recording cost
+//! +3.7% / +6.1% at 4x64x64, +4.1% / +1.7% at 32x256x128, noise at 8x1024x256, and at 8x256x128
+//! +12% in that run but +3% / +5% in a rerun of the pair (4.5 ms timings on a shared machine).
 //!
 //!     cargo bench --bench train_step
 //!     cargo bench --bench train_step -- 'w64'      # a subset (the table shows what ran)

@@ -10,6 +10,13 @@
 //!   `1e-5·|ref| + 1e-6` (asserted in the tests); `backward`/`derivative_slice` use the
 //!   activation `a` where that is cheaper (`tanh' = 1 - a²`, `logistic' = a(1 - a)`), which costs
 //!   only absolute accuracy (~1e-7) in the saturated tails.
+//! - the training step's fused layer passes, [`forward_layer`] and [`backward_layer`] (in
+//!   `fused.rs`), which add the bias, sum the bias gradient
+//!   and measure the layer in the same loop.
+//!
+//! Each formula is written once, in `forward_kernel!` and `derivative_kernel!`, and spliced by
+//! macro into every loop that needs it: a closure would be simpler, but LLVM leaves large
+//! closures out of line, where they lose the loop's SIMD features.
 //!
 //! Conventions: `sign(0) = 0`; at a kink the derivative is the left-hand value, as in PyTorch
 //! (`ramp'(0) = 0`, `leaky_relu'(0) = slope`, `elu'(0) = alpha`, `selu'(0) = λα`,
@@ -86,112 +93,205 @@ pub enum ActivationError {
     BadParameter { name: &'static str, reason: String },
 }
 
-/// Expands `$body` once per activation with `$d` bound to its `Fn(z, a) -> φ'(z)` closure, so
-/// the slice loops see a concrete, inlinable closure and the `match` stays outside them.
-macro_rules! derivative_kernel {
-    ($self:expr, $F:ty, |$d:ident| $body:expr) => {{
+/// Block length for the saturation count: a `u32` per block keeps the count in vector lanes.
+const BLOCK: usize = 4096;
+
+/// `grad_z = grad_a · φ'(z)` with `φ'` given as `|z, a| body` (spliced into the loop, see
+/// [`map!`]); evaluates to how many elements have `|φ'(z)| < sat_below`.
+macro_rules! backward_with {
+    ($z:expr, $a:expr, $grad_a:expr, $grad_z:expr, $sat_below:expr ; |$x:pat_param, $y:pat_param| $body:expr) => {{
+        let (z, a, grad_a, grad_z, sat_below) = ($z, $a, $grad_a, $grad_z, $sat_below);
+        let n = grad_z.len();
+        assert!(z.len() == n && a.len() == n && grad_a.len() == n, "activation slice lengths differ");
+        let mut total = 0usize;
+        // Indexed over slices cut to one length: a four-way zip of chunk iterators does not
+        // vectorize.
+        for (start, oc) in (0..n).step_by(BLOCK).zip(grad_z.chunks_mut(BLOCK)) {
+            let len = oc.len();
+            let (zc, ac, gc) = (&z[start..start + len], &a[start..start + len], &grad_a[start..start + len]);
+            let mut count = 0u32;
+            for i in 0..len {
+                let dv = {
+                    let $x = zc[i];
+                    let $y = ac[i];
+                    $body
+                };
+                oc[i] = gc[i] * dv;
+                count += u32::from(dv.abs() < sat_below);
+            }
+            total += count as usize;
+        }
+        total
+    }};
+}
+
+/// `out[i] = body(z[i], a[i])`, the body spliced into the loop (see [`map!`]).
+macro_rules! map2 {
+    ($z:expr, $a:expr, $out:expr ; |$x:pat_param, $y:pat_param| $body:expr) => {{
+        let (z, a, out) = ($z, $a, $out);
+        assert_eq!(z.len(), out.len(), "activation slice lengths differ");
+        assert_eq!(a.len(), out.len(), "activation slice lengths differ");
+        for ((o, &$x), &$y) in out.iter_mut().zip(z).zip(a) {
+            *o = $body;
+        }
+    }};
+}
+
+/// `out[i] = body(z[i])`, with the body spliced into the loop: a closure's body may stay out of
+/// line, and then compiles without the caller's SIMD features (and calls libm's `fmaf`).
+macro_rules! map {
+    ($z:expr, $out:expr ; |$x:ident| $body:expr) => {{
+        let (z, out) = ($z, $out);
+        assert_eq!(z.len(), out.len(), "activation slice lengths differ");
+        for (o, &$x) in out.iter_mut().zip(z) {
+            *o = $body;
+        }
+    }};
+}
+
+/// φ applied by `$apply!(args ; |x| φ(x))`: one `match` outside the loop, each activation's
+/// formula spliced into the loop `$apply` writes (a plain map, or the fused layer kernels).
+macro_rules! forward_kernel {
+    ($self:expr, $F:ty, $apply:ident!($($arg:expr),*)) => {{
+        #[allow(unused_variables)]
         let zero = <$F>::zero();
+        #[allow(unused_variables)]
         let one = <$F>::one();
         match *$self {
-            Activation::Logistic => {
-                let $d = |_x: $F, a: $F| a * (one - a);
-                $body
-            }
-            Activation::Tanh => {
-                let $d = |_x: $F, a: $F| one - a * a;
-                $body
-            }
-            Activation::Atan => {
-                let $d = |x: $F, _a: $F| one / (one + x * x);
-                $body
-            }
-            Activation::Softsign => {
-                let $d = |x: $F, _a: $F| {
-                    let t = one / (one + x.abs());
-                    t * t
-                };
-                $body
-            }
-            Activation::Logsig => {
-                let $d = |x: $F, _a: $F| {
-                    let l1 = one + x.abs().ln_1p_fast();
-                    one / ((one + x.abs()) * (l1 * l1))
-                };
-                $body
-            }
-            Activation::Ramp => {
-                let $d = |x: $F, _a: $F| if x > zero { one } else { zero };
-                $body
-            }
-            Activation::Softplus => {
-                let $d = |x: $F, _a: $F| x.logistic_fast();
-                $body
-            }
-            Activation::Logmin => {
-                let $d = |x: $F, _a: $F| {
-                    let r = one / (one + relu(x));
-                    if x > zero { r } else { zero }
-                };
-                $body
-            }
-            Activation::Semisigmoid => {
-                let $d = |x: $F, _a: $F| one / (one + x.abs());
-                $body
-            }
-            Activation::Identity => {
-                let $d = |_x: $F, _a: $F| one;
-                $body
-            }
+            Activation::Logistic => $apply!($($arg),* ; |x| x.logistic_fast()),
+            Activation::Tanh => $apply!($($arg),* ; |x| x.tanh_fast()),
+            Activation::Atan => $apply!($($arg),* ; |x| x.atan_fast()),
+            Activation::Softsign => $apply!($($arg),* ; |x| x / (x.abs() + one)),
+            Activation::Logsig => $apply!($($arg),* ; |x| {
+                let l = x.abs().ln_1p_fast();
+                (l / (l + one)).copysign(x)
+            }),
+            Activation::Ramp => $apply!($($arg),* ; |x| relu(x)),
+            Activation::Softplus => $apply!($($arg),* ; |x| relu(x) + (-x.abs()).exp_fast().ln_1p_fast()),
+            Activation::Logmin => $apply!($($arg),* ; |x| relu(x).ln_1p_fast()),
+            Activation::Semisigmoid => $apply!($($arg),* ; |x| x.abs().ln_1p_fast().copysign(x)),
+            Activation::Identity => $apply!($($arg),* ; |x| x),
             Activation::LeakyRelu { slope } => {
                 let s = <$F>::of(slope);
-                let $d = |x: $F, _a: $F| if x > zero { one } else { s };
-                $body
+                $apply!($($arg),* ; |x| if x > zero { x } else { s * x })
             }
             Activation::Elu { alpha } => {
                 let al = <$F>::of(alpha);
-                let $d = |x: $F, _a: $F| {
-                    let neg = al * x.exp_fast();
-                    if x > zero { one } else { neg }
-                };
-                $body
+                $apply!($($arg),* ; |x| {
+                    let neg = al * x.exp_m1_fast();
+                    if x > zero { x } else { neg }
+                })
             }
             Activation::Selu => {
                 let lambda = <$F>::of(SELU_LAMBDA);
                 let la = <$F>::of(SELU_LAMBDA * SELU_ALPHA);
-                let $d = |x: $F, _a: $F| {
+                $apply!($($arg),* ; |x| {
+                    let neg = la * x.exp_m1_fast();
+                    if x > zero { lambda * x } else { neg }
+                })
+            }
+            Activation::Gelu => {
+                let half = <$F>::of(0.5);
+                let s = <$F>::of(-std::f64::consts::FRAC_1_SQRT_2);
+                // Φ(x) = erfc(-x/√2)/2: no 1 + erf cancellation in the left tail.
+                $apply!($($arg),* ; |x| x * (half * (x * s).erfc_fast()))
+            }
+            Activation::GeluTanh => $apply!($($arg),* ; |x| x * gelu_tanh_2u(x).logistic_fast()),
+            Activation::Silu => $apply!($($arg),* ; |x| x * x.logistic_fast()),
+        }
+    }};
+}
+
+/// Expands `$body` once per activation with `$d` bound to its `Fn(z, a) -> φ'(z)` closure, so
+/// the slice loops see a concrete, inlinable closure and the `match` stays outside them.
+macro_rules! derivative_kernel {
+    ($self:expr, $F:ty, $apply:ident!($($arg:expr),*)) => {{
+        let zero = <$F>::zero();
+        let one = <$F>::one();
+        match *$self {
+            Activation::Logistic => {
+                $apply!($($arg),* ; |_x, a| a * (one - a))
+            }
+            Activation::Tanh => {
+                $apply!($($arg),* ; |_x, a| one - a * a)
+            }
+            Activation::Atan => {
+                $apply!($($arg),* ; |x, _a| one / (one + x * x))
+            }
+            Activation::Softsign => {
+                $apply!($($arg),* ; |x, _a| {
+                    let t = one / (one + x.abs());
+                    t * t
+                })
+            }
+            Activation::Logsig => {
+                $apply!($($arg),* ; |x, _a| {
+                    let l1 = one + x.abs().ln_1p_fast();
+                    one / ((one + x.abs()) * (l1 * l1))
+                })
+            }
+            Activation::Ramp => {
+                $apply!($($arg),* ; |x, _a| if x > zero { one } else { zero })
+            }
+            Activation::Softplus => {
+                $apply!($($arg),* ; |x, _a| x.logistic_fast())
+            }
+            Activation::Logmin => {
+                $apply!($($arg),* ; |x, _a| {
+                    let r = one / (one + relu(x));
+                    if x > zero { r } else { zero }
+                })
+            }
+            Activation::Semisigmoid => {
+                $apply!($($arg),* ; |x, _a| one / (one + x.abs()))
+            }
+            Activation::Identity => {
+                $apply!($($arg),* ; |_x, _a| one)
+            }
+            Activation::LeakyRelu { slope } => {
+                let s = <$F>::of(slope);
+                $apply!($($arg),* ; |x, _a| if x > zero { one } else { s })
+            }
+            Activation::Elu { alpha } => {
+                let al = <$F>::of(alpha);
+                $apply!($($arg),* ; |x, _a| {
+                    let neg = al * x.exp_fast();
+                    if x > zero { one } else { neg }
+                })
+            }
+            Activation::Selu => {
+                let lambda = <$F>::of(SELU_LAMBDA);
+                let la = <$F>::of(SELU_LAMBDA * SELU_ALPHA);
+                $apply!($($arg),* ; |x, _a| {
                     let neg = la * x.exp_fast();
                     if x > zero { lambda } else { neg }
-                };
-                $body
+                })
             }
             Activation::Gelu => {
                 let half = <$F>::of(0.5);
                 let s = <$F>::of(-std::f64::consts::FRAC_1_SQRT_2);
                 let c = <$F>::of(INV_SQRT_2PI);
-                let $d = |x: $F, _a: $F| {
+                $apply!($($arg),* ; |x, _a| {
                     let cdf = half * (x * s).erfc_fast();
                     cdf + x * c * (-half * x * x).exp_fast()
-                };
-                $body
+                })
             }
             Activation::GeluTanh => {
                 let lo = <$F>::of(-GELU_TANH_CLAMP);
                 let hi = <$F>::of(GELU_TANH_CLAMP);
                 let c2 = <$F>::of(2.0 * GELU_TANH_C);
                 let k3 = <$F>::of(3.0 * GELU_TANH_K);
-                let $d = |x: $F, _a: $F| {
+                $apply!($($arg),* ; |x, _a| {
                     let x = clamp(x, lo, hi);
                     let s = gelu_tanh_2u(x).logistic_fast();
                     s + x * s * (one - s) * c2 * (one + k3 * x * x)
-                };
-                $body
+                })
             }
             Activation::Silu => {
-                let $d = |x: $F, _a: $F| {
+                $apply!($($arg),* ; |x, _a| {
                     let s = x.logistic_fast();
                     s * (one + x * (one - s))
-                };
-                $body
+                })
             }
         }
     }};
@@ -485,57 +585,6 @@ impl Activation {
         forward_wide(self, z, a)
     }
 
-    #[inline(always)]
-    fn forward_in<F: Real>(&self, z: &[F], a: &mut [F]) {
-        let zero = F::zero();
-        let one = F::one();
-        match *self {
-            Activation::Logistic => map(z, a, |x| x.logistic_fast()),
-            Activation::Tanh => map(z, a, |x| x.tanh_fast()),
-            Activation::Atan => map(z, a, |x| x.atan_fast()),
-            Activation::Softsign => map(z, a, |x| x / (x.abs() + one)),
-            Activation::Logsig => map(z, a, |x| {
-                let l = x.abs().ln_1p_fast();
-                (l / (l + one)).copysign(x)
-            }),
-            Activation::Ramp => map(z, a, relu),
-            Activation::Softplus => map(z, a, |x| relu(x) + (-x.abs()).exp_fast().ln_1p_fast()),
-            Activation::Logmin => map(z, a, |x| relu(x).ln_1p_fast()),
-            Activation::Semisigmoid => map(z, a, |x| x.abs().ln_1p_fast().copysign(x)),
-            Activation::Identity => {
-                assert_eq!(z.len(), a.len(), "activation slice lengths differ");
-                a.copy_from_slice(z);
-            }
-            Activation::LeakyRelu { slope } => {
-                let s = F::of(slope);
-                map(z, a, |x| if x > zero { x } else { s * x })
-            }
-            Activation::Elu { alpha } => {
-                let al = F::of(alpha);
-                map(z, a, |x| {
-                    let neg = al * x.exp_m1_fast();
-                    if x > zero { x } else { neg }
-                })
-            }
-            Activation::Selu => {
-                let lambda = F::of(SELU_LAMBDA);
-                let la = F::of(SELU_LAMBDA * SELU_ALPHA);
-                map(z, a, |x| {
-                    let neg = la * x.exp_m1_fast();
-                    if x > zero { lambda * x } else { neg }
-                })
-            }
-            Activation::Gelu => {
-                let half = F::of(0.5);
-                let s = F::of(-std::f64::consts::FRAC_1_SQRT_2);
-                // Φ(x) = erfc(-x/√2)/2: no 1 + erf cancellation in the left tail.
-                map(z, a, |x| x * (half * (x * s).erfc_fast()))
-            }
-            Activation::GeluTanh => map(z, a, |x| x * gelu_tanh_2u(x).logistic_fast()),
-            Activation::Silu => map(z, a, |x| x * x.logistic_fast()),
-        }
-    }
-
     /// `grad_z = grad_a · φ'(z)`, given `a = φ(z)`; returns how many elements have
     /// `|φ'(z)| < sat_below`. Vectorizable. Panics if the lengths differ.
     pub fn backward<F: Real>(&self, z: &[F], a: &[F], grad_a: &[F], grad_z: &mut [F], sat_below: F) -> usize {
@@ -544,7 +593,7 @@ impl Activation {
 
     /// `d = φ'(z)`, given `a = φ(z)`. Vectorizable. Panics if the lengths differ.
     pub fn derivative_slice<F: Real>(&self, z: &[F], a: &[F], d: &mut [F]) {
-        derivative_kernel!(self, F, |dfn| map2(z, a, d, dfn))
+        derivative_wide(self, z, a, d)
     }
 }
 
@@ -597,7 +646,13 @@ fn parameter(name: &'static str, key: &str, param: Option<&str>, default: f64) -
 
 super::fastmath::wide_fn! {
     fn forward_wide<F: Real>(act: &Activation, z: &[F], a: &mut [F]) {
-        act.forward_in(z, a)
+        forward_kernel!(act, F, map!(z, a))
+    }
+}
+
+super::fastmath::wide_fn! {
+    fn derivative_wide<F: Real>(act: &Activation, z: &[F], a: &[F], d: &mut [F]) {
+        derivative_kernel!(act, F, map2!(z, a, d))
     }
 }
 
@@ -610,7 +665,7 @@ super::fastmath::wide_fn! {
         grad_z: &mut [F],
         sat_below: F,
     ) -> usize {
-        derivative_kernel!(act, F, |d| backward_with(z, a, grad_a, grad_z, sat_below, d))
+        derivative_kernel!(act, F, backward_with!(z, a, grad_a, grad_z, sat_below))
     }
 }
 
@@ -679,53 +734,8 @@ fn golden_max(f: impl Fn(f64) -> f64, mut lo: f64, mut hi: f64) -> f64 {
     fa.max(fb)
 }
 
-#[inline(always)]
-fn map<F: Copy>(z: &[F], out: &mut [F], f: impl Fn(F) -> F) {
-    assert_eq!(z.len(), out.len(), "activation slice lengths differ");
-    for (o, &x) in out.iter_mut().zip(z) {
-        *o = f(x);
-    }
-}
-
-#[inline(always)]
-fn map2<F: Copy>(z: &[F], a: &[F], out: &mut [F], f: impl Fn(F, F) -> F) {
-    assert_eq!(z.len(), out.len(), "activation slice lengths differ");
-    assert_eq!(a.len(), out.len(), "activation slice lengths differ");
-    for ((o, &x), &y) in out.iter_mut().zip(z).zip(a) {
-        *o = f(x, y);
-    }
-}
-
-/// Block length for the saturation count: a `u32` per block keeps the count in vector lanes.
-const BLOCK: usize = 4096;
-
-#[inline(always)]
-fn backward_with<F: Real>(
-    z: &[F],
-    a: &[F],
-    grad_a: &[F],
-    grad_z: &mut [F],
-    sat_below: F,
-    d: impl Fn(F, F) -> F,
-) -> usize {
-    let n = grad_z.len();
-    assert!(z.len() == n && a.len() == n && grad_a.len() == n, "activation slice lengths differ");
-    let mut total = 0usize;
-    // Indexed over slices cut to one length: a four-way zip of chunk iterators does not
-    // vectorize.
-    for (start, oc) in (0..n).step_by(BLOCK).zip(grad_z.chunks_mut(BLOCK)) {
-        let len = oc.len();
-        let (zc, ac, gc) = (&z[start..start + len], &a[start..start + len], &grad_a[start..start + len]);
-        let mut count = 0u32;
-        for i in 0..len {
-            let dv = d(zc[i], ac[i]);
-            oc[i] = gc[i] * dv;
-            count += u32::from(dv.abs() < sat_below);
-        }
-        total += count as usize;
-    }
-    total
-}
+mod fused;
+pub use fused::{Columns, ErrorStats, OutputStats, backward_layer, forward_layer};
 
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,9 @@
 //! case splits are `if` expressions on *values* (which LLVM turns into blends), and there are no
 //! calls and no early returns, so a loop over a slice that calls them auto-vectorizes.
 //! They are what `impl Real for f32` uses for its `*_fast` hooks (see [`crate::engine::Real`]);
-//! `f64` keeps libm as the reference.
+//! `f64` keeps libm as the reference. Polynomials and reductions use `mul_add`: one instruction
+//! in the loops [`wide_fn`] compiles for FMA, which is where these functions belong (elsewhere
+//! it is a call to `fmaf`; exact, but slow).
 //!
 //! Error bounds are in ulps of the result, measured against the `f64` libm value rounded to
 //! `f32`, over the grids of this module's tests (every 331st `f32` bit pattern of each sign, a
@@ -32,17 +34,17 @@ fn exp_reduce(x: f32) -> (i32, f32) {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4; // 0.693359375, exact in 8 bits
     const LN2_LO: f32 = -2.121_944_4e-4;
-    let t = x * LOG2E + ROUND_MAGIC;
+    let t = x.mul_add(LOG2E, ROUND_MAGIC);
     let k = t.to_bits() as i32 - ROUND_MAGIC_BITS;
     let kf = t - ROUND_MAGIC;
-    let r = x - kf * LN2_HI - kf * LN2_LO;
+    let r = (-kf).mul_add(LN2_LO, (-kf).mul_add(LN2_HI, x));
     let mut p = 1.987_569_1e-4_f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5; // Cephes: 5.0000001201e-1, which is 0.5 in f32
-    (k, p * r * r + r)
+    p = p.mul_add(r, 1.398_199_9e-3);
+    p = p.mul_add(r, 8.333_452e-3);
+    p = p.mul_add(r, 4.166_579_6e-2);
+    p = p.mul_add(r, 1.666_666_5e-1);
+    p = p.mul_add(r, 0.5); // Cephes: 5.0000001201e-1, which is 0.5 in f32
+    (k, (p * r).mul_add(r, r))
 }
 
 /// `e^x`. Max error 1 ulp, including subnormal results; `exp(x) = +inf` for `x > 88.7228`
@@ -109,15 +111,20 @@ pub fn ln_1p(x: f32) -> f32 {
 /// computed, one selected). Max error 2 ulps; `tanh(±inf) = ±1`, `tanh(-0) = -0`, odd exactly.
 #[inline(always)]
 pub fn tanh(x: f32) -> f32 {
+    // Beyond |x| = 9.01 tanh rounds to 1: clamping 2|x| below that keeps e^{2|x|} small, so its
+    // exponential needs none of exp's overflow, underflow or NaN handling.
+    const TWO_AX_MAX: f32 = 19.0;
     let ax = x.abs();
     let z = x * x;
     let mut p = -5.704_988_7e-3_f32;
-    p = p * z + 2.063_909e-2;
-    p = p * z - 5.373_971_6e-2;
-    p = p * z + 1.333_144_2e-1;
-    p = p * z - 3.333_328e-1;
-    let small = (p * z * x + x).copysign(x); // keeps tanh(-0) = -0
-    let big = (1.0 - 2.0 / (exp(ax + ax) + 1.0)).copysign(x);
+    p = p.mul_add(z, 2.063_909e-2);
+    p = p.mul_add(z, -5.373_971_6e-2);
+    p = p.mul_add(z, 1.333_144_2e-1);
+    p = p.mul_add(z, -3.333_328e-1);
+    let small = (p * z).mul_add(x, x).copysign(x); // keeps tanh(-0) = -0
+    let (k, q) = exp_reduce((ax + ax).min_fast(TWO_AX_MAX));
+    let e = (1.0 + q) * pow2i(k);
+    let big = (1.0 - 2.0 / (e + 1.0)).copysign(x);
     if ax < 0.625 || x.is_nan() { small } else { big }
 }
 
@@ -238,13 +245,16 @@ pub fn erf(x: f32) -> f32 {
     if x.abs() < 0.75 || x.is_nan() { erf_small(x) } else { big }
 }
 
-/// Defines `$name` (const generics after a `;`: `fn f<F: Real; const M: bool>`), which runs `$body` compiled for AVX2 where the CPU has it (detected once,
-/// cached by std) and as is elsewhere.
+/// Defines `$name` (const generics after a `;`: `fn f<F: Real; const M: bool>`), which runs
+/// `$body` compiled for AVX-512 (with FMA) or else AVX2 where the CPU has it (detected once,
+/// cached by std), and as is elsewhere.
 ///
 /// For the elementwise loops and lane-parallel reductions: `$body` and the `#[inline(always)]`
-/// kernels it calls are vectorized 8 wide instead of SSE2's 4. Results are bit-identical either
-/// way: Rust never contracts `a * b + c` into an FMA nor reorders float operations, so only the
-/// vector width changes, never an operation or its order.
+/// kernels it calls are vectorized 16 or 8 wide instead of SSE2's 4. Results are bit-identical
+/// on every path: Rust never contracts `a * b + c` into an FMA nor reorders float operations, and
+/// the kernels' explicit `mul_add`s are exactly rounded everywhere (an FMA instruction here, libm's
+/// `fmaf` without one, which is slow but exact). So only the vector width changes, never an
+/// operation or its order. Keep `mul_add` to code that runs inside these functions.
 macro_rules! wide_fn {
     (
         $(#[$meta:meta])*
@@ -257,12 +267,20 @@ macro_rules! wide_fn {
             fn portable $(<$($gen: $bound),* $(, const $cg: $cty)*>)? ($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             {
-                #[target_feature(enable = "avx2")]
+                #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+                fn avx512 $(<$($gen: $bound),* $(, const $cg: $cty)*>)? ($($arg: $ty),*) $(-> $ret)? {
+                    portable $(::<$($gen),* $(, $cg)*>)? ($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
                 fn avx2 $(<$($gen: $bound),* $(, const $cg: $cty)*>)? ($($arg: $ty),*) $(-> $ret)? {
                     portable $(::<$($gen),* $(, $cg)*>)? ($($arg),*)
                 }
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU has just been checked for AVX2.
+                if crate::engine::fastmath::has_avx512() {
+                    // SAFETY: the CPU has just been checked for every feature enabled above.
+                    return unsafe { avx512 $(::<$($gen),* $(, $cg)*>)? ($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                    // SAFETY: the CPU has just been checked for AVX2 and FMA.
                     return unsafe { avx2 $(::<$($gen),* $(, $cg)*>)? ($($arg),*) };
                 }
             }
@@ -271,6 +289,14 @@ macro_rules! wide_fn {
     };
 }
 pub(crate) use wide_fn;
+
+/// Whether the CPU has what [`wide_fn`]'s AVX-512 variant is compiled for.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(crate) fn has_avx512() -> bool {
+    use std::arch::is_x86_feature_detected as has;
+    has!("avx512f") && has!("avx512bw") && has!("avx512dq") && has!("avx512vl") && has!("avx2") && has!("fma")
+}
 
 /// `min`/`max` without NaN bookkeeping (NaN is patched by the callers), which compiles to plain
 /// `minps`/`maxps`.

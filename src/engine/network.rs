@@ -7,7 +7,7 @@ use ndarray::{Array1, Array2, ArrayView2};
 use rand_chacha::ChaCha8Rng;
 
 use super::Real;
-use super::activation::Activation;
+use super::activation::{Activation, Columns, ErrorStats, OutputStats, backward_layer, forward_layer};
 use super::gemm::matmul;
 use super::init::Init;
 
@@ -90,8 +90,12 @@ pub struct Pass<F> {
     pub dz: Vec<Array2<F>>,
     pub dw: Vec<Array2<F>>,
     pub db: Vec<Array1<F>>,
-    /// Per layer, how many (example, unit) pairs had |phi'(z)| below the saturation threshold.
-    pub saturated: Vec<usize>,
+    /// Per layer, what the last recording forward pass measured of the outputs.
+    pub outputs: Vec<OutputStats>,
+    /// Per layer, what the last backward pass measured of dL/dz (the saturation count always,
+    /// the sum of squares when recording).
+    pub errors: Vec<ErrorStats>,
+    cols: Columns<F>,
 }
 
 /// A unit counts as saturated where |phi'(z)| is below this fraction of phi's largest derivative.
@@ -109,7 +113,9 @@ impl<F: Real> Pass<F> {
             dz: per_layer(&|w| Array2::zeros((batch, w))),
             dw: net.layers.iter().map(|l| Array2::zeros(l.w.raw_dim())).collect(),
             db: net.layers.iter().map(|l| Array1::zeros(l.b.raw_dim())).collect(),
-            saturated: vec![0; net.layers.len()],
+            outputs: vec![OutputStats::default(); net.layers.len()],
+            errors: vec![ErrorStats::default(); net.layers.len()],
+            cols: Columns::default(),
         }
     }
 
@@ -122,54 +128,40 @@ impl<F: Real> Pass<F> {
         self.a.last().expect("a network has an output layer").view()
     }
 
-    pub fn forward(&mut self, net: &Mlp<F>) {
+    /// The forward pass; with `record`, also measures each layer's outputs into `outputs`.
+    pub fn forward(&mut self, net: &Mlp<F>, record: bool) {
         for (l, layer) in net.layers.iter().enumerate() {
             let (before, rest) = self.a.split_at_mut(l);
             let input = if l == 0 { self.x.view() } else { before[l - 1].view() };
             let z = &mut self.z[l];
-            // Bias first, then accumulate the product onto it: one pass over Z fewer.
-            let b = layer.b.as_slice().expect("contiguous bias");
-            slice_mut(z).chunks_exact_mut(b.len().max(1)).for_each(|row| row.copy_from_slice(b));
-            matmul(input, layer.w.view(), F::one(), z.view_mut());
-            layer.act.forward(slice(z), slice_mut(&mut rest[0]));
+            matmul(input, layer.w.view(), F::zero(), z.view_mut());
+            let (b, a) = (layer.b.as_slice().expect("contiguous bias"), slice_mut(&mut rest[0]));
+            self.outputs[l] = if record {
+                forward_layer::<F, true>(&layer.act, slice_mut(z), b, a, &mut self.cols)
+            } else {
+                forward_layer::<F, false>(&layer.act, slice_mut(z), b, a, &mut self.cols)
+            };
         }
     }
 
     /// Back-propagates from dL/da of the output layer, which the loss has written into
-    /// `self.da.last_mut()`, filling dz, dw, db and the saturation counts.
-    pub fn backward(&mut self, net: &Mlp<F>) {
+    /// `self.da.last_mut()`, filling dz, dw, db and `errors` (with `record`, their norms too).
+    pub fn backward(&mut self, net: &Mlp<F>, record: bool) {
         let last = net.layers.len() - 1;
         for l in (0..=last).rev() {
             let layer = &net.layers[l];
             let sat_below = F::of(SATURATION_FRACTION * layer.act.max_derivative());
-            self.saturated[l] = layer.act.backward(
-                slice(&self.z[l]),
-                slice(&self.a[l]),
-                slice(&self.da[l]),
-                slice_mut(&mut self.dz[l]),
-                sat_below,
-            );
+            let (z, a, da) = (slice(&self.z[l]), slice(&self.a[l]), slice(&self.da[l]));
+            let (dz, db) = (slice_mut(&mut self.dz[l]), self.db[l].as_slice_mut().expect("contiguous bias gradient"));
+            self.errors[l] = if record {
+                backward_layer::<F, true>(&layer.act, z, a, da, dz, db, sat_below, &mut self.cols)
+            } else {
+                backward_layer::<F, false>(&layer.act, z, a, da, dz, db, sat_below, &mut self.cols)
+            };
             let input = if l == 0 { self.x.view() } else { self.a[l - 1].view() };
             matmul(input.t(), self.dz[l].view(), F::zero(), self.dw[l].view_mut());
-            column_sums(slice(&self.dz[l]), self.db[l].as_slice_mut().expect("contiguous bias gradient"));
             if l > 0 {
                 matmul(self.dz[l].view(), layer.w.t(), F::zero(), self.da[l - 1].view_mut());
-            }
-        }
-    }
-}
-
-super::fastmath::wide_fn! {
-    /// `sums[j] = sum over rows i of m[i][j]` for row-major `m` with `sums.len()` columns, rows
-    /// added in order (as a row-by-row `+=`), vectorized across columns.
-    fn column_sums<F: Real>(m: &[F], sums: &mut [F]) {
-        sums.fill(F::zero());
-        if sums.is_empty() {
-            return;
-        }
-        for row in m.chunks_exact(sums.len()) {
-            for (s, &v) in sums.iter_mut().zip(row) {
-                *s += v;
             }
         }
     }
@@ -192,7 +184,7 @@ mod tests {
     fn loss_of(net: &Mlp<f64>, x: &Array2<f64>, y: &[u32], loss: Loss) -> f64 {
         let mut p = Pass::new(net, x.nrows());
         p.x.assign(x);
-        p.forward(net);
+        p.forward(net, false);
         loss.eval(p.output(), y, None).loss()
     }
 
@@ -212,11 +204,11 @@ mod tests {
         let y: Vec<u32> = (0..9).map(|i| (i % 3) as u32).collect();
         let mut p = Pass::new(&net, 9);
         p.x.assign(&x);
-        p.forward(&net);
+        p.forward(&net, false);
         let out = p.output().to_owned();
         let da_last = p.da.last_mut().unwrap();
         loss.eval(out.view(), &y, Some(da_last.view_mut()));
-        p.backward(&net);
+        p.backward(&net, false);
         let h = 1e-6;
         for l in 0..net.layers.len() {
             for idx in 0..net.layers[l].w.len() + net.layers[l].b.len() {

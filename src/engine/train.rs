@@ -15,7 +15,7 @@ use super::network::{Mlp, Pass};
 use super::optim::{Slot, StepParams};
 use super::rng::{Purpose, stream};
 use super::spec::{FieldError, JobSpec};
-use super::stats::{Histogram, LayerStats, moments, sumsq};
+use super::stats::{Histogram, LayerStats, Moments, magnitudes, moments, sumsq};
 use super::verdict::{Tracker, VerdictReport};
 
 /// What one training step measured.
@@ -78,8 +78,6 @@ pub struct Trainer<F: Real> {
     cursor: usize,
     shuffle: ChaCha8Rng,
     labels: Vec<u32>,
-    /// Scratch for [`dead_fraction`], kept to spare an allocation per layer and step.
-    alive: Vec<u8>,
     step: u64,
     tracker: Tracker,
     last_train: BatchLoss,
@@ -160,7 +158,6 @@ impl<F: Real> Trainer<F> {
             cursor: n_train,
             shuffle: stream(spec.seed, Purpose::Shuffle),
             labels: vec![0; spec.batch],
-            alive: Vec::new(),
             step: 0,
             tracker: Tracker::default(),
             last_train: BatchLoss::default(),
@@ -244,32 +241,34 @@ impl<F: Real> Trainer<F> {
     /// Forward, loss and backward on the next batch, and the statistics of what they computed.
     fn gradients(&mut self, record: bool, hist: bool) -> StepRecord {
         self.next_batch();
-        self.pass.forward(&self.net);
+        self.pass.forward(&self.net, record);
         let out = self.pass.a.last().expect("output layer").view();
         let da = self.pass.da.last_mut().expect("output layer");
         let batch_loss = self.spec.loss.eval(out, &self.labels, Some(da.view_mut()));
         self.last_train = batch_loss;
-        self.pass.backward(&self.net);
+        self.pass.backward(&self.net, record);
 
         let n_layers = self.net.layers.len();
         let mut layers = vec![LayerStats::default(); if record { n_layers } else { 0 }];
         let mut total_sumsq = 0.0;
         if record {
             for (l, s) in layers.iter_mut().enumerate() {
-                let gw = moments(self.pass.dw[l].as_slice().expect("contiguous"));
-                let gb = moments(self.pass.db[l].as_slice().expect("contiguous"));
-                let act = moments(self.pass.a[l].as_slice().expect("contiguous"));
+                let gw = magnitudes(self.pass.dw[l].as_slice().expect("contiguous"));
+                let gb = magnitudes(self.pass.db[l].as_slice().expect("contiguous"));
+                let cells = self.pass.a[l].len();
+                let out = self.pass.outputs[l];
+                let act = Moments { n: cells, sum: out.sum, sumsq: out.sumsq, ..Moments::default() };
                 s.grad_norm = gw.norm();
                 s.bias_grad_norm = gb.norm();
                 s.grad_mean_abs = gw.mean_abs();
                 s.grad_max_abs = gw.maxabs;
                 s.nonfinite = gw.nonfinite + gb.nonfinite;
-                s.err_norm = sumsq(self.pass.dz[l].as_slice().expect("contiguous")).sqrt();
+                s.err_norm = self.pass.errors[l].sumsq.sqrt();
                 s.act_mean = act.mean();
                 s.act_std = act.std();
-                let cells = self.pass.a[l].len().max(1);
-                s.saturated = self.pass.saturated[l] as f64 / cells as f64;
-                s.dead = dead_fraction(&self.pass.a[l], &mut self.alive);
+                s.saturated = self.pass.errors[l].saturated as f64 / cells.max(1) as f64;
+                let units = self.pass.a[l].ncols();
+                s.dead = if units == 0 { 0.0 } else { out.dead_units as f64 / units as f64 };
                 total_sumsq += gw.sumsq + gb.sumsq;
             }
         } else {
@@ -343,7 +342,7 @@ impl<F: Real> Trainer<F> {
             }
             let p = pass.as_mut().expect("just made");
             p.x.assign(&self.test_x.slice_axis(Axis(0), (start..end).into()));
-            p.forward(&self.net);
+            p.forward(&self.net, false);
             total.add(self.spec.loss.eval(p.output(), &self.test_y[start..end], None));
         }
         EvalRecord { step: self.step, test_loss: total.loss(), test_accuracy: total.accuracy() }
@@ -397,29 +396,4 @@ impl<F: Real> Trainer<F> {
 pub enum Event<'a> {
     Step(&'a StepRecord),
     Eval(&'a EvalRecord),
-}
-
-super::fastmath::wide_fn! {
-    /// `alive[j] |= 1` where column j of row-major `values` (`alive.len()` columns) has a
-    /// non-zero entry.
-    fn mark_nonzero_columns<F: Real>(values: &[F], alive: &mut [u8]) {
-        for row in values.chunks_exact(alive.len()) {
-            for (flag, &v) in alive.iter_mut().zip(row) {
-                *flag |= u8::from(v != F::zero());
-            }
-        }
-    }
-}
-
-/// Share of units (columns) whose output is exactly zero over the whole batch. `alive` is
-/// scratch space.
-fn dead_fraction<F: Real>(a: &Array2<F>, alive: &mut Vec<u8>) -> f64 {
-    let units = a.ncols();
-    if units == 0 {
-        return 0.0;
-    }
-    alive.clear();
-    alive.resize(units, 0);
-    mark_nonzero_columns(a.as_slice().expect("contiguous"), alive);
-    alive.iter().filter(|&&f| f == 0).count() as f64 / units as f64
 }

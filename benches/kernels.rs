@@ -1,0 +1,82 @@
+//! The elementwise kernels of a training step, per element: each activation's forward and
+//! backward pass and the recording reductions, on one layer's worth of values (64 x 64, as in the
+//! smallest train_step config, where these kernels weigh most against the products).
+//!
+//!     cargo bench --bench kernels
+//!     cargo bench --bench kernels -- 'forward/tanh'
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use gradlab::engine::activation::{Activation, Columns, backward_layer, forward_layer};
+use gradlab::engine::stats::{moments, sumsq};
+
+const N: usize = 64 * 64;
+
+/// Pre-activations spread as a trained layer's are: mostly within a few units of 0, some tails.
+fn inputs() -> Vec<f32> {
+    (0..N).map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 6.0 + if i % 97 == 0 { 30.0 } else { 0.0 }).collect()
+}
+
+fn benches(c: &mut Criterion) {
+    let z = inputs();
+    let grad = inputs();
+    let mut a = vec![0f32; N];
+    let mut out = vec![0f32; N];
+    let mut g = c.benchmark_group("forward");
+    g.throughput(Throughput::Elements(N as u64));
+    for name in Activation::NAMES {
+        let act: Activation = name.parse().expect("a known name");
+        g.bench_function(*name, |b| b.iter(|| act.forward(black_box(&z), black_box(&mut a))));
+    }
+    g.finish();
+    let mut g = c.benchmark_group("backward");
+    g.throughput(Throughput::Elements(N as u64));
+    for name in Activation::NAMES {
+        let act: Activation = name.parse().expect("a known name");
+        act.forward(&z, &mut a);
+        let sat = 0.01 * act.max_derivative() as f32;
+        g.bench_function(*name, |b| b.iter(|| black_box(act.backward(&z, &a, black_box(&grad), &mut out, sat))));
+    }
+    g.finish();
+    // The fused layer passes of a training step (64 units), measuring and not.
+    let mut g = c.benchmark_group("layer");
+    g.throughput(Throughput::Elements(N as u64));
+    // Zero: the pass adds the bias into z in place, which must not drift between iterations.
+    let bias = vec![0f32; 64];
+    let mut cols = Columns::default();
+    let mut zz = z.clone();
+    let mut db = vec![0f32; 64];
+    for name in ["tanh", "ramp", "logistic"] {
+        let act: Activation = name.parse().expect("a known name");
+        g.bench_function(format!("forward/{name}"), |b| {
+            b.iter(|| black_box(forward_layer::<f32, false>(&act, &mut zz, &bias, &mut a, &mut cols)))
+        });
+        g.bench_function(format!("forward_recording/{name}"), |b| {
+            b.iter(|| black_box(forward_layer::<f32, true>(&act, &mut zz, &bias, &mut a, &mut cols)))
+        });
+        g.bench_function(format!("backward/{name}"), |b| {
+            b.iter(|| black_box(backward_layer::<f32, false>(&act, &z, &a, &grad, &mut out, &mut db, 0.01, &mut cols)))
+        });
+        g.bench_function(format!("backward_recording/{name}"), |b| {
+            b.iter(|| black_box(backward_layer::<f32, true>(&act, &z, &a, &grad, &mut out, &mut db, 0.01, &mut cols)))
+        });
+    }
+    g.finish();
+    let mut g = c.benchmark_group("stats");
+    g.throughput(Throughput::Elements(N as u64));
+    g.bench_function("moments", |b| b.iter(|| black_box(moments(black_box(&z)))));
+    g.bench_function("sumsq", |b| b.iter(|| black_box(sumsq(black_box(&z)))));
+    g.finish();
+}
+
+criterion_group! {
+    name = kernels;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(1))
+        .sample_size(10);
+    targets = benches
+}
+criterion_main!(kernels);
