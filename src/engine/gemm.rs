@@ -3,10 +3,10 @@
 //! The kernel is the `gemm` crate's (faer's), single-threaded: 10-25% faster than ndarray's
 //! `matrixmultiply` on the step's shapes (`benches/train_step.rs` runs both).
 //!
-//! Determinism: a split only ever cuts the *rows of the output*. Each output element is then
-//! computed by the same kernel over the same K-blocks in the same order, so the result is
-//! bit-identical however many threads run (tested here on the engine's shapes, and in
-//! `engine::train`).
+//! Determinism: a split only ever cuts the output, by rows or by columns, never the inner
+//! dimension. Each output element is then computed by the same kernel over the same K-blocks in
+//! the same order, so the result is bit-identical however many threads run (tested here on the
+//! engine's shapes, and in `engine::train`).
 
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
@@ -15,15 +15,24 @@ use super::Real;
 /// Below this many multiply-adds a product runs on the calling thread: handing work to another
 /// rayon worker costs a few microseconds.
 const PAR_MIN_MACS: usize = 1 << 19;
-/// Row blocks stay multiples of this, the widest register tile of the kernels.
+/// Row and column blocks stay multiples of this, the widest register tile of the kernels.
 const ROW_ALIGN: usize = 16;
 
 /// c = a . b + beta * c.
 pub fn matmul<F: Real>(a: ArrayView2<'_, F>, b: ArrayView2<'_, F>, beta: F, c: ArrayViewMut2<'_, F>) {
     let (m, k) = a.dim();
     let n = b.ncols();
-    let pieces = if m * n * k < PAR_MIN_MACS { 1 } else { rayon::current_num_threads().min(m / ROW_ALIGN).max(1) };
-    split_rows(a, b, beta, c, pieces);
+    if m * n * k < PAR_MIN_MACS {
+        return matmul_serial(a, b, beta, c);
+    }
+    // Each piece packs its own copy of the operand it shares, so share the smaller one: cut the
+    // columns when b is the bigger operand, the rows otherwise.
+    let threads = rayon::current_num_threads();
+    if k * n > m * k && n >= 2 * ROW_ALIGN {
+        split_cols(a, b, beta, c, threads.min(n / ROW_ALIGN).max(1));
+    } else {
+        split_rows(a, b, beta, c, threads.min(m / ROW_ALIGN).max(1));
+    }
 }
 
 /// c = a . b + beta * c on the calling thread. Panics if the shapes do not agree.
@@ -81,6 +90,19 @@ fn split_rows<F: Real>(a: ArrayView2<'_, F>, b: ArrayView2<'_, F>, beta: F, c: A
     let (a0, a1) = a.split_at(Axis(0), cut);
     let (c0, c1) = c.split_at(Axis(0), cut);
     rayon::join(|| split_rows(a0, b, beta, c0, left), || split_rows(a1, b, beta, c1, pieces - left));
+}
+
+fn split_cols<F: Real>(a: ArrayView2<'_, F>, b: ArrayView2<'_, F>, beta: F, c: ArrayViewMut2<'_, F>, pieces: usize) {
+    if pieces <= 1 {
+        matmul_serial(a, b, beta, c);
+        return;
+    }
+    let n = b.ncols();
+    let left = pieces / 2;
+    let cut = ((n * left / pieces).div_ceil(ROW_ALIGN) * ROW_ALIGN).min(n);
+    let (b0, b1) = b.split_at(Axis(1), cut);
+    let (c0, c1) = c.split_at(Axis(1), cut);
+    rayon::join(|| split_cols(a, b0, beta, c0, left), || split_cols(a, b1, beta, c1, pieces - left));
 }
 
 #[cfg(test)]
@@ -149,6 +171,15 @@ mod tests {
                 let mut c = Array2::<f32>::zeros((m, n));
                 split_rows(at.t(), b.view(), 0.0, c.view_mut(), pieces);
                 assert_bits_eq(&whole_at, &c, &format!("{m}x{k}x{n}, a transposed, in {pieces} pieces"));
+                let mut c = Array2::<f32>::zeros((m, n));
+                split_cols(a.view(), b.view(), 0.0, c.view_mut(), pieces);
+                assert_bits_eq(&whole, &c, &format!("{m}x{k}x{n} in {pieces} column pieces"));
+                let mut c = Array2::<f32>::zeros((m, n));
+                split_cols(a.view(), bt.t(), 0.0, c.view_mut(), pieces);
+                assert_bits_eq(&whole_t, &c, &format!("{m}x{k}x{n}, b transposed, in {pieces} column pieces"));
+                let mut c = Array2::<f32>::zeros((m, n));
+                split_cols(at.t(), b.view(), 0.0, c.view_mut(), pieces);
+                assert_bits_eq(&whole_at, &c, &format!("{m}x{k}x{n}, a transposed, in {pieces} column pieces"));
             }
         }
     }
