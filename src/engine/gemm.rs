@@ -161,25 +161,20 @@ mod tests {
             let at = a.t().as_standard_layout().to_owned();
             let mut whole_at = Array2::<f32>::zeros((m, n));
             matmul_serial(at.t(), b.view(), 0.0, whole_at.view_mut());
+            type Split = fn(ArrayView2<'_, f32>, ArrayView2<'_, f32>, f32, ArrayViewMut2<'_, f32>, usize);
+            let cases = [
+                ("", a.view(), b.view(), &whole),
+                (", b transposed", a.view(), bt.t(), &whole_t),
+                (", a transposed", at.t(), b.view(), &whole_at),
+            ];
             for pieces in [2, 3, 4, 7] {
-                let mut c = Array2::<f32>::zeros((m, n));
-                split_rows(a.view(), b.view(), 0.0, c.view_mut(), pieces);
-                assert_bits_eq(&whole, &c, &format!("{m}x{k}x{n} in {pieces} pieces"));
-                let mut c = Array2::<f32>::zeros((m, n));
-                split_rows(a.view(), bt.t(), 0.0, c.view_mut(), pieces);
-                assert_bits_eq(&whole_t, &c, &format!("{m}x{k}x{n}, b transposed, in {pieces} pieces"));
-                let mut c = Array2::<f32>::zeros((m, n));
-                split_rows(at.t(), b.view(), 0.0, c.view_mut(), pieces);
-                assert_bits_eq(&whole_at, &c, &format!("{m}x{k}x{n}, a transposed, in {pieces} pieces"));
-                let mut c = Array2::<f32>::zeros((m, n));
-                split_cols(a.view(), b.view(), 0.0, c.view_mut(), pieces);
-                assert_bits_eq(&whole, &c, &format!("{m}x{k}x{n} in {pieces} column pieces"));
-                let mut c = Array2::<f32>::zeros((m, n));
-                split_cols(a.view(), bt.t(), 0.0, c.view_mut(), pieces);
-                assert_bits_eq(&whole_t, &c, &format!("{m}x{k}x{n}, b transposed, in {pieces} column pieces"));
-                let mut c = Array2::<f32>::zeros((m, n));
-                split_cols(at.t(), b.view(), 0.0, c.view_mut(), pieces);
-                assert_bits_eq(&whole_at, &c, &format!("{m}x{k}x{n}, a transposed, in {pieces} column pieces"));
+                for (what, x, y, want) in &cases {
+                    for (how, split) in [("row", split_rows as Split), ("column", split_cols as Split)] {
+                        let mut c = Array2::<f32>::zeros((m, n));
+                        split(*x, *y, 0.0, c.view_mut(), pieces);
+                        assert_bits_eq(want, &c, &format!("{m}x{k}x{n}{what}, in {pieces} {how} pieces"));
+                    }
+                }
             }
         }
     }

@@ -241,6 +241,45 @@ fn magnitudes_tail<F: Real>(tail: &[F], q: &mut [F; LANES], a: &mut [F; LANES], 
     }
 }
 
+/// Sum and sum of squares, without [`moments`]' non-finite bookkeeping (a non-finite value
+/// makes them non-finite).
+pub fn sum_sumsq<F: Real>(x: &[F]) -> (f64, f64) {
+    let (mut sum, mut sumsq) = (0.0, 0.0);
+    for block in x.chunks(BLOCK) {
+        let (s, q) = block_sum_sumsq(block);
+        for l in 0..LANES {
+            sum += s[l].f64();
+            sumsq += q[l].f64();
+        }
+    }
+    (sum, sumsq)
+}
+
+super::fastmath::wide_fn! {
+    fn block_sum_sumsq<F: Real>(block: &[F]) -> ([F; LANES], [F; LANES]) {
+        let mut s = [F::zero(); LANES];
+        let mut q = [F::zero(); LANES];
+        let chunks = block.chunks_exact(LANES);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for l in 0..LANES {
+                s[l] += c[l];
+                q[l] = c[l].mul_add(c[l], q[l]);
+            }
+        }
+        sum_sumsq_tail(tail, &mut s, &mut q);
+        (s, q)
+    }
+}
+
+#[inline(never)]
+fn sum_sumsq_tail<F: Real>(tail: &[F], s: &mut [F; LANES], q: &mut [F; LANES]) {
+    for &v in tail {
+        s[0] += v;
+        q[0] = v.mul_add(v, q[0]);
+    }
+}
+
 /// Sum of squares only (a cheaper [`moments`] for norms on the hot path).
 pub fn sumsq<F: Real>(x: &[F]) -> f64 {
     let mut total = 0.0;
@@ -346,6 +385,8 @@ mod tests {
         assert_eq!(m.nonfinite, 0);
         assert_eq!(m.n, x.len());
         assert!((sumsq(&x) / m.sumsq - 1.0).abs() < 1e-12);
+        let (s, q) = sum_sumsq(&x);
+        assert!((s - m.sum).abs() <= 1e-5 * sumabs && (q / m.sumsq - 1.0).abs() < 1e-6);
     }
 
     #[test]

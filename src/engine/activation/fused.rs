@@ -78,12 +78,12 @@ fn fold<F: Real>(partial: &mut [F]) -> f64 {
 }
 
 /// The forward loop over one block (see the module docs), φ spliced in by `forward_kernel!`.
-/// Sums go to `cols.sum`/`cols.sumsq` (zero on entry), non-zero outputs mark `cols.alive`.
+/// Non-zero outputs mark `cols.alive` (the sums are taken after, see [`forward_one`]).
 macro_rules! forward_rows {
     ($z:expr, $b:expr, $out:expr, $cols:expr, $rec:expr ; |$x:ident| $body:expr) => {{
         let (z, b, out, cols, rec): (&mut [F], &[F], &mut [F], &mut Columns<F>, bool) = ($z, $b, $out, $cols, $rec);
         let w = b.len();
-        let (sum, sumsq, alive) = (&mut cols.sum[..w], &mut cols.sumsq[..w], &mut cols.alive[..w]);
+        let alive = &mut cols.alive[..w];
         for (zr, or) in z.chunks_exact_mut(w).zip(out.chunks_exact_mut(w)) {
             // Every slice cut to exactly w: the loop then has no bounds checks, and vectorizes.
             let (zr, or, b) = (&mut zr[..w], &mut or[..w], &b[..w]);
@@ -93,8 +93,6 @@ macro_rules! forward_rows {
                 let v = $body;
                 or[j] = v;
                 if rec {
-                    sum[j] += v;
-                    sumsq[j] = v.mul_add(v, sumsq[j]);
                     alive[j] = if v != F::zero() { F::one() } else { alive[j] };
                 }
             }
@@ -174,7 +172,9 @@ fn forward_one<F: Real, const RECORD: bool>(
     if !RECORD {
         return (0.0, 0.0);
     }
-    let sums = (fold(&mut cols.sum), fold(&mut cols.sumsq));
+    // A second pass over the block, still in L1: cheaper than per-unit sums inside the loop
+    // above, which load and store an accumulator per element.
+    let sums = crate::engine::stats::sum_sumsq(a);
     if sums.0.is_finite() && sums.1.is_finite() {
         sums
     } else {
