@@ -11,11 +11,11 @@
 //! overhead and the two-thread speed-up, twice: from each benchmark's fastest sample (on a
 //! shared machine other work only adds time) and from its median sample.
 //!
-//! Last run (2026-11-27, the shared 2-vCPU machine, fastest / median samples): 11,470 / 11,090
-//! steps/s at 4x64x64 (numpy's peer loop: 4,971 in the same session), 217 / 211 at 8x256x128;
-//! step GFLOP/s over the 1024³ GEMM's 0.81, 0.86, 0.80, 0.90 in config order; recording cost
-//! +3.7% / +6.1% at 4x64x64, +4.1% / +1.7% at 32x256x128, noise at 8x1024x256, and at 8x256x128
-//! +12% in that run but +3% / +5% in a rerun of the pair (4.5 ms timings on a shared machine).
+//! Last run (2026-11-27, the shared 2-vCPU machine, fastest / median samples): 11,420 / 11,290
+//! steps/s at 4x64x64 (numpy's peer loop: 4,691 right after), 231 / 212 at 8x256x128; step
+//! GFLOP/s over the 1024³ GEMM's 0.80, 0.91, 0.82, 0.92 in config order; recording cost +6.1% /
+//! +4.3% at 4x64x64, +1% at 32x256x128, within noise at the other two; two threads 1.69x / 1.77x
+//! at 8x256x128 and 1.91x / 1.89x at 8x1024x256.
 //!
 //!     cargo bench --bench train_step
 //!     cargo bench --bench train_step -- 'w64'      # a subset (the table shows what ran)
