@@ -4,15 +4,13 @@
 //! - scalar [`Activation::value`] / [`Activation::derivative`]: std/libm functions, written in
 //!   forms without cancellation, so in `f64` they are accurate to a few ulps (used by mean-field
 //!   theory and as the reference in tests);
-//! - slice kernels [`Activation::forward`], [`Activation::backward`],
-//!   [`Activation::derivative_slice`]: one `match` outside the loop, the `*_fast` hooks inside
-//!   it, so the `f32` loops auto-vectorize. In `f32` they agree with the `f64` reference to
-//!   `1e-5·|ref| + 1e-6` (asserted in the tests); `backward`/`derivative_slice` use the
-//!   activation `a` where that is cheaper (`tanh' = 1 - a²`, `logistic' = a(1 - a)`), which costs
-//!   only absolute accuracy (~1e-7) in the saturated tails.
-//! - the training step's fused layer passes, [`forward_layer`] and [`backward_layer`] (in
-//!   `fused.rs`), which add the bias, sum the bias gradient
-//!   and measure the layer in the same loop.
+//! - slice kernels [`Activation::forward`], [`Activation::derivative_slice`] and the training
+//!   step's fused layer passes [`forward_layer`] and [`backward_layer`] (in `fused.rs`, which add
+//!   the bias, sum the bias gradient and measure the layer in the same loop): one `match` outside
+//!   the loop, the `*_fast` hooks inside it, so the `f32` loops auto-vectorize. In `f32` they
+//!   agree with the `f64` reference to `1e-5·|ref| + 1e-6` (asserted in the tests); the
+//!   derivative kernels use the activation `a` where that is cheaper (`tanh' = 1 - a²`,
+//!   `logistic' = a(1 - a)`), which costs only absolute accuracy (~1e-7) in the saturated tails.
 //!
 //! Each formula is written once, in `forward_kernel!` and `derivative_kernel!`, and spliced by
 //! macro into every loop that needs it: a closure would be simpler, but LLVM leaves large
@@ -91,38 +89,6 @@ pub enum ActivationError {
     UnknownName { name: String, known: String },
     #[error("activation {name}: {reason}")]
     BadParameter { name: &'static str, reason: String },
-}
-
-/// Block length for the saturation count: a `u32` per block keeps the count in vector lanes.
-const BLOCK: usize = 4096;
-
-/// `grad_z = grad_a · φ'(z)` with `φ'` given as `|z, a| body` (spliced into the loop, see
-/// [`map!`]); evaluates to how many elements have `|φ'(z)| < sat_below`.
-macro_rules! backward_with {
-    ($z:expr, $a:expr, $grad_a:expr, $grad_z:expr, $sat_below:expr ; |$x:pat_param, $y:pat_param| $body:expr) => {{
-        let (z, a, grad_a, grad_z, sat_below) = ($z, $a, $grad_a, $grad_z, $sat_below);
-        let n = grad_z.len();
-        assert!(z.len() == n && a.len() == n && grad_a.len() == n, "activation slice lengths differ");
-        let mut total = 0usize;
-        // Indexed over slices cut to one length: a four-way zip of chunk iterators does not
-        // vectorize.
-        for (start, oc) in (0..n).step_by(BLOCK).zip(grad_z.chunks_mut(BLOCK)) {
-            let len = oc.len();
-            let (zc, ac, gc) = (&z[start..start + len], &a[start..start + len], &grad_a[start..start + len]);
-            let mut count = 0u32;
-            for i in 0..len {
-                let dv = {
-                    let $x = zc[i];
-                    let $y = ac[i];
-                    $body
-                };
-                oc[i] = gc[i] * dv;
-                count += u32::from(dv.abs() < sat_below);
-            }
-            total += count as usize;
-        }
-        total
-    }};
 }
 
 /// `out[i] = body(z[i], a[i])`, the body spliced into the loop (see [`map!`]).
@@ -585,12 +551,6 @@ impl Activation {
         forward_wide(self, z, a)
     }
 
-    /// `grad_z = grad_a · φ'(z)`, given `a = φ(z)`; returns how many elements have
-    /// `|φ'(z)| < sat_below`. Vectorizable. Panics if the lengths differ.
-    pub fn backward<F: Real>(&self, z: &[F], a: &[F], grad_a: &[F], grad_z: &mut [F], sat_below: F) -> usize {
-        backward_wide(self, z, a, grad_a, grad_z, sat_below)
-    }
-
     /// `d = φ'(z)`, given `a = φ(z)`. Vectorizable. Panics if the lengths differ.
     pub fn derivative_slice<F: Real>(&self, z: &[F], a: &[F], d: &mut [F]) {
         derivative_wide(self, z, a, d)
@@ -653,19 +613,6 @@ super::fastmath::wide_fn! {
 super::fastmath::wide_fn! {
     fn derivative_wide<F: Real>(act: &Activation, z: &[F], a: &[F], d: &mut [F]) {
         derivative_kernel!(act, F, map2!(z, a, d))
-    }
-}
-
-super::fastmath::wide_fn! {
-    fn backward_wide<F: Real>(
-        act: &Activation,
-        z: &[F],
-        a: &[F],
-        grad_a: &[F],
-        grad_z: &mut [F],
-        sat_below: F,
-    ) -> usize {
-        derivative_kernel!(act, F, backward_with!(z, a, grad_a, grad_z, sat_below))
     }
 }
 

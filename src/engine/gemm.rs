@@ -28,11 +28,8 @@ pub fn matmul<F: Real>(a: ArrayView2<'_, F>, b: ArrayView2<'_, F>, beta: F, c: A
     // Each piece packs its own copy of the operand it shares, so share the smaller one: cut the
     // columns when b is the bigger operand, the rows otherwise.
     let threads = rayon::current_num_threads();
-    if k * n > m * k && n >= 2 * ROW_ALIGN {
-        split_cols(a, b, beta, c, threads.min(n / ROW_ALIGN).max(1));
-    } else {
-        split_rows(a, b, beta, c, threads.min(m / ROW_ALIGN).max(1));
-    }
+    let (axis, len) = if k * n > m * k && n >= 2 * ROW_ALIGN { (Axis(1), n) } else { (Axis(0), m) };
+    split(a, b, beta, c, threads.min(len / ROW_ALIGN).max(1), axis);
 }
 
 /// c = a . b + beta * c on the calling thread. Panics if the shapes do not agree.
@@ -78,31 +75,32 @@ pub fn matmul_serial<F: Real>(a: ArrayView2<'_, F>, b: ArrayView2<'_, F>, beta: 
     }
 }
 
-fn split_rows<F: Real>(a: ArrayView2<'_, F>, b: ArrayView2<'_, F>, beta: F, c: ArrayViewMut2<'_, F>, pieces: usize) {
+/// Cuts the output along `axis` (0: rows, with `a`'s rows; 1: columns, with `b`'s columns) into
+/// `pieces` blocks, multiples of [`ROW_ALIGN`], computed on rayon.
+fn split<F: Real>(
+    a: ArrayView2<'_, F>,
+    b: ArrayView2<'_, F>,
+    beta: F,
+    c: ArrayViewMut2<'_, F>,
+    pieces: usize,
+    axis: Axis,
+) {
     if pieces <= 1 {
         matmul_serial(a, b, beta, c);
         return;
     }
-    let m = a.nrows();
+    let len = c.len_of(axis);
     let left = pieces / 2;
-    let cut = (m * left / pieces).div_ceil(ROW_ALIGN) * ROW_ALIGN;
-    let cut = cut.min(m);
-    let (a0, a1) = a.split_at(Axis(0), cut);
-    let (c0, c1) = c.split_at(Axis(0), cut);
-    rayon::join(|| split_rows(a0, b, beta, c0, left), || split_rows(a1, b, beta, c1, pieces - left));
-}
-
-fn split_cols<F: Real>(a: ArrayView2<'_, F>, b: ArrayView2<'_, F>, beta: F, c: ArrayViewMut2<'_, F>, pieces: usize) {
-    if pieces <= 1 {
-        matmul_serial(a, b, beta, c);
-        return;
-    }
-    let n = b.ncols();
-    let left = pieces / 2;
-    let cut = ((n * left / pieces).div_ceil(ROW_ALIGN) * ROW_ALIGN).min(n);
-    let (b0, b1) = b.split_at(Axis(1), cut);
-    let (c0, c1) = c.split_at(Axis(1), cut);
-    rayon::join(|| split_cols(a, b0, beta, c0, left), || split_cols(a, b1, beta, c1, pieces - left));
+    let cut = ((len * left / pieces).div_ceil(ROW_ALIGN) * ROW_ALIGN).min(len);
+    let (c0, c1) = c.split_at(axis, cut);
+    let ((a0, b0), (a1, b1)) = if axis == Axis(0) {
+        let (a0, a1) = a.split_at(axis, cut);
+        ((a0, b), (a1, b))
+    } else {
+        let (b0, b1) = b.split_at(axis, cut);
+        ((a, b0), (a, b1))
+    };
+    rayon::join(|| split(a0, b0, beta, c0, left, axis), || split(a1, b1, beta, c1, pieces - left, axis));
 }
 
 #[cfg(test)]
@@ -161,7 +159,6 @@ mod tests {
             let at = a.t().as_standard_layout().to_owned();
             let mut whole_at = Array2::<f32>::zeros((m, n));
             matmul_serial(at.t(), b.view(), 0.0, whole_at.view_mut());
-            type Split = fn(ArrayView2<'_, f32>, ArrayView2<'_, f32>, f32, ArrayViewMut2<'_, f32>, usize);
             let cases = [
                 ("", a.view(), b.view(), &whole),
                 (", b transposed", a.view(), bt.t(), &whole_t),
@@ -169,9 +166,9 @@ mod tests {
             ];
             for pieces in [2, 3, 4, 7] {
                 for (what, x, y, want) in &cases {
-                    for (how, split) in [("row", split_rows as Split), ("column", split_cols as Split)] {
+                    for (how, axis) in [("row", Axis(0)), ("column", Axis(1))] {
                         let mut c = Array2::<f32>::zeros((m, n));
-                        split(*x, *y, 0.0, c.view_mut(), pieces);
+                        split(*x, *y, 0.0, c.view_mut(), pieces, axis);
                         assert_bits_eq(want, &c, &format!("{m}x{k}x{n}{what}, in {pieces} {how} pieces"));
                     }
                 }

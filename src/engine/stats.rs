@@ -241,8 +241,8 @@ fn magnitudes_tail<F: Real>(tail: &[F], q: &mut [F; LANES], a: &mut [F; LANES], 
     }
 }
 
-/// Sum and sum of squares, without [`moments`]' non-finite bookkeeping (a non-finite value
-/// makes them non-finite).
+/// [`moments`]' sum and sum of squares, from a loop without its non-finite bookkeeping: like
+/// [`magnitudes`], it runs [`moments`] instead only when its sums come out non-finite.
 pub fn sum_sumsq<F: Real>(x: &[F]) -> (f64, f64) {
     let (mut sum, mut sumsq) = (0.0, 0.0);
     for block in x.chunks(BLOCK) {
@@ -252,7 +252,12 @@ pub fn sum_sumsq<F: Real>(x: &[F]) -> (f64, f64) {
             sumsq += q[l].f64();
         }
     }
-    (sum, sumsq)
+    if sum.is_finite() && sumsq.is_finite() {
+        (sum, sumsq)
+    } else {
+        let m = moments(x);
+        (m.sum, m.sumsq)
+    }
 }
 
 super::fastmath::wide_fn! {
@@ -387,6 +392,10 @@ mod tests {
         assert!((sumsq(&x) / m.sumsq - 1.0).abs() < 1e-12);
         let (s, q) = sum_sumsq(&x);
         assert!((s - m.sum).abs() <= 1e-5 * sumabs && (q / m.sumsq - 1.0).abs() < 1e-6);
+        let mut y = x.clone();
+        y[17] = f32::INFINITY;
+        let m = moments(&y);
+        assert_eq!(sum_sumsq(&y), (m.sum, m.sumsq));
     }
 
     #[test]
