@@ -107,25 +107,27 @@ pub fn ln_1p(x: f32) -> f32 {
     if u < 0.0 || x.is_nan() { f32::NAN } else { y }
 }
 
-/// `tanh(x)`: Cephes' odd polynomial for `|x| < 0.625`, `1 - 2/(e^{2|x|} + 1)` above (both
-/// computed, one selected). Max error 2 ulps; `tanh(±inf) = ±1`, `tanh(-0) = -0`, odd exactly.
+/// `tanh(x)`: a rational minimax form `x·P(x²)/Q(x²)` (degrees 9 over 8 in x, fitted to the
+/// relative error on `[0, 9.02]` by `docs/fits/tanh.py`, coefficients rounded to f32), clamped
+/// where it reaches 1. Max error 5 ulps (1 ulp in all but 0.4% of inputs), checked over every f32 in
+/// `[0, 10]`; never above 1, `tanh(±inf) = ±1`, `tanh(-0) = -0`, odd exactly. Half the cost of
+/// the exp-based form: one division, eight multiply-adds, no range reduction.
 #[inline(always)]
 pub fn tanh(x: f32) -> f32 {
-    // Beyond |x| = 9.01 tanh rounds to 1: clamping 2|x| below that keeps e^{2|x|} small, so its
-    // exponential needs none of exp's overflow, underflow or NaN handling.
-    const TWO_AX_MAX: f32 = 19.0;
-    let ax = x.abs();
-    let z = x * x;
-    let mut p = -5.704_988_7e-3_f32;
-    p = p.mul_add(z, 2.063_909e-2);
-    p = p.mul_add(z, -5.373_971_6e-2);
-    p = p.mul_add(z, 1.333_144_2e-1);
-    p = p.mul_add(z, -3.333_328e-1);
-    let small = (p * z).mul_add(x, x).copysign(x); // keeps tanh(-0) = -0
-    let (k, q) = exp_reduce((ax + ax).min_fast(TWO_AX_MAX));
-    let e = (1.0 + q) * pow2i(k);
-    let big = (1.0 - 2.0 / (e + 1.0)).copysign(x);
-    if ax < 0.625 || x.is_nan() { small } else { big }
+    const CLAMP: f32 = 8.107_128; // the form is exactly 1 here, and exceeds 1 soon after
+    let x = x.clamp_fast(-CLAMP, CLAMP); // NaN passes through
+    let t = x * x;
+    let mut p = 1.338_431_05e-8_f32;
+    p = p.mul_add(t, 2.063_583_8e-5);
+    p = p.mul_add(t, 3.497_458_8e-3);
+    p = p.mul_add(t, 1.338_268_8e-1);
+    let mut q = 7.790_257_5e-7_f32;
+    q = q.mul_add(t, 3.288_519e-4);
+    q = q.mul_add(t, 2.588_436_6e-2);
+    q = q.mul_add(t, 4.671_601e-1);
+    q = q.mul_add(t, 1.0);
+    // x + x³·P: the leading term exact, so small |x| keeps full relative accuracy.
+    (x * t).mul_add(p, x) / q
 }
 
 /// `1 / (1 + e^-x)`, as `r = 1/(1 + e^-|x|)` for `x >= 0` and `e^-|x|·r` below. Max error 3 ulps,
@@ -419,8 +421,21 @@ mod tests {
     }
 
     #[test]
-    fn tanh_within_2_ulps() {
-        assert!(max_ulps("tanh", |_| true, tanh, f64::tanh) <= 2);
+    fn tanh_within_5_ulps_and_never_above_1() {
+        assert!(max_ulps("tanh", |_| true, tanh, f64::tanh) <= 5);
+        assert!(grid().into_iter().all(|x| tanh(x).abs() <= 1.0));
+        assert_eq!(tanh(8.107_128), 1.0);
+        assert_eq!(tanh(9.0), 1.0);
+    }
+
+    /// The bound stated on [`tanh`], over every f32 in [0, 10] (tanh is odd exactly, and 1 past
+    /// 10). About a minute in release: `cargo test --release -- --ignored tanh_every`.
+    #[test]
+    #[ignore]
+    fn tanh_every_f32_within_5_ulps() {
+        let worst =
+            (0..=10f32.to_bits()).map(|b| ulps(tanh(f32::from_bits(b)), f64::from(f32::from_bits(b)).tanh())).max();
+        assert!(worst <= Some(5), "{worst:?}");
         assert_eq!(tanh(f32::INFINITY), 1.0);
         assert_eq!(tanh(f32::NEG_INFINITY), -1.0);
         assert!(tanh(-0.0).is_sign_negative());
