@@ -108,20 +108,65 @@ fn random_labels_are_not_learned_and_say_so() {
     assert_eq!(s.verdict.verdict, Verdict::NotLearning, "{:?}", s.verdict);
 }
 
-#[test]
-fn a_diverging_run_ends_as_exploding_without_crashing() {
-    let spec = JobSpec {
+/// A ReLU net far past the He scale with a huge learning rate: its gradients overflow within a
+/// few steps.
+fn diverging_spec() -> JobSpec {
+    JobSpec {
         activation: Activation::Ramp,
         hidden: vec![64; 6],
         init: Init::Custom { sigma_w: 3.0, sigma_b: 0.0 },
         lr: 10.0,
         steps: 200,
-        stop_on_nonfinite: true,
         ..JobSpec::default()
-    };
+    }
+}
+
+#[test]
+fn a_diverging_run_ends_as_exploding_without_crashing() {
+    let spec = JobSpec { stop_on_nonfinite: true, ..diverging_spec() };
     let (_, s) = fingerprint::<f32>(&spec);
     assert_eq!(s.verdict.verdict, Verdict::Exploding, "{:?}", s.verdict);
     assert!(s.stopped_early || s.verdict.nonfinite_seen || s.verdict.reason.contains("grew"), "{:?}", s);
+}
+
+/// Without clipping the update measures the gradients it reads; with clipping they are measured
+/// in a pass of their own first. A clip that never binds leaves training identical, so both ways
+/// must report the same statistics (to f32 summation order), up to and including the first step
+/// with a non-finite gradient norm (which does bind the clip).
+#[test]
+fn gradient_statistics_measured_in_the_update_match_a_separate_pass() {
+    let explode = JobSpec { hidden: vec![32; 4], steps: 40, ..diverging_spec() };
+    let calm = JobSpec { steps: 30, batch: 96, ..wide_spec(3) };
+    let mut saw_nonfinite = false;
+    for spec in [calm, explode] {
+        let mut fused = Trainer::<f32>::new(&spec).expect("valid spec");
+        let mut apart = Trainer::<f32>::new(&JobSpec { clip_norm: Some(f64::MAX), ..spec.clone() }).expect("valid");
+        for _ in 0..spec.steps {
+            let (a, b) = (fused.step(), apart.step());
+            assert_eq!(a.loss.to_bits(), b.loss.to_bits(), "the clip must not bind: step {}", a.step);
+            let close = |x: f64, y: f64| x.to_bits() == y.to_bits() || (x - y).abs() <= 1e-5 * x.abs().max(y.abs());
+            let both_nan = a.grad_norm.is_nan() && b.grad_norm.is_nan();
+            assert!(close(a.grad_norm, b.grad_norm) || both_nan, "step {}: {} vs {}", a.step, a.grad_norm, b.grad_norm);
+            for (l, (x, y)) in a.layers.iter().zip(&b.layers).enumerate() {
+                let what = format!("step {} layer {l}", a.step);
+                assert_eq!(x.nonfinite, y.nonfinite, "{what}");
+                for (u, v) in [(x.grad_norm, y.grad_norm), (x.bias_grad_norm, y.bias_grad_norm)]
+                    .into_iter()
+                    .chain([(x.grad_mean_abs, y.grad_mean_abs), (x.grad_max_abs, y.grad_max_abs)])
+                {
+                    assert!(close(u, v) || (u.is_nan() && v.is_nan()), "{what}: {u} vs {v}");
+                }
+                assert_eq!(x.grad_max_abs.to_bits(), y.grad_max_abs.to_bits(), "{what}: a maximum is exact");
+            }
+            if !a.grad_norm.is_finite() {
+                saw_nonfinite = true;
+                break;
+            }
+        }
+    }
+    // Its squares overflow f32 first: the update's sums come out infinite and the full pass
+    // over the gradient takes over.
+    assert!(saw_nonfinite, "the exploding run must reach a non-finite gradient norm");
 }
 
 #[test]

@@ -188,6 +188,50 @@ pub struct UpdateNorms {
     pub weight_sumsq: f64,
     /// ||delta W||^2.
     pub update_sumsq: f64,
+    /// Sum of squares, sum and largest of |g|, the gradient as passed (before `grad_scale`): the
+    /// gradient statistics of a recorded step, read in the pass that reads g anyway. A NaN or
+    /// infinite entry makes `grad_sumsq` non-finite (the maximum alone may miss a NaN).
+    pub grad_sumsq: f64,
+    pub grad_sumabs: f64,
+    pub grad_maxabs: f64,
+}
+
+/// Lane partial sums of a measured update (see [`UpdateNorms`]).
+struct Lanes<F> {
+    ws: [F; LANES],
+    us: [F; LANES],
+    gq: [F; LANES],
+    ga: [F; LANES],
+    gm: [F; LANES],
+}
+
+impl<F: Real> Lanes<F> {
+    fn new() -> Self {
+        let z = [F::zero(); LANES];
+        Lanes { ws: z, us: z, gq: z, ga: z, gm: z }
+    }
+
+    /// Adds lane `l`'s share of one element: weight `w`, update `d`, gradient `g`.
+    #[inline(always)]
+    fn add(&mut self, l: usize, w: F, d: F, g: F) {
+        self.ws[l] += w * w;
+        self.us[l] += d * d;
+        let v = g.abs();
+        self.gq[l] = v.mul_add(v, self.gq[l]);
+        self.ga[l] += v;
+        // A NaN or infinite g makes gq non-finite, which the caller checks; max need not see it.
+        self.gm[l] = if v > self.gm[l] { v } else { self.gm[l] };
+    }
+
+    fn fold_into(&self, n: &mut UpdateNorms) {
+        for l in 0..LANES {
+            n.weight_sumsq += self.ws[l].f64();
+            n.update_sumsq += self.us[l].f64();
+            n.grad_sumsq += self.gq[l].f64();
+            n.grad_sumabs += self.ga[l].f64();
+            n.grad_maxabs = n.grad_maxabs.max(self.gm[l].f64());
+        }
+    }
 }
 
 /// One step's hyper-parameters, shared by every tensor.
@@ -204,8 +248,8 @@ pub struct StepParams {
 
 super::fastmath::wide_fn! {
     /// One block (a multiple of LANES long) of an update from element `start` on; returns its
-    /// lane sums of w² and of the update². A function of its own (like the stats kernels): inlined
-    /// into the whole update, its measured loop stayed mostly scalar.
+    /// lane sums. A function of its own (like the stats kernels): inlined into the whole update,
+    /// its measured loop stayed mostly scalar.
     fn update_block<F: Real, D: FnMut(usize, F) -> F; const MEASURE: bool>(
         w: &mut [F],
         g: &[F],
@@ -213,9 +257,8 @@ super::fastmath::wide_fn! {
         scale: F,
         wd: F,
         delta: &mut D,
-    ) -> ([F; LANES], [F; LANES]) {
-        let mut ws = [F::zero(); LANES];
-        let mut us = [F::zero(); LANES];
+    ) -> Lanes<F> {
+        let mut sums = Lanes::new();
         let mut i0 = start;
         for (wl, gl) in w.chunks_exact_mut(LANES).zip(g.chunks_exact(LANES)) {
             // Every lane's delta before any store to `w`, so no store can be taken to change
@@ -226,14 +269,13 @@ super::fastmath::wide_fn! {
             }
             for l in 0..LANES {
                 if MEASURE {
-                    ws[l] += wl[l] * wl[l];
-                    us[l] += d[l] * d[l];
+                    sums.add(l, wl[l], d[l], gl[l]);
                 }
                 wl[l] -= d[l];
             }
             i0 += LANES;
         }
-        (ws, us)
+        sums
     }
 }
 
@@ -245,15 +287,13 @@ fn update_tail<F: Real, const MEASURE: bool>(
     start: usize,
     scale: F,
     wd: F,
-    (ws, us): (&mut [F; LANES], &mut [F; LANES]),
+    sums: &mut Lanes<F>,
     mut delta: impl FnMut(usize, F) -> F,
 ) {
     for (l, (w, &g)) in w.iter_mut().zip(g).enumerate() {
-        let g = g * scale;
-        let d: F = delta(start + l, g) + wd * *w;
+        let d: F = delta(start + l, g * scale) + wd * *w;
         if MEASURE {
-            ws[l] += *w * *w;
-            us[l] += d * d;
+            sums.add(l, *w, d, g);
         }
         *w -= d;
     }
@@ -304,14 +344,6 @@ impl Optimizer {
         let wd = F::of(if decay { p.lr * p.weight_decay } else { 0.0 });
         let scale = F::of(p.grad_scale);
         let mut norms = UpdateNorms::default();
-        let mut fold = |ws: &mut [F; LANES], us: &mut [F; LANES]| {
-            for l in 0..LANES {
-                norms.weight_sumsq += ws[l].f64();
-                norms.update_sumsq += us[l].f64();
-            }
-            *ws = [F::zero(); LANES];
-            *us = [F::zero(); LANES];
-        };
         // Computes the update from (gradient, weight, state...) and applies it, lane by lane.
         // Element i goes to lane i % LANES; the lanes fold into f64 after every FOLD elements.
         // `update_block` keeps a block's lanes in registers, so its loop vectorizes; the last
@@ -327,21 +359,21 @@ impl Optimizer {
                 let mut tail_done = false;
                 for (wb, gb) in w_main.chunks_mut(FOLD).zip(g_main.chunks(FOLD)) {
                     let len = wb.len();
-                    let (mut ws, mut us) = update_block::<F, _, MEASURE>(wb, gb, i0, scale, wd, &mut delta);
+                    let mut sums = update_block::<F, _, MEASURE>(wb, gb, i0, scale, wd, &mut delta);
                     i0 += len;
                     if len < FOLD {
-                        update_tail::<F, MEASURE>(w_tail, g_tail, n8, scale, wd, (&mut ws, &mut us), &mut delta);
+                        update_tail::<F, MEASURE>(w_tail, g_tail, n8, scale, wd, &mut sums, &mut delta);
                         tail_done = true;
                     }
                     if MEASURE {
-                        fold(&mut ws, &mut us);
+                        sums.fold_into(&mut norms);
                     }
                 }
                 if !tail_done {
-                    let (mut ws, mut us) = ([F::zero(); LANES], [F::zero(); LANES]);
-                    update_tail::<F, MEASURE>(w_tail, g_tail, n8, scale, wd, (&mut ws, &mut us), &mut delta);
+                    let mut sums = Lanes::new();
+                    update_tail::<F, MEASURE>(w_tail, g_tail, n8, scale, wd, &mut sums, &mut delta);
                     if MEASURE {
-                        fold(&mut ws, &mut us);
+                        sums.fold_into(&mut norms);
                     }
                 }
             }};
@@ -463,6 +495,12 @@ mod tests {
             let ws: f64 = w0.iter().map(|&v| (v as f64).powi(2)).sum();
             let us: f64 = w0.iter().zip(&want).map(|(&a, &b)| ((a - b) as f64).powi(2)).sum();
             assert!((norms.weight_sumsq / ws - 1.0).abs() < 1e-5 && (norms.update_sumsq / us - 1.0).abs() < 1e-4);
+            // The gradient's own sums, of g as passed (before grad_scale).
+            let gq: f64 = g.iter().map(|&v| (v as f64).powi(2)).sum();
+            let ga: f64 = g.iter().map(|&v| (v as f64).abs()).sum();
+            let gm = g.iter().fold(0f32, |m, v| m.max(v.abs()));
+            assert!((norms.grad_sumsq / gq - 1.0).abs() < 1e-5 && (norms.grad_sumabs / ga - 1.0).abs() < 1e-5, "n {n}");
+            assert_eq!(norms.grad_maxabs, gm as f64, "n {n}");
             for opt in [
                 Optimizer::Sgd,
                 "momentum:0.9".parse().unwrap(),

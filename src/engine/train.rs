@@ -12,7 +12,7 @@ use super::Real;
 use super::data::{self, DataError, Split};
 use super::loss::BatchLoss;
 use super::network::{Mlp, Pass};
-use super::optim::{Slot, StepParams};
+use super::optim::{Slot, StepParams, UpdateNorms};
 use super::rng::{Purpose, stream};
 use super::spec::{FieldError, JobSpec};
 use super::stats::{Histogram, LayerStats, Moments, magnitudes, moments, sumsq};
@@ -81,6 +81,27 @@ pub struct Trainer<F: Real> {
     step: u64,
     tracker: Tracker,
     last_train: BatchLoss,
+}
+
+/// Fills a layer's gradient statistics from the magnitudes of its weight and bias gradients;
+/// returns their summed squares, its share of the global norm.
+fn set_grad_stats(s: &mut LayerStats, gw: &Moments, gb: &Moments) -> f64 {
+    s.grad_norm = gw.norm();
+    s.bias_grad_norm = gb.norm();
+    s.grad_mean_abs = gw.mean_abs();
+    s.grad_max_abs = gw.maxabs;
+    s.nonfinite = gw.nonfinite + gb.nonfinite;
+    gw.sumsq + gb.sumsq
+}
+
+/// [`magnitudes`] of `g` as a measured update saw it, or from `g` itself when those sums are
+/// not finite (the full pass then counts the non-finite entries).
+fn grad_magnitudes<F: Real>(n: &UpdateNorms, g: &[F]) -> Moments {
+    if n.grad_sumsq.is_finite() && n.grad_sumabs.is_finite() && n.grad_maxabs.is_finite() {
+        Moments { n: g.len(), sumsq: n.grad_sumsq, sumabs: n.grad_sumabs, maxabs: n.grad_maxabs, ..Moments::default() }
+    } else {
+        magnitudes(g)
+    }
 }
 
 /// Rows per forward pass when evaluating.
@@ -216,8 +237,11 @@ impl<F: Real> Trainer<F> {
         let step = self.step;
         let record = self.records_step(step);
         let hist = self.spec.histogram_every > 0 && step.is_multiple_of(self.spec.histogram_every);
-        let mut rec = self.gradients(record, hist);
-        self.apply(&mut rec);
+        // Unless clipping needs the gradient norm first, the update measures the gradients in
+        // the pass that reads them anyway.
+        let in_update = record && self.spec.clip_norm.is_none();
+        let mut rec = self.gradients(record, !in_update, hist);
+        self.apply(&mut rec, in_update);
         self.step += 1;
         if record {
             self.tracker.observe(step, &rec.layers, rec.loss);
@@ -231,15 +255,17 @@ impl<F: Real> Trainer<F> {
     /// Measures the gradients on the next batch without updating anything: what a probe
     /// reports. `update_ratio` is 0 and `weight_norm` the current one.
     pub fn measure(&mut self) -> StepRecord {
-        let mut rec = self.gradients(true, true);
+        let mut rec = self.gradients(true, true, true);
         for (s, layer) in rec.layers.iter_mut().zip(&self.net.layers) {
             s.weight_norm = sumsq(layer.w.as_slice().expect("contiguous")).sqrt();
         }
         rec
     }
 
-    /// Forward, loss and backward on the next batch, and the statistics of what they computed.
-    fn gradients(&mut self, record: bool, hist: bool) -> StepRecord {
+    /// Forward, loss and backward on the next batch, and the statistics of what they computed;
+    /// with `record` but not `grad_stats`, the gradients' own statistics and the global norm
+    /// are left for [`Self::apply`] to measure.
+    fn gradients(&mut self, record: bool, grad_stats: bool, hist: bool) -> StepRecord {
         self.next_batch();
         self.pass.forward(&self.net, record);
         let out = self.pass.a.last().expect("output layer").view();
@@ -253,23 +279,20 @@ impl<F: Real> Trainer<F> {
         let mut total_sumsq = 0.0;
         if record {
             for (l, s) in layers.iter_mut().enumerate() {
-                let gw = magnitudes(self.pass.dw[l].as_slice().expect("contiguous"));
-                let gb = magnitudes(self.pass.db[l].as_slice().expect("contiguous"));
+                if grad_stats {
+                    let gw = magnitudes(self.pass.dw[l].as_slice().expect("contiguous"));
+                    let gb = magnitudes(self.pass.db[l].as_slice().expect("contiguous"));
+                    total_sumsq += set_grad_stats(s, &gw, &gb);
+                }
                 let cells = self.pass.a[l].len();
                 let out = self.pass.outputs[l];
                 let act = Moments { n: cells, sum: out.sum, sumsq: out.sumsq, ..Moments::default() };
-                s.grad_norm = gw.norm();
-                s.bias_grad_norm = gb.norm();
-                s.grad_mean_abs = gw.mean_abs();
-                s.grad_max_abs = gw.maxabs;
-                s.nonfinite = gw.nonfinite + gb.nonfinite;
                 s.err_norm = self.pass.errors[l].sumsq.sqrt();
                 s.act_mean = act.mean();
                 s.act_std = act.std();
                 s.saturated = self.pass.errors[l].saturated as f64 / cells.max(1) as f64;
                 let units = self.pass.a[l].ncols();
                 s.dead = if units == 0 { 0.0 } else { out.dead_units as f64 / units as f64 };
-                total_sumsq += gw.sumsq + gb.sumsq;
             }
         } else {
             for l in 0..n_layers {
@@ -294,8 +317,9 @@ impl<F: Real> Trainer<F> {
         }
     }
 
-    /// The optimizer's update from the gradients in the pass buffers.
-    fn apply(&mut self, rec: &mut StepRecord) {
+    /// The optimizer's update from the gradients in the pass buffers; with `grad_stats`, also
+    /// the gradient statistics and global norm [`Self::gradients`] left out.
+    fn apply(&mut self, rec: &mut StepRecord, grad_stats: bool) {
         let grad_scale = match self.spec.clip_norm {
             Some(c) if rec.grad_norm > c => c / rec.grad_norm,
             _ => 1.0,
@@ -303,25 +327,29 @@ impl<F: Real> Trainer<F> {
         let params = StepParams { lr: rec.lr, weight_decay: self.spec.weight_decay, grad_scale, t: self.step + 1 };
         let opt = self.spec.optimizer;
         let record = !rec.layers.is_empty();
+        let mut total_sumsq = 0.0;
         for (l, layer) in self.net.layers.iter_mut().enumerate() {
             let w = layer.w.as_slice_mut().expect("contiguous");
             let gw = self.pass.dw[l].as_slice().expect("contiguous");
+            let b = layer.b.as_slice_mut().expect("contiguous");
+            let gb = self.pass.db[l].as_slice().expect("contiguous");
             if record {
                 let n = opt.update::<F, true>(w, gw, &mut self.slots_w[l], params, true);
-                rec.layers[l].weight_norm = n.weight_sumsq.sqrt();
-                rec.layers[l].update_ratio =
-                    if n.weight_sumsq > 0.0 { (n.update_sumsq / n.weight_sumsq).sqrt() } else { 0.0 };
+                let s = &mut rec.layers[l];
+                s.weight_norm = n.weight_sumsq.sqrt();
+                s.update_ratio = if n.weight_sumsq > 0.0 { (n.update_sumsq / n.weight_sumsq).sqrt() } else { 0.0 };
+                if grad_stats {
+                    let nb = opt.update::<F, true>(b, gb, &mut self.slots_b[l], params, false);
+                    total_sumsq += set_grad_stats(s, &grad_magnitudes(&n, gw), &grad_magnitudes(&nb, gb));
+                    continue;
+                }
             } else {
                 opt.update::<F, false>(w, gw, &mut self.slots_w[l], params, true);
             }
-            let b = layer.b.as_slice_mut().expect("contiguous");
-            opt.update::<F, false>(
-                b,
-                self.pass.db[l].as_slice().expect("contiguous"),
-                &mut self.slots_b[l],
-                params,
-                false,
-            );
+            opt.update::<F, false>(b, gb, &mut self.slots_b[l], params, false);
+        }
+        if grad_stats {
+            rec.grad_norm = total_sumsq.sqrt();
         }
     }
 
