@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gradlab::engine::activation::{Activation, Columns, backward_layer, forward_layer};
+use gradlab::engine::gemm::transpose_into;
 use gradlab::engine::stats::{moments, sumsq};
+use ndarray::Array2;
 
 const N: usize = 64 * 64;
 
@@ -80,6 +82,15 @@ fn benches(c: &mut Criterion) {
     g.throughput(Throughput::Elements(N as u64));
     g.bench_function("moments", |b| b.iter(|| black_box(moments(black_box(&z)))));
     g.bench_function("sumsq", |b| b.iter(|| black_box(sumsq(black_box(&z)))));
+    g.finish();
+    // The weight transpose the backward pass makes for the input gradient's product.
+    let mut g = c.benchmark_group("transpose");
+    for n in [64, 256] {
+        let w = Array2::from_shape_fn((n, n), |(i, j)| (i * n + j) as f32);
+        let mut t = Array2::<f32>::zeros((n, n));
+        g.throughput(Throughput::Elements((n * n) as u64));
+        g.bench_function(format!("{n}x{n}"), |b| b.iter(|| transpose_into(black_box(w.view()), t.view_mut())));
+    }
     g.finish();
 }
 

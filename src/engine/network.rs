@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::Real;
 use super::activation::{Activation, Columns, ErrorStats, OutputStats, backward_layer, forward_layer};
-use super::gemm::matmul;
+use super::gemm::{matmul, transpose_into};
 use super::init::Init;
 
 #[derive(Clone, Debug)]
@@ -90,6 +90,10 @@ pub struct Pass<F> {
     pub dz: Vec<Array2<F>>,
     pub dw: Vec<Array2<F>>,
     pub db: Vec<Array1<F>>,
+    /// Per layer, Wᵀ (fan_out x fan_in) for the input gradient dZ·Wᵀ: given a row-major right
+    /// operand the product kernel packs nothing, and its packing of a transposed one costs
+    /// several times this transpose (a tenth of a step at width 256).
+    wt: Vec<Array2<F>>,
     /// Per layer, what the last recording forward pass measured of the outputs.
     pub outputs: Vec<OutputStats>,
     /// Per layer, what the last backward pass measured of dL/dz (the saturation count always,
@@ -113,6 +117,7 @@ impl<F: Real> Pass<F> {
             dz: per_layer(&|w| Array2::zeros((batch, w))),
             dw: net.layers.iter().map(|l| Array2::zeros(l.w.raw_dim())).collect(),
             db: net.layers.iter().map(|l| Array1::zeros(l.b.raw_dim())).collect(),
+            wt: net.layers.iter().map(|l| Array2::zeros((l.fan_out(), l.fan_in()))).collect(),
             outputs: vec![OutputStats::default(); net.layers.len()],
             errors: vec![ErrorStats::default(); net.layers.len()],
             cols: Columns::default(),
@@ -161,7 +166,8 @@ impl<F: Real> Pass<F> {
             let input = if l == 0 { self.x.view() } else { self.a[l - 1].view() };
             matmul(input.t(), self.dz[l].view(), F::zero(), self.dw[l].view_mut());
             if l > 0 {
-                matmul(self.dz[l].view(), layer.w.t(), F::zero(), self.da[l - 1].view_mut());
+                transpose_into(layer.w.view(), self.wt[l].view_mut());
+                matmul(self.dz[l].view(), self.wt[l].view(), F::zero(), self.da[l - 1].view_mut());
             }
         }
     }
