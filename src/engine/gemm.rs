@@ -32,8 +32,21 @@ pub fn matmul<F: Real>(a: ArrayView2<'_, F>, b: ArrayView2<'_, F>, beta: F, c: A
     split(a, b, beta, c, threads.min(len / ROW_ALIGN).max(1), axis);
 }
 
+/// The kernel copies ("packs") an operand that is already laid out as it reads it once the
+/// other side has more than this many 6-wide column tiles (its default, 8, packs from 49 columns
+/// on). Packing is a copy, so results are the same bits either way; not packing is 4-5% faster
+/// on the step's products up to width 256 and batch 128 (`benches/train_step.rs` gemms), and
+/// no slower at 1024.
+const LHS_PACKING_THRESHOLD: usize = 32;
+
+fn tune_kernel() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| gemm::set_lhs_packing_threshold_single_thread(LHS_PACKING_THRESHOLD));
+}
+
 /// c = a . b + beta * c on the calling thread. Panics if the shapes do not agree.
 pub fn matmul_serial<F: Real>(a: ArrayView2<'_, F>, b: ArrayView2<'_, F>, beta: F, mut c: ArrayViewMut2<'_, F>) {
+    tune_kernel();
     let (m, k) = a.dim();
     let n = b.ncols();
     assert!(b.nrows() == k && c.dim() == (m, n), "matmul shapes: {:?} . {:?} into {:?}", a.dim(), b.dim(), c.dim());
