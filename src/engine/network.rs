@@ -5,6 +5,7 @@
 
 use ndarray::{Array1, Array2, ArrayView2};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 
 use super::Real;
 use super::activation::{Activation, Columns, ErrorStats, OutputStats, backward_layer, forward_layer};
@@ -102,6 +103,10 @@ pub struct Pass<F> {
     cols: Columns<F>,
 }
 
+/// Below this many parameters, per-layer work stays on the calling thread: a rayon task costs
+/// a few microseconds.
+pub const PAR_MIN_PARAMS: usize = 1 << 15;
+
 /// A unit counts as saturated where |phi'(z)| is below this fraction of phi's largest derivative.
 pub const SATURATION_FRACTION: f64 = 0.01;
 
@@ -153,6 +158,14 @@ impl<F: Real> Pass<F> {
     /// `self.da.last_mut()`, filling dz, dw, db and `errors` (with `record`, their norms too).
     pub fn backward(&mut self, net: &Mlp<F>, record: bool) {
         let last = net.layers.len() - 1;
+        // Every Wᵀ the input gradients need (not the first layer's); wide nets on several
+        // threads do them side by side, as they are otherwise the only serial part of the pass.
+        let transpose = |(layer, wt): (&Layer<F>, &mut Array2<F>)| transpose_into(layer.w.view(), wt.view_mut());
+        if rayon::current_num_threads() > 1 && net.param_count() >= PAR_MIN_PARAMS {
+            net.layers[1..].par_iter().zip(&mut self.wt[1..]).for_each(transpose);
+        } else {
+            net.layers[1..].iter().zip(&mut self.wt[1..]).for_each(transpose);
+        }
         for l in (0..=last).rev() {
             let layer = &net.layers[l];
             let sat_below = F::of(SATURATION_FRACTION * layer.act.max_derivative());
@@ -166,7 +179,6 @@ impl<F: Real> Pass<F> {
             let input = if l == 0 { self.x.view() } else { self.a[l - 1].view() };
             matmul(input.t(), self.dz[l].view(), F::zero(), self.dw[l].view_mut());
             if l > 0 {
-                transpose_into(layer.w.view(), self.wt[l].view_mut());
                 matmul(self.dz[l].view(), self.wt[l].view(), F::zero(), self.da[l - 1].view_mut());
             }
         }

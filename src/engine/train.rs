@@ -3,15 +3,16 @@
 //! A [`Trainer`] is driven one step at a time by its caller (the runner checks cancellation
 //! between steps); [`Trainer::run`] is the plain loop for callers that need no control.
 
-use ndarray::{Array2, Axis};
+use ndarray::{Array1, Array2, Axis};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::Real;
 use super::data::{self, DataError, Split};
 use super::loss::BatchLoss;
-use super::network::{Mlp, Pass};
+use super::network::{Layer, Mlp, PAR_MIN_PARAMS, Pass};
 use super::optim::{Slot, StepParams, UpdateNorms};
 use super::rng::{Purpose, stream};
 use super::spec::{FieldError, JobSpec};
@@ -82,6 +83,10 @@ pub struct Trainer<F: Real> {
     tracker: Tracker,
     last_train: BatchLoss,
 }
+
+/// One layer's share of an update: its parameters, their optimizer slots (weights, biases) and
+/// their gradients.
+type LayerParts<'a, F> = (((&'a mut Layer<F>, &'a mut Slot<F>), &'a mut Slot<F>), (&'a Array2<F>, &'a Array1<F>));
 
 /// Fills a layer's gradient statistics from the magnitudes of its weight and bias gradients;
 /// returns their summed squares, its share of the global norm.
@@ -354,26 +359,45 @@ impl<F: Real> Trainer<F> {
         let params = StepParams { lr: rec.lr, weight_decay: self.spec.weight_decay, grad_scale, t: self.step + 1 };
         let opt = self.spec.optimizer;
         let record = !rec.layers.is_empty();
-        let mut total_sumsq = 0.0;
-        for (l, layer) in self.net.layers.iter_mut().enumerate() {
-            let w = layer.w.as_slice_mut().expect("contiguous");
-            let gw = self.pass.dw[l].as_slice().expect("contiguous");
-            let b = layer.b.as_slice_mut().expect("contiguous");
-            let gb = self.pass.db[l].as_slice().expect("contiguous");
-            if record {
-                let n = opt.update::<F, true>(w, gw, &mut self.slots_w[l], params, true);
-                let s = &mut rec.layers[l];
-                s.weight_norm = n.weight_sumsq.sqrt();
-                s.update_ratio = if n.weight_sumsq > 0.0 { (n.update_sumsq / n.weight_sumsq).sqrt() } else { 0.0 };
-                if grad_stats {
-                    let nb = opt.update::<F, true>(b, gb, &mut self.slots_b[l], params, false);
-                    total_sumsq += set_grad_stats(s, &grad_magnitudes(&n, gw), &grad_magnitudes(&nb, gb));
-                    continue;
-                }
-            } else {
-                opt.update::<F, false>(w, gw, &mut self.slots_w[l], params, true);
+        // Layers update independently, so wide nets on several threads update them side by
+        // side; each layer's sums are the same either way.
+        let update = |(((layer, sw), sb), (gw, gb)): LayerParts<'_, F>| {
+            let (w, gw) = (layer.w.as_slice_mut().expect("contiguous"), gw.as_slice().expect("contiguous"));
+            let (b, gb) = (layer.b.as_slice_mut().expect("contiguous"), gb.as_slice().expect("contiguous"));
+            if !record {
+                opt.update::<F, false>(w, gw, sw, params, true);
+                opt.update::<F, false>(b, gb, sb, params, false);
+                return (UpdateNorms::default(), None);
             }
-            opt.update::<F, false>(b, gb, &mut self.slots_b[l], params, false);
+            let n = opt.update::<F, true>(w, gw, sw, params, true);
+            if grad_stats {
+                (n, Some(opt.update::<F, true>(b, gb, sb, params, false)))
+            } else {
+                opt.update::<F, false>(b, gb, sb, params, false);
+                (n, None)
+            }
+        };
+        let norms: Vec<_> = if rayon::current_num_threads() > 1 && self.net.param_count() >= PAR_MIN_PARAMS {
+            let grads = self.pass.dw.par_iter().zip(&self.pass.db);
+            let parts = self.net.layers.par_iter_mut().zip(&mut self.slots_w).zip(&mut self.slots_b);
+            parts.zip(grads).map(update).collect()
+        } else {
+            let grads = self.pass.dw.iter().zip(&self.pass.db);
+            let parts = self.net.layers.iter_mut().zip(&mut self.slots_w).zip(&mut self.slots_b);
+            parts.zip(grads).map(update).collect()
+        };
+        if !record {
+            return;
+        }
+        let mut total_sumsq = 0.0;
+        for (l, (s, (n, nb))) in rec.layers.iter_mut().zip(norms).enumerate() {
+            s.weight_norm = n.weight_sumsq.sqrt();
+            s.update_ratio = if n.weight_sumsq > 0.0 { (n.update_sumsq / n.weight_sumsq).sqrt() } else { 0.0 };
+            if let Some(nb) = nb {
+                let (gw, gb) =
+                    (self.pass.dw[l].as_slice().expect("contiguous"), self.pass.db[l].as_slice().expect("contiguous"));
+                total_sumsq += set_grad_stats(s, &grad_magnitudes(&n, gw), &grad_magnitudes(&nb, gb));
+            }
         }
         if grad_stats {
             rec.grad_norm = total_sumsq.sqrt();
