@@ -246,26 +246,50 @@ pub struct StepParams {
     pub t: u64,
 }
 
+/// An element's share of an update: from its scaled gradient and its optimizer state (momentum
+/// `m`, second moment `v`; scratch where the optimizer keeps none), the step to subtract.
+trait Delta<F>: FnMut(F, &mut F, &mut F) -> F {}
+impl<F, D: FnMut(F, &mut F, &mut F) -> F> Delta<F> for D {}
+
+/// `state` cut at `at`, or two empty slices when the optimizer keeps no such state.
+fn split_state<F>(state: &mut [F], at: usize) -> (&mut [F], &mut [F]) {
+    if state.is_empty() { (&mut [], &mut []) } else { state.split_at_mut(at) }
+}
+
+/// The state of elements `range` (of the block `state` covers), or scratch from `spare` when
+/// the optimizer keeps no such state.
+#[inline(always)]
+fn slot_of<'a, F>(state: &'a mut [F], spare: &'a mut [F], range: std::ops::Range<usize>) -> &'a mut [F] {
+    if state.is_empty() { &mut spare[..range.len()] } else { &mut state[range] }
+}
+
 super::fastmath::wide_fn! {
-    /// One block (a multiple of LANES long) of an update from element `start` on; returns its
-    /// lane sums. A function of its own (like the stats kernels): inlined into the whole update,
-    /// its measured loop stayed mostly scalar.
-    fn update_block<F: Real, D: FnMut(usize, F) -> F; const MEASURE: bool>(
+    /// One block (a multiple of LANES long) of an update; returns its lane sums. The state
+    /// slices are empty or as long as `w`, and are cut into lanes with it, so the loop has no
+    /// per-element bounds checks and vectorizes for every optimizer (indexing the state by
+    /// element from the closure kept Adam's and momentum's loops scalar). A function of its own
+    /// (like the stats kernels): inlined into the whole update, its measured loop stayed mostly
+    /// scalar.
+    fn update_block<F: Real, D: Delta<F>; const MEASURE: bool>(
         w: &mut [F],
         g: &[F],
-        start: usize,
+        m: &mut [F],
+        v: &mut [F],
         scale: F,
         wd: F,
         delta: &mut D,
     ) -> Lanes<F> {
         let mut sums = Lanes::new();
-        let mut i0 = start;
-        for (wl, gl) in w.chunks_exact_mut(LANES).zip(g.chunks_exact(LANES)) {
-            // Every lane's delta before any store to `w`, so no store can be taken to change
-            // what the closure reads. Same operations per element as a lane-by-lane loop.
+        let (mut spare_m, mut spare_v) = ([F::zero(); LANES], [F::zero(); LANES]);
+        for (c, (wl, gl)) in w.chunks_exact_mut(LANES).zip(g.chunks_exact(LANES)).enumerate() {
+            let lanes = c * LANES..(c + 1) * LANES;
+            let ml: &mut [F; LANES] = slot_of(m, &mut spare_m, lanes.clone()).try_into().expect("a lane block");
+            let vl: &mut [F; LANES] = slot_of(v, &mut spare_v, lanes).try_into().expect("a lane block");
+            // Every lane's delta before any store to `w`. Same operations per element as a
+            // lane-by-lane loop.
             let mut d = [F::zero(); LANES];
             for l in 0..LANES {
-                d[l] = delta(i0 + l, gl[l] * scale) + wd * wl[l];
+                d[l] = delta(gl[l] * scale, &mut ml[l], &mut vl[l]) + wd * wl[l];
             }
             for l in 0..LANES {
                 if MEASURE {
@@ -273,25 +297,28 @@ super::fastmath::wide_fn! {
                 }
                 wl[l] -= d[l];
             }
-            i0 += LANES;
         }
         sums
     }
 }
 
-/// The last `w.len() < LANES` elements of an update, element `start + l` in lane `l`.
+/// The last `w.len() < LANES` elements of an update, element `l` in lane `l`.
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 fn update_tail<F: Real, const MEASURE: bool>(
     w: &mut [F],
     g: &[F],
-    start: usize,
+    m: &mut [F],
+    v: &mut [F],
     scale: F,
     wd: F,
     sums: &mut Lanes<F>,
-    mut delta: impl FnMut(usize, F) -> F,
+    mut delta: impl Delta<F>,
 ) {
+    let (mut spare_m, mut spare_v) = ([F::zero(); LANES], [F::zero(); LANES]);
+    let (m, v) = (slot_of(m, &mut spare_m, 0..w.len()), slot_of(v, &mut spare_v, 0..w.len()));
     for (l, (w, &g)) in w.iter_mut().zip(g).enumerate() {
-        let d: F = delta(start + l, g * scale) + wd * *w;
+        let d: F = delta(g * scale, &mut m[l], &mut v[l]) + wd * *w;
         if MEASURE {
             sums.add(l, *w, d, g);
         }
@@ -349,20 +376,26 @@ impl Optimizer {
         // `update_block` keeps a block's lanes in registers, so its loop vectorizes; the last
         // few elements go through `update_tail`, out of line (a tail loop in the same function
         // would stop LLVM vectorizing the main one).
+        // The state a closure does not use stays empty (`slot_of` lends scratch instead).
+        let (m, v) = (slot.m.as_mut_slice(), slot.v.as_mut_slice());
+        assert!([m.len(), v.len()].iter().all(|&n| n == 0 || n == w.len()), "optimizer state length");
         macro_rules! apply {
             ($delta:expr) => {{
                 let mut delta = $delta;
                 let n8 = w.len() - w.len() % LANES;
                 let (w_main, w_tail) = w.split_at_mut(n8);
                 let (g_main, g_tail) = g.split_at(n8);
-                let mut i0 = 0;
+                let (m_main, m_tail) = split_state(m, n8);
+                let (v_main, v_tail) = split_state(v, n8);
+                let mut m_blocks = m_main.chunks_mut(FOLD);
+                let mut v_blocks = v_main.chunks_mut(FOLD);
                 let mut tail_done = false;
                 for (wb, gb) in w_main.chunks_mut(FOLD).zip(g_main.chunks(FOLD)) {
                     let len = wb.len();
-                    let mut sums = update_block::<F, _, MEASURE>(wb, gb, i0, scale, wd, &mut delta);
-                    i0 += len;
+                    let (mb, vb) = (m_blocks.next().unwrap_or_default(), v_blocks.next().unwrap_or_default());
+                    let mut sums = update_block::<F, _, MEASURE>(wb, gb, mb, vb, scale, wd, &mut delta);
                     if len < FOLD {
-                        update_tail::<F, MEASURE>(w_tail, g_tail, n8, scale, wd, &mut sums, &mut delta);
+                        update_tail::<F, MEASURE>(w_tail, g_tail, m_tail, v_tail, scale, wd, &mut sums, &mut delta);
                         tail_done = true;
                     }
                     if MEASURE {
@@ -371,7 +404,7 @@ impl Optimizer {
                 }
                 if !tail_done {
                     let mut sums = Lanes::new();
-                    update_tail::<F, MEASURE>(w_tail, g_tail, n8, scale, wd, &mut sums, &mut delta);
+                    update_tail::<F, MEASURE>(w_tail, g_tail, m_tail, v_tail, scale, wd, &mut sums, &mut delta);
                     if MEASURE {
                         sums.fold_into(&mut norms);
                     }
@@ -380,19 +413,18 @@ impl Optimizer {
         }
         match *self {
             // `move`: the kernel reads lr from the closure itself, not through a pointer to a local.
-            Optimizer::Sgd => apply!(move |_, g: F| lr * g),
+            Optimizer::Sgd => apply!(move |g: F, _: &mut F, _: &mut F| lr * g),
             Optimizer::Momentum { momentum, nesterov } => {
                 let mu = F::of(momentum);
-                let m = &mut slot.m;
                 if nesterov {
-                    apply!(|i: usize, g: F| {
-                        m[i] = mu * m[i] + g;
-                        lr * (g + mu * m[i])
+                    apply!(move |g: F, m: &mut F, _: &mut F| {
+                        *m = mu * *m + g;
+                        lr * (g + mu * *m)
                     })
                 } else {
-                    apply!(|i: usize, g: F| {
-                        m[i] = mu * m[i] + g;
-                        lr * m[i]
+                    apply!(move |g: F, m: &mut F, _: &mut F| {
+                        *m = mu * *m + g;
+                        lr * *m
                     })
                 }
             }
@@ -401,11 +433,10 @@ impl Optimizer {
                 // Bias corrections folded into the step size, as Kingma & Ba's section 2.
                 let step = F::of(p.lr * (1.0 - beta2.powi(t)).sqrt() / (1.0 - beta1.powi(t)));
                 let (b1, b2, e) = (F::of(beta1), F::of(beta2), F::of(eps));
-                let (m, v) = (&mut slot.m, &mut slot.v);
-                apply!(|i: usize, g: F| {
-                    m[i] = b1 * m[i] + (F::one() - b1) * g;
-                    v[i] = b2 * v[i] + (F::one() - b2) * g * g;
-                    step * m[i] / (v[i].sqrt() + e)
+                apply!(move |g: F, m: &mut F, v: &mut F| {
+                    *m = b1 * *m + (F::one() - b1) * g;
+                    *v = b2 * *v + (F::one() - b2) * g * g;
+                    step * *m / (v.sqrt() + e)
                 })
             }
         }
@@ -509,11 +540,35 @@ mod tests {
             ] {
                 let (mut a, mut b) = (w0.clone(), w0.clone());
                 let (mut sa, mut sb) = (Slot::new(&opt, n), Slot::new(&opt, n));
-                for _ in 0..2 {
+                // The definitions, element by element, over two steps (t = 3, 4).
+                let (mut want, mut m, mut v) = (w0.clone(), vec![0f32; n], vec![0f32; n]);
+                for t in 3..5 {
+                    let p = StepParams { t, ..p };
                     opt.update::<f32, true>(&mut a, &g, &mut sa, p, true);
                     opt.update::<f32, false>(&mut b, &g, &mut sb, p, true);
+                    for i in 0..n {
+                        let gi = g[i] * scale;
+                        let d = match opt {
+                            Optimizer::Sgd => lr * gi,
+                            Optimizer::Momentum { momentum, nesterov } => {
+                                let mu = momentum as f32;
+                                m[i] = mu * m[i] + gi;
+                                if nesterov { lr * (gi + mu * m[i]) } else { lr * m[i] }
+                            }
+                            Optimizer::Adam { beta1, beta2, eps } => {
+                                let t = t as i32;
+                                let step = (p.lr * (1.0 - beta2.powi(t)).sqrt() / (1.0 - beta1.powi(t))) as f32;
+                                let (b1, b2) = (beta1 as f32, beta2 as f32);
+                                m[i] = b1 * m[i] + (1.0 - b1) * gi;
+                                v[i] = b2 * v[i] + (1.0 - b2) * gi * gi;
+                                step * m[i] / (v[i].sqrt() + eps as f32)
+                            }
+                        };
+                        want[i] -= d + wd * want[i];
+                    }
                 }
                 assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{opt} n {n}");
+                assert!(a.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits()), "{opt} n {n} vs its definition");
             }
         }
     }
