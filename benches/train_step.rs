@@ -11,11 +11,11 @@
 //! overhead and the two-thread speed-up, twice: from each benchmark's fastest sample (on a
 //! shared machine other work only adds time) and from its median sample.
 //!
-//! Last run (2026-11-27, the shared 2-vCPU machine, fastest / median samples): 11,420 / 11,290
-//! steps/s at 4x64x64 (numpy's peer loop: 4,691 right after), 231 / 212 at 8x256x128; step
-//! GFLOP/s over the 1024³ GEMM's 0.80, 0.91, 0.82, 0.92 in config order; recording cost +6.1% /
-//! +4.3% at 4x64x64, +1% at 32x256x128, within noise at the other two; two threads 1.69x / 1.77x
-//! at 8x256x128 and 1.91x / 1.89x at 8x1024x256.
+//! Last run (2026-11-28, the shared 2-vCPU machine, fastest / median samples): 12,922 / 12,700
+//! steps/s at 4x64x64 (numpy's peer loop: 4,979 right after, so 2.6x / 2.55x), 247 / 228 at
+//! 8x256x128; step GFLOP/s over the 1024³ GEMM's 0.91, 0.97, 0.82, 1.03 in config order;
+//! recording cost +3.2% / +1.6% at 4x64x64, +2.7% / +4.2% at 8x256x128, within noise at the
+//! other two; two threads 1.85x / 1.97x at 8x256x128 and 1.94x / 1.93x at 8x1024x256.
 //!
 //!     cargo bench --bench train_step
 //!     cargo bench --bench train_step -- 'w64'      # a subset (the table shows what ran)
