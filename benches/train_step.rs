@@ -2,13 +2,13 @@
 //!
 //! Configs (D hidden tanh layers of width W, batch B) as the peer loops in `shared/peers`:
 //! input 64 -> D x W -> 10-class softmax cross-entropy, plain SGD, f32, per-layer statistics
-//! recorded every step. Each config runs on a one-thread rayon pool, with recording on and off;
-//! the two widest also on a two-thread pool. In the same run: a plain 1024³ f32 GEMM and the
+//! recorded every step. Each config runs on a one-thread rayon pool, with recording on and off
+//! and with Adam instead of SGD; the two widest also on a two-thread pool. In the same run: a plain 1024³ f32 GEMM and the
 //! plain GEMMs of one step (three products per layer) on one thread.
 //!
 //! After criterion's own report a table prints steps/s, effective GFLOP/s (6·B·fan_in·fan_out
 //! summed over layers, as the peers count), the ratio to the same-run 1024³ GEMM, the recording
-//! overhead and the two-thread speed-up, twice: from each benchmark's fastest sample (on a
+//! overhead, Adam's cost over SGD and the two-thread speed-up, twice: from each benchmark's fastest sample (on a
 //! shared machine other work only adds time) and from its median sample.
 //!
 //! Last run (2026-11-28, the shared 2-vCPU machine, fastest / median samples): 12,922 / 12,700
@@ -114,8 +114,18 @@ fn id(d: usize, w: usize, b: usize, what: &str) -> String {
 
 fn bench_step(c: &mut Criterion, d: usize, w: usize, b: usize, threads: usize, record: bool) {
     let name = id(d, w, b, &format!("step_{threads}t{}", if record { "" } else { "_norec" }));
+    bench_spec(c, name, threads, spec(d, w, b, record));
+}
+
+/// The same step with Adam instead of SGD (one thread, recording).
+fn bench_step_adam(c: &mut Criterion, d: usize, w: usize, b: usize) {
+    let adam = JobSpec { optimizer: "adam".parse().expect("a known optimizer"), ..spec(d, w, b, true) };
+    bench_spec(c, id(d, w, b, "step_1t_adam"), 1, adam);
+}
+
+fn bench_spec(c: &mut Criterion, name: String, threads: usize, spec: JobSpec) {
     let pool = make_pool(threads);
-    let mut trainer = pool.install(|| Trainer::<f32>::new(&spec(d, w, b, record))).expect("valid bench spec");
+    let mut trainer = pool.install(|| Trainer::<f32>::new(&spec)).expect("valid bench spec");
     c.bench_function(&name, |bench| {
         bench.iter_custom(|iters| {
             pool.install(|| {
@@ -207,6 +217,7 @@ fn benches(c: &mut Criterion) {
     for &(d, w, b, two) in CONFIGS {
         bench_step(c, d, w, b, 1, true);
         bench_step(c, d, w, b, 1, false);
+        bench_step_adam(c, d, w, b);
         if two {
             bench_step(c, d, w, b, 2, true);
         }
@@ -237,7 +248,7 @@ fn summary(how: Pick) {
         fmt(gemm.zip(gemm2), |(g1, g2)| format!("{:.2}x", g2 / g1)),
     );
     eprintln!(
-        "{:<14} {:>10} {:>8} {:>9} {:>10} {:>8} {:>10} {:>9} {:>8} {:>9}",
+        "{:<14} {:>10} {:>8} {:>9} {:>10} {:>8} {:>10} {:>9} {:>10} {:>8} {:>9}",
         "config D,W,B",
         "steps/s",
         "GFLOP/s",
@@ -246,6 +257,7 @@ fn summary(how: Pick) {
         "/gemms",
         "norec st/s",
         "rec cost",
+        "adam cost",
         "2t st/s",
         "2t/1t"
     );
@@ -254,10 +266,11 @@ fn summary(how: Pick) {
         let t1 = median(&id(d, w, b, "step_1t"));
         let t0 = median(&id(d, w, b, "step_1t_norec"));
         let t2 = median(&id(d, w, b, "step_2t"));
+        let ta = median(&id(d, w, b, "step_1t_adam"));
         let tg = median(&id(d, w, b, "gemms_1t"));
         let gf = t1.map(|t| flops / t / 1e9);
         eprintln!(
-            "{:<14} {:>10} {:>8} {:>9} {:>10} {:>8} {:>10} {:>9} {:>8} {:>9}",
+            "{:<14} {:>10} {:>8} {:>9} {:>10} {:>8} {:>10} {:>9} {:>10} {:>8} {:>9}",
             format!("{d},{w},{b}"),
             fmt(t1, |t| format!("{:.1}", 1.0 / t)),
             fmt(gf, |g| format!("{g:.1}")),
@@ -266,13 +279,15 @@ fn summary(how: Pick) {
             fmt(t1.zip(tg), |(t, g)| format!("{:.3}", g / t)),
             fmt(t0, |t| format!("{:.1}", 1.0 / t)),
             fmt(t1.zip(t0), |(t1, t0)| format!("{:+.1}%", 100.0 * (t1 / t0 - 1.0))),
+            fmt(ta.zip(t1), |(ta, t1)| format!("{:+.1}%", 100.0 * (ta / t1 - 1.0))),
             fmt(t2, |t| format!("{:.1}", 1.0 / t)),
             fmt(t1.zip(t2), |(t1, t2)| format!("{:.2}x", t1 / t2)),
         );
     }
     eprintln!(
         "GFLOP/s = 6*B*sum(fan_in*fan_out) per step; /gemm1024 = step GFLOP/s over the 1024^3 GEMM's; \
-         /gemms = step rate over the rate of the step's plain GEMMs; rec cost = recording every step vs never"
+         /gemms = step rate over the rate of the step's plain GEMMs; rec cost = recording every step vs never; \
+         adam cost = Adam's step vs SGD's"
     );
 }
 
