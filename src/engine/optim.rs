@@ -344,8 +344,9 @@ const LANES: usize = 8;
 const FOLD: usize = 4096;
 
 impl Optimizer {
-    /// Updates `w` in place from `g`. With `MEASURE` it also returns the weight and update norms,
-    /// computed in the same pass in lane-parallel f32 partial sums folded into f64.
+    /// Updates `w` in place from `g`. With `MEASURE` it also returns the weight and update norms
+    /// and the gradient's sums (see [`UpdateNorms`]), computed in the same pass in lane-parallel
+    /// f32 partial sums folded into f64.
     pub fn update<F: Real, const MEASURE: bool>(
         &self,
         w: &mut [F],

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::Real;
 use super::data::{self, DataError, Split};
 use super::loss::BatchLoss;
-use super::network::{Layer, Mlp, PAR_MIN_PARAMS, Pass};
+use super::network::{Layer, Mlp, Pass};
 use super::optim::{Slot, StepParams, UpdateNorms};
 use super::rng::{Purpose, stream};
 use super::spec::{FieldError, JobSpec};
@@ -377,7 +377,7 @@ impl<F: Real> Trainer<F> {
                 (n, None)
             }
         };
-        let norms: Vec<_> = if rayon::current_num_threads() > 1 && self.net.param_count() >= PAR_MIN_PARAMS {
+        let norms: Vec<_> = if self.net.layers_in_parallel() {
             let grads = self.pass.dw.par_iter().zip(&self.pass.db);
             let parts = self.net.layers.par_iter_mut().zip(&mut self.slots_w).zip(&mut self.slots_b);
             parts.zip(grads).map(update).collect()
