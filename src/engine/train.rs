@@ -146,17 +146,46 @@ pub fn prepare_data(spec: &JobSpec) -> Result<Split, SetupError> {
     Ok(split)
 }
 
+/// The shape of a spec's prepared data, found without preparing it (no split, no
+/// standardization): what a submission is checked against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DataShape {
+    pub dim: usize,
+    pub classes: usize,
+    pub n_train: usize,
+    pub n_test: usize,
+}
+
+impl DataShape {
+    fn of(split: &Split) -> DataShape {
+        DataShape {
+            dim: split.train.features.ncols(),
+            classes: split.train.classes.max(split.test.classes),
+            n_train: split.train.labels.len(),
+            n_test: split.test.labels.len(),
+        }
+    }
+}
+
+/// Loads a spec's dataset and says what [`prepare_data`] would make of it.
+pub fn data_shape(spec: &JobSpec) -> Result<DataShape, SetupError> {
+    let ds = spec.dataset_spec()?.load(spec.seed)?;
+    let (n_train, n_test) =
+        if spec.test_fraction == 0.0 { (ds.len(), ds.len()) } else { data::split_sizes(&ds, spec.test_fraction)? };
+    Ok(DataShape { dim: ds.features.ncols(), classes: ds.classes, n_train, n_test })
+}
+
 /// What a spec needs of its prepared data: a full batch from the training split, and something
 /// to evaluate on.
-pub fn check_split(spec: &JobSpec, split: &Split) -> Result<(), FieldError> {
-    let n_train = split.train.labels.len();
+pub fn check_split(spec: &JobSpec, shape: &DataShape) -> Result<(), FieldError> {
+    let n_train = shape.n_train;
     if spec.batch > n_train {
         return Err(FieldError::new(
             "batch",
             format!("{} is larger than the training split ({n_train} examples)", spec.batch),
         ));
     }
-    if split.test.labels.is_empty() {
+    if shape.n_test == 0 {
         return Err(FieldError::new("test_fraction", "leaves no test examples"));
     }
     Ok(())
@@ -172,7 +201,7 @@ impl<F: Real> Trainer<F> {
     /// Builds on data already prepared by [`prepare_data`] (a caller may cache it).
     pub fn with_data(spec: &JobSpec, split: Split) -> Result<Self, SetupError> {
         spec.validate()?;
-        check_split(spec, &split)?;
+        check_split(spec, &DataShape::of(&split))?;
         let n_train = split.train.labels.len();
         let classes = split.train.classes.max(split.test.classes);
         let dim = split.train.features.ncols();

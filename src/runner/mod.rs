@@ -33,7 +33,7 @@ pub use sweep_watch::SweepEvent;
 use writer::WriterMsg;
 
 use crate::engine::spec::{FieldError, JobSpec};
-use crate::engine::train::{SetupError, check_split, prepare_data};
+use crate::engine::train::{SetupError, check_split, data_shape};
 
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
@@ -387,12 +387,12 @@ impl Runner {
 }
 
 fn check(spec: &JobSpec, limits: &Limits) -> Result<(usize, usize), FieldError> {
-    let split = prepare_data(spec).map_err(|e| match e {
+    let data = data_shape(spec).map_err(|e| match e {
         SetupError::Field(f) => f,
         SetupError::Data(d) => FieldError::new("dataset", d.to_string()),
     })?;
-    check_split(spec, &split)?;
-    let shape = (split.train.dim(), split.train.classes);
+    check_split(spec, &data)?;
+    let shape = (data.dim, data.classes);
     limits.check_params(&network_dims(spec, shape))?;
     Ok(shape)
 }

@@ -27,6 +27,15 @@ fn take(ds: &Dataset, rows: &[usize], part: &str) -> Dataset {
 /// `round(n * test_fraction)` (at least 1, at most n - 1) in `test`, the rest in `train`.
 /// Not stratified. Errors if `test_fraction` is not strictly between 0 and 1 or `n < 2`.
 pub fn split(ds: Dataset, test_fraction: f64, seed: u64) -> Result<Split, DataError> {
+    let (_, n_test) = split_sizes(&ds, test_fraction)?;
+    let mut order: Vec<usize> = (0..ds.len()).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    let (test_rows, train_rows) = order.split_at(n_test);
+    Ok(Split { train: take(&ds, train_rows, "train"), test: take(&ds, test_rows, "test") })
+}
+
+/// The (train, test) sizes [`split`] gives `ds`, without splitting it.
+pub fn split_sizes(ds: &Dataset, test_fraction: f64) -> Result<(usize, usize), DataError> {
     let bad = |problem: String| DataError::Split { name: ds.name.clone(), problem };
     if !(test_fraction > 0.0 && test_fraction < 1.0) {
         return Err(bad(format!("test fraction {test_fraction} is not strictly between 0 and 1")));
@@ -36,10 +45,7 @@ pub fn split(ds: Dataset, test_fraction: f64, seed: u64) -> Result<Split, DataEr
         return Err(bad(format!("{n} samples; need at least 2")));
     }
     let n_test = ((n as f64 * test_fraction).round() as usize).clamp(1, n - 1);
-    let mut order: Vec<usize> = (0..n).collect();
-    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-    let (test_rows, train_rows) = order.split_at(n_test);
-    Ok(Split { train: take(&ds, train_rows, "train"), test: take(&ds, test_rows, "test") })
+    Ok((n - n_test, n_test))
 }
 
 /// Standardizes every feature with the mean and (population) standard deviation of the

@@ -2,13 +2,11 @@
 //! directories and every server limit, through a real server on 127.0.0.1:0, the generated tonic
 //! client and the built binary.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{TestServer, small_job, state, wait_for};
+use crate::common::{TestServer, small_job, state, wait_for};
 use gradlab::api::auth::SendToken;
 use gradlab::api::pb::{self, JobState, experiments_client::ExperimentsClient};
 use gradlab::api::server::ServeOptions;

@@ -3,9 +3,7 @@
 //! running or queued run again from step 0 (no checkpoints) to the same bits as an
 //! uninterrupted run, with no duplicated or missing steps in their history.
 
-mod common;
-
-use common::{Client, connect_retrying, spawn_serve, state, wait_for};
+use crate::common::{Client, connect_retrying, spawn_serve, state, wait_for};
 use gradlab::api::pb::{self, JobState};
 
 fn job(seed: u64) -> pb::JobSpec {

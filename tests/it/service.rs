@@ -1,9 +1,7 @@
 //! The gRPC service end to end: a real server on 127.0.0.1:0, a real SQLite file, the generated
 //! tonic client.
 
-mod common;
-
-use common::{TestServer, small_job, state, wait_for, watch_all};
+use crate::common::{TestServer, small_job, state, wait_for, watch_all};
 use gradlab::api::pb::{self, JobState};
 use tonic::Code;
 
@@ -82,7 +80,7 @@ async fn watchers_joining_mid_run_and_after_the_end_see_the_same_steps() {
     let first = first.await.unwrap();
     let middle = middle.await.unwrap();
     let after = watch_all(&mut client, job.id, 0).await;
-    let key = |w: &common::Watched| w.steps.iter().map(|s| (s.step, s.loss.to_bits())).collect::<Vec<_>>();
+    let key = |w: &crate::common::Watched| w.steps.iter().map(|s| (s.step, s.loss.to_bits())).collect::<Vec<_>>();
     assert_eq!(key(&first).len(), 3000);
     assert_eq!(key(&first), key(&middle));
     assert_eq!(key(&first), key(&after));

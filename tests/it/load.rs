@@ -3,13 +3,11 @@
 //! no watcher sees a gap or a step out of order, nothing fails that should not, and the server
 //! process's peak memory stays bounded. Prints the figures.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Client, connect_retrying, spawn_serve};
+use crate::common::{Client, connect_retrying, spawn_serve};
 use gradlab::api::pb::{self, JobState, progress::Event};
 use tokio::task::JoinSet;
 

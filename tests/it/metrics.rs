@@ -1,11 +1,9 @@
 //! `gradlab serve --metrics-addr`: Prometheus metrics over HTTP, from a real server process.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use common::{connect_retrying, small_job, spawn_serve, state, wait_for};
+use crate::common::{connect_retrying, small_job, spawn_serve, state, wait_for};
 use gradlab::api::pb::{self, JobState};
 
 /// GET the endpoint with a plain HTTP/1.1 request; the body.

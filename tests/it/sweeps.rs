@@ -1,12 +1,10 @@
 //! Sweeps end to end: through the generated client against a real server over a real SQLite
 //! file, and through the built binary (`sweep`, `report`, `demo`).
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use common::{TestServer, gradlab, ok};
+use crate::common::{TestServer, gradlab, ok};
 use gradlab::api::pb::{self, sweep_progress::Event};
 use tonic::Code;
 
@@ -38,7 +36,7 @@ struct SweepSeen {
     last: pb::Sweep,
 }
 
-async fn watch_sweep(client: &mut common::Client, id: i64) -> SweepSeen {
+async fn watch_sweep(client: &mut crate::common::Client, id: i64) -> SweepSeen {
     let mut stream = client.watch_sweep(pb::SweepId { id }).await.expect("watch").into_inner();
     let mut sweeps = Vec::new();
     let mut jobs = Vec::new();
@@ -210,7 +208,7 @@ async fn cancelling_a_sweep_ends_every_unfinished_job() {
         .into_inner()
         .jobs[0]
         .id;
-    common::wait_for(&mut client, first, |j| j.steps_done > 0).await;
+    crate::common::wait_for(&mut client, first, |j| j.steps_done > 0).await;
 
     let cancelled = client.cancel_sweep(pb::SweepId { id: sweep.id }).await.unwrap().into_inner();
     assert_eq!(pb::SweepState::try_from(cancelled.state).unwrap(), pb::SweepState::Cancelled);

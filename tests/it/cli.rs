@@ -1,8 +1,6 @@
 //! The client commands through the built binary, against a real server on a free port.
 
-mod common;
-
-use common::{TestServer, gradlab, ok, small_job, state, watch_all};
+use crate::common::{TestServer, gradlab, ok, small_job, state, watch_all};
 use gradlab::api::pb::{self, JobState};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

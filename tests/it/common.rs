@@ -1,8 +1,7 @@
 //! A real gradlab server on 127.0.0.1:0 over a real SQLite file, for integration tests.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use gradlab::api::auth::SendToken;
@@ -22,7 +21,6 @@ pub type TokenClient = ExperimentsClient<InterceptedService<Channel, SendToken>>
 
 pub struct TestServer {
     pub addr: SocketAddr,
-    pub db: PathBuf,
     tls: bool,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -48,7 +46,7 @@ impl TestServer {
             .await
             .expect("serve");
         });
-        TestServer { addr, db: db.to_path_buf(), tls, stop: Some(stop), task: Some(task) }
+        TestServer { addr, tls, stop: Some(stop), task: Some(task) }
     }
 
     pub fn url(&self) -> String {
