@@ -5,8 +5,16 @@ use tonic::{Code, Status};
 use crate::engine::spec::FieldError;
 use crate::runner::{RunnerError, StoreError};
 
+/// The metadata key naming the request field an INVALID_ARGUMENT is about, so that a client can
+/// point at it (the CLI names the flag its user typed) without parsing the message.
+pub const FIELD_KEY: &str = "gradlab-field";
+
 pub fn invalid(e: FieldError) -> Status {
-    Status::invalid_argument(e.to_string())
+    let mut status = Status::invalid_argument(e.to_string());
+    if let Ok(v) = e.field.parse() {
+        status.metadata_mut().insert(FIELD_KEY, v);
+    }
+    status
 }
 
 pub fn from_runner(e: RunnerError) -> Status {

@@ -12,18 +12,28 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use crate::api::auth::SendToken;
 use crate::api::pb::experiments_client::ExperimentsClient;
 
+/// How a client command reaches its server. Global: accepted before or after the subcommand
+/// (`gradlab --server URL ls` and `gradlab ls --server URL`), as git, kubectl and docker do.
 #[derive(Args, Clone, Debug)]
 pub struct ServerArgs {
     /// The gradlab server: http://HOST:PORT, or https://HOST:PORT for TLS.
     #[arg(long, env = "GRADLAB_SERVER", default_value = "http://127.0.0.1:50051", global = true)]
     pub server: String,
-    /// Token for a server started with --token, sent as `authorization: Bearer <token>`.
+    /// The server's token: clients send it as `authorization: Bearer <token>`; `gradlab serve`
+    /// requires it of every call (except gRPC health).
     #[arg(long, env = "GRADLAB_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
-    /// PEM certificate(s) to trust for an https:// server (e.g. its self-signed certificate);
+    /// PEM certificate(s) to trust for an https:// server (e.g. the CA `gradlab cert` wrote);
     /// default: the system's trusted roots.
     #[arg(long, env = "GRADLAB_CA_CERT", global = true)]
     pub ca_cert: Option<PathBuf>,
+}
+
+impl ServerArgs {
+    /// A plaintext loopback server with no token (the demo's own).
+    pub fn local(addr: std::net::SocketAddr) -> ServerArgs {
+        ServerArgs { server: format!("http://{addr}"), token: None, ca_cert: None }
+    }
 }
 
 /// A client of the Experiments service that sends the token, if any, on every call.
@@ -64,11 +74,24 @@ pub async fn connect(args: &ServerArgs) -> Result<Client> {
     } else if args.ca_cert.is_some() {
         return Err(CliError(format!("--ca-cert is for https:// servers, and {} is not one", args.server)).into());
     }
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| CliError(format!("cannot reach the gradlab server at {}: {}", args.server, source_chain(&e))))?;
+    let channel = endpoint.connect().await.map_err(|e| unreachable(&args.server, &e))?;
     Ok(ExperimentsClient::with_interceptor(channel, token).max_decoding_message_size(256 << 20))
+}
+
+/// Why a server could not be reached, in one line with what to do about it.
+fn unreachable(server: &str, e: &dyn std::error::Error) -> CliError {
+    let chain = source_chain(e);
+    let hint = if chain.contains("CaUsedAsEndEntity") {
+        // rustls refuses a certificate marked CA:TRUE as a server's own; `openssl req -x509`
+        // marks them so unless told otherwise.
+        " (the server's certificate is a CA certificate, which TLS clients refuse as a server's own: make it with \
+         `-addext basicConstraints=critical,CA:FALSE`, or make a CA and a server certificate with `gradlab cert`)"
+    } else if chain.contains("Connection refused") {
+        " (is a server running there? Start one with `gradlab serve`, or point --server or GRADLAB_SERVER at one)"
+    } else {
+        ""
+    };
+    CliError(format!("cannot reach the gradlab server at {server}: {chain}{hint}"))
 }
 
 /// An error and its causes in one line, each said once.

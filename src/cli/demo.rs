@@ -71,7 +71,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     eprintln!("gradlab demo: server on {addr}, database {database}, {workers} workers");
 
     let outcome = async {
-        let mut client = connect(&ServerArgs { server: format!("http://{addr}"), token: None, ca_cert: None }).await?;
+        let mut client = connect(&ServerArgs::local(addr)).await?;
         let sweep = client.submit_sweep(sweep_spec_to_pb(&spec)).await.map_err(status)?.into_inner();
         let total = sweep.counts.map_or(0, |c| c.total);
         eprintln!("sweep {} ({}): {total} jobs, {} steps each", sweep.id, spec.name, spec.base.steps);

@@ -37,8 +37,6 @@ pub struct HistoryArgs {
     pub max_points: u32,
     #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
     pub format: HistoryFormat,
-    #[command(flatten)]
-    pub server: ServerArgs,
 }
 
 pub fn parse_range(s: &str) -> Result<(Option<u64>, Option<u64>), String> {
@@ -56,8 +54,8 @@ pub fn parse_range(s: &str) -> Result<(Option<u64>, Option<u64>), String> {
     Ok((a, b))
 }
 
-pub async fn fetch(args: &HistoryArgs) -> Result<pb::History> {
-    let mut client = connect(&args.server).await?;
+pub async fn fetch(args: &HistoryArgs, server: &ServerArgs) -> Result<pb::History> {
+    let mut client = connect(server).await?;
     let (from_step, to_step) = args.steps.unwrap_or((None, None));
     let req = pb::HistoryRequest {
         job_id: args.job,
@@ -70,8 +68,8 @@ pub async fn fetch(args: &HistoryArgs) -> Result<pb::History> {
     Ok(client.get_history(req).await.map_err(status)?.into_inner())
 }
 
-pub async fn run(args: HistoryArgs) -> Result<()> {
-    let h = fetch(&args).await?;
+pub async fn run(args: HistoryArgs, server: &ServerArgs) -> Result<()> {
+    let h = fetch(&args, server).await?;
     if h.series.is_empty() {
         return Err(CliError(format!("job {} has no recorded history for that selection", args.job)).into());
     }

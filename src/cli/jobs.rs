@@ -47,8 +47,6 @@ pub struct LsArgs {
     pub limit: usize,
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub format: ListFormat,
-    #[command(flatten)]
-    pub server: ServerArgs,
 }
 
 fn parse_state(s: &str) -> Result<i32> {
@@ -65,8 +63,8 @@ fn parse_verdict(s: &str) -> Result<i32> {
     })
 }
 
-pub async fn ls(args: LsArgs) -> Result<()> {
-    let mut client = connect(&args.server).await?;
+pub async fn ls(args: LsArgs, server: &ServerArgs) -> Result<()> {
+    let mut client = connect(server).await?;
     let mut req = pb::ListJobsRequest {
         states: args.state.iter().map(|s| parse_state(s)).collect::<Result<_>>()?,
         activation: args.activation.clone().unwrap_or_default(),
@@ -188,12 +186,10 @@ pub struct ShowArgs {
     /// json for machines.
     #[arg(long)]
     pub json: bool,
-    #[command(flatten)]
-    pub server: ServerArgs,
 }
 
-pub async fn show(args: ShowArgs) -> Result<()> {
-    let mut client = connect(&args.server).await?;
+pub async fn show(args: ShowArgs, server: &ServerArgs) -> Result<()> {
+    let mut client = connect(server).await?;
     let job = client.get_job(pb::JobId { id: args.job }).await.map_err(status)?.into_inner();
     // The last recorded value of every layer's metrics: one bucket per series keeps the last.
     let hist = client
@@ -302,12 +298,10 @@ pub struct CancelArgs {
     /// Cancel every unfinished job of this sweep.
     #[arg(long, conflicts_with = "jobs")]
     pub sweep: Option<i64>,
-    #[command(flatten)]
-    pub server: ServerArgs,
 }
 
-pub async fn cancel(args: CancelArgs) -> Result<()> {
-    let mut client = connect(&args.server).await?;
+pub async fn cancel(args: CancelArgs, server: &ServerArgs) -> Result<()> {
+    let mut client = connect(server).await?;
     if let Some(id) = args.sweep {
         let s = client.cancel_sweep(pb::SweepId { id }).await.map_err(status)?.into_inner();
         println!("sweep {id} {}: {}", sweep_state_name(&s), counts_text(&s.counts.unwrap_or_default()));

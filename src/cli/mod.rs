@@ -1,6 +1,7 @@
 //! The `gradlab` command line: one binary, one subcommand per job. Server-side commands
 //! (`serve`, `probe`) use the engine and runner directly; the others are gRPC clients.
 
+mod cert;
 mod client;
 mod demo;
 mod fmt;
@@ -33,6 +34,9 @@ pub use spec_args::{RunArgs, SpecArgs};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Where client commands find their server (global: before or after the subcommand).
+    #[command(flatten, next_help_heading = "Client options")]
+    pub client: client::ServerArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -62,6 +66,9 @@ pub enum Command {
     Sweeps(sweep::SweepsArgs),
     /// A sweep's report: per-cell figures, trainable depth, the post's claims; and its plots.
     Report(report::ReportArgs),
+    /// Make a local certificate authority and a server certificate for `serve --tls-cert`
+    /// (clients trust the CA with --ca-cert).
+    Cert(cert::CertArgs),
     /// Run gradlab end to end on this machine: a server in this process, a reduced seed-claims
     /// sweep, the report, the plots (in ./gradlab-report/).
     Demo(demo::DemoArgs),
@@ -69,20 +76,37 @@ pub enum Command {
 
 pub fn run() -> Result<()> {
     let cli = Cli::parse();
+    let server = &cli.client;
+    if !matches!(cli.command, Command::Serve(_)) {
+        quiet_on_closed_pipe();
+    }
     match cli.command {
         Command::Probe(args) => probe::run(&args),
-        Command::Serve(args) => runtime()?.block_on(serve::run(args)),
-        Command::Submit(args) => runtime()?.block_on(submit::run(*args)),
-        Command::Watch(args) => runtime()?.block_on(watch::run(args)),
-        Command::Ls(args) => runtime()?.block_on(jobs::ls(args)),
-        Command::Show(args) => runtime()?.block_on(jobs::show(args)),
-        Command::Cancel(args) => runtime()?.block_on(jobs::cancel(args)),
-        Command::History(args) => runtime()?.block_on(history::run(args)),
-        Command::Plot(args) => runtime()?.block_on(plot_job::run(args)),
-        Command::Sweep(args) => runtime()?.block_on(sweep::run(*args)),
-        Command::Sweeps(args) => runtime()?.block_on(sweep::sweeps(args)),
-        Command::Report(args) => runtime()?.block_on(report::run(args)),
+        Command::Serve(args) => runtime()?.block_on(serve::run(args, server.token.clone())),
+        Command::Submit(args) => runtime()?.block_on(submit::run(*args, server)),
+        Command::Watch(args) => runtime()?.block_on(watch::run(args, server)),
+        Command::Ls(args) => runtime()?.block_on(jobs::ls(args, server)),
+        Command::Show(args) => runtime()?.block_on(jobs::show(args, server)),
+        Command::Cancel(args) => runtime()?.block_on(jobs::cancel(args, server)),
+        Command::History(args) => runtime()?.block_on(history::run(args, server)),
+        Command::Plot(args) => runtime()?.block_on(plot_job::run(args, server)),
+        Command::Sweep(args) => runtime()?.block_on(sweep::run(*args, server)),
+        Command::Sweeps(args) => runtime()?.block_on(sweep::sweeps(args, server)),
+        Command::Report(args) => runtime()?.block_on(report::run(args, server)),
         Command::Demo(args) => runtime()?.block_on(demo::run(args)),
+        Command::Cert(args) => cert::run(&args),
+    }
+}
+
+/// A command whose reader goes away (`gradlab ls | head`) ends there, quietly, as `ls` and
+/// `git log` do: the default action of SIGPIPE, which Rust's runtime sets to "ignore" (so that
+/// `println!` would panic instead). Sockets are unaffected: Rust writes to them with
+/// MSG_NOSIGNAL. Not for `serve`, whose log pipe closing must not stop training.
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restoring a signal's default disposition at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -35,13 +35,11 @@ pub struct PlotArgs {
     /// Steps drawn at most (longer histories are downsampled, keeping each bucket's extremes).
     #[arg(long, default_value_t = 2000)]
     pub max_points: u32,
-    #[command(flatten)]
-    pub server: ServerArgs,
 }
 
-pub async fn run(args: PlotArgs) -> Result<()> {
+pub async fn run(args: PlotArgs, server: &ServerArgs) -> Result<()> {
     plot::ImageFormat::from_path(&args.output)?;
-    let mut client = connect(&args.server).await?;
+    let mut client = connect(server).await?;
     let job = client.get_job(pb::JobId { id: args.job }).await.map_err(status)?.into_inner();
     let spec = job.spec.clone().unwrap_or_default();
     let what = format!(

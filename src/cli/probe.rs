@@ -51,7 +51,7 @@ pub fn run(args: &ProbeArgs) -> Result<()> {
     // A probe measures: no held-out split, every example can be in the batch.
     let base = JobSpec { steps: args.steps, test_fraction: 0.0, eval_every: 0, ..JobSpec::default() };
     let spec = args.spec.apply(base)?;
-    spec.validate()?;
+    spec.validate().map_err(|e| args.spec.field_error(&e))?;
     let mut trainer = Trainer::<f32>::new(&spec).context("cannot build the probe")?;
     while !trainer.finished() {
         trainer.step();

@@ -32,8 +32,6 @@ pub struct ReportArgs {
     /// Trainable-depth margin: absolute test accuracy below the best shallow one [default: 0.05].
     #[arg(long)]
     pub margin: Option<f64>,
-    #[command(flatten)]
-    pub server: ServerArgs,
 }
 
 pub async fn fetch(client: &mut Client, sweep: i64, margin: Option<f64>) -> Result<SweepReport> {
@@ -41,8 +39,8 @@ pub async fn fetch(client: &mut Client, sweep: i64, margin: Option<f64>) -> Resu
     Ok(report_from_pb(r.get_ref()).map_err(|e| CliError(format!("the server sent a malformed report: {e}")))?)
 }
 
-pub async fn run(args: ReportArgs) -> Result<()> {
-    let mut client = connect(&args.server).await?;
+pub async fn run(args: ReportArgs, server: &ServerArgs) -> Result<()> {
+    let mut client = connect(server).await?;
     let report = fetch(&mut client, args.sweep, args.margin).await?;
     print!("{}", render(&report, args.format)?);
     if let Some(dir) = &args.plot {

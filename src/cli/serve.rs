@@ -38,10 +38,6 @@ pub struct ServeArgs {
     /// Log format: text for people, json for machines.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// Require `authorization: Bearer <TOKEN>` on every call except gRPC health. Clients pass
-    /// it with --token or GRADLAB_TOKEN.
-    #[arg(long, env = "GRADLAB_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
     /// Serve TLS with this certificate chain (PEM); needs --tls-key.
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -111,9 +107,9 @@ impl LimitArgs {
 
 /// Refuses to expose an open server: on a non-loopback address a token is needed, or an
 /// explicit --insecure.
-fn check_exposure(args: &ServeArgs) -> Result<()> {
+fn check_exposure(args: &ServeArgs, token: bool) -> Result<()> {
     let addr = args.addr;
-    if addr.ip().is_loopback() || args.token.is_some() || args.insecure {
+    if addr.ip().is_loopback() || token || args.insecure {
         return Ok(());
     }
     Err(CliError(format!(
@@ -163,10 +159,11 @@ pub fn init_logging(filter: &str, format: LogFormat) -> Result<()> {
     res.map_err(|e| anyhow::anyhow!("cannot start logging: {e}"))
 }
 
-pub async fn run(args: ServeArgs) -> Result<()> {
+/// `token`: the global --token (GRADLAB_TOKEN), which every call but gRPC health must then carry.
+pub async fn run(args: ServeArgs, token: Option<String>) -> Result<()> {
     // Every flag is checked before anything is opened or created.
-    check_exposure(&args)?;
-    if let Some(t) = &args.token {
+    check_exposure(&args, token.is_some())?;
+    if let Some(t) = &token {
         check_token(t).map_err(CliError)?;
     }
     let tls = tls_identity(&args)?;
@@ -188,7 +185,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let runner = Runner::start(Arc::new(store), RunnerConfig { workers, limits, data }).await?;
     let listener = TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
     let addr = listener.local_addr()?;
-    if !addr.ip().is_loopback() && args.token.is_some() && tls.is_none() {
+    if !addr.ip().is_loopback() && token.is_some() && tls.is_none() {
         warn!("the token crosses the network in clear text: serve TLS with --tls-cert and --tls-key");
     }
     info!(
@@ -196,11 +193,11 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         database = %args.database,
         workers,
         tls = tls.is_some(),
-        token = args.token.is_some(),
+        token = token.is_some(),
         data_dirs,
         "gradlab serving"
     );
-    let options = ServeOptions { token: args.token, tls };
+    let options = ServeOptions { token, tls };
     let stopping = runner.clone();
     serve(listener, runner, options, shutdown_signal()).await?;
     // Store what the writer holds; running jobs stay `running` and restart with the next server.

@@ -8,11 +8,13 @@ use std::collections::BTreeMap;
 use anyhow::{Result, bail};
 use clap::Args;
 
+use super::client::{CliError, status};
+use crate::api::status::FIELD_KEY;
 use crate::engine::activation::Activation;
 use crate::engine::init::Init;
 use crate::engine::loss::Loss;
 use crate::engine::optim::{Optimizer, Schedule};
-use crate::engine::spec::JobSpec;
+use crate::engine::spec::{FieldError, JobSpec};
 
 #[derive(Args, Clone, Debug, Default)]
 pub struct SpecArgs {
@@ -25,18 +27,25 @@ pub struct SpecArgs {
     #[arg(long)]
     pub output_activation: Option<Activation>,
     /// Number of hidden layers [default: 4].
-    #[arg(long, short = 'd')]
+    #[arg(long, short = 'd', value_parser = positive, allow_negative_numbers = true)]
     pub depth: Option<usize>,
     /// Units per hidden layer [default: 64].
-    #[arg(long, short = 'w')]
+    #[arg(long, short = 'w', value_parser = positive, allow_negative_numbers = true)]
     pub width: Option<usize>,
     /// Hidden widths, input side first (instead of --depth/--width): 512,256,128.
-    #[arg(long, value_delimiter = ',', conflicts_with_all = ["depth", "width"])]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        conflicts_with_all = ["depth", "width"],
+        value_parser = positive,
+        allow_negative_numbers = true
+    )]
     pub widths: Option<Vec<usize>>,
-    /// Weight init [default: lecun_normal]: xavier_uniform, xavier_normal, he_normal,
-    /// he_uniform, orthogonal(:GAIN), custom (with --sigma-w/--sigma-b).
+    /// Weight init [default: lecun_normal]: xavier_uniform (glorot_uniform), xavier_normal
+    /// (xavier, glorot), he_normal (he, kaiming), he_uniform, orthogonal(:GAIN), custom (with
+    /// --sigma-w/--sigma-b).
     #[arg(long)]
-    pub init: Option<String>,
+    pub init: Option<Init>,
     /// sigma_w of the custom init (W ~ N(0, sigma_w^2/fan_in)); implies --init custom.
     #[arg(long)]
     pub sigma_w: Option<f64>,
@@ -66,7 +75,7 @@ pub struct SpecArgs {
     #[arg(long)]
     pub dataset: Option<String>,
     /// Mini-batch size [default: 64].
-    #[arg(long, short = 'b')]
+    #[arg(long, short = 'b', value_parser = positive, allow_negative_numbers = true)]
     pub batch: Option<usize>,
     /// Seed: fixes every random choice of the job [default: 0].
     #[arg(long, short = 's')]
@@ -102,6 +111,16 @@ pub struct RunArgs {
     pub labels: Vec<(String, String)>,
 }
 
+/// A count that must be at least 1 (depths, widths, batches); "-3" reaches here as a value
+/// (`allow_negative_numbers`) rather than reading as an unknown flag.
+fn positive(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<i128>() {
+        Ok(n) if n >= 1 => usize::try_from(n).map_err(|_| format!("{n} is too large")),
+        Ok(n) => Err(format!("must be a positive whole number, got {n}")),
+        Err(_) => Err(format!("must be a positive whole number, got {s:?}")),
+    }
+}
+
 fn parse_label(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
@@ -123,13 +142,13 @@ impl SpecArgs {
         match (self.sigma_w, self.sigma_b, &self.init) {
             (Some(sigma_w), sigma_b, init) => {
                 if let Some(i) = init
-                    && !i.eq_ignore_ascii_case("custom")
+                    && !matches!(i, Init::Custom { .. })
                 {
-                    bail!("--sigma-w/--sigma-b set the custom init; they cannot go with --init {i}");
+                    bail!(CliError(format!("--sigma-w/--sigma-b set the custom init; they cannot go with --init {i}")));
                 }
                 s.init = Init::Custom { sigma_w, sigma_b: sigma_b.unwrap_or(0.0) };
             }
-            (None, _, Some(i)) => s.init = i.parse()?,
+            (None, _, Some(i)) => s.init = *i,
             (None, _, None) => {}
         }
         macro_rules! set {
@@ -144,6 +163,44 @@ impl SpecArgs {
             s.clip_norm = self.clip_norm;
         }
         Ok(s)
+    }
+
+    /// The flag these commands' user typed for a JobSpec `field` (which API clients see), for
+    /// messages: `--depth 0` is reported as `--depth: ...`, not `hidden: ...`. None for fields
+    /// no flag sets (thresholds: spec files only).
+    pub fn flag_for(&self, field: &str, problem: &str) -> Option<String> {
+        let flag = match field {
+            "hidden" if self.widths.is_some() => "--widths",
+            "hidden" if problem.contains("width") && self.width.is_some() => "--width",
+            "hidden" if problem.contains("parameters") => "--depth/--width",
+            "hidden" => "--depth",
+            "init" if self.sigma_w.is_some() => "--sigma-w/--sigma-b",
+            "labels" => "--label",
+            "stop_on_nonfinite" => "--keep-going-on-nonfinite",
+            f if f.contains('.') => return None,
+            f => return Some(format!("--{}", f.replace('_', "-"))),
+        };
+        Some(flag.to_string())
+    }
+
+    /// A spec error as the user of these flags should read it.
+    pub fn field_error(&self, e: &FieldError) -> CliError {
+        match self.flag_for(&e.field, &e.problem) {
+            Some(flag) => CliError(format!("{flag}: {}", e.problem)),
+            None => CliError(e.to_string()),
+        }
+    }
+
+    /// A server's INVALID_ARGUMENT about a spec field, with the flag named instead of the field.
+    pub fn status_error(&self, e: tonic::Status) -> anyhow::Error {
+        let field = e.metadata().get(FIELD_KEY).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        match field {
+            Some(field) if e.code() == tonic::Code::InvalidArgument => {
+                let problem = e.message().strip_prefix(&format!("{field}: ")).unwrap_or(e.message());
+                CliError(format!("{:?}: {}", e.code(), self.field_error(&FieldError::new(field, problem)))).into()
+            }
+            _ => status(e),
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::client::{ServerArgs, connect, status};
+use super::client::{ServerArgs, connect};
 use super::spec_args::{RunArgs, SpecArgs};
 use super::watch;
 use crate::api::convert::job_spec_to_pb;
@@ -24,8 +24,6 @@ pub struct SubmitArgs {
     /// Attach to the job and show its progress.
     #[arg(long)]
     pub watch: bool,
-    #[command(flatten)]
-    pub server: ServerArgs,
 }
 
 /// Reads a spec file (`what`: "job spec", "sweep spec"); the format follows the extension
@@ -46,14 +44,14 @@ pub fn build_spec(args: &SubmitArgs) -> Result<JobSpec> {
         None => JobSpec::default(),
     };
     let spec = args.run.apply(args.spec.apply(base)?);
-    spec.validate()?;
+    spec.validate().map_err(|e| args.spec.field_error(&e))?;
     Ok(spec)
 }
 
-pub async fn run(args: SubmitArgs) -> Result<()> {
+pub async fn run(args: SubmitArgs, server: &ServerArgs) -> Result<()> {
     let spec = build_spec(&args)?;
-    let mut client = connect(&args.server).await?;
-    let job = client.submit_job(job_spec_to_pb(&spec)).await.map_err(status)?.into_inner();
+    let mut client = connect(server).await?;
+    let job = client.submit_job(job_spec_to_pb(&spec)).await.map_err(|e| args.spec.status_error(e))?.into_inner();
     println!("{}", job.id);
     if args.watch {
         let plain = !std::io::stdout().is_terminal();

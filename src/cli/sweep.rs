@@ -47,8 +47,6 @@ pub struct SweepArgs {
     /// Plain lines even on a terminal.
     #[arg(long)]
     pub plain: bool,
-    #[command(flatten)]
-    pub server: ServerArgs,
 }
 
 fn parse_axis(s: &str) -> Result<Axis, String> {
@@ -93,7 +91,7 @@ pub fn print_presets() {
     }
 }
 
-pub async fn run(args: SweepArgs) -> Result<()> {
+pub async fn run(args: SweepArgs, server: &ServerArgs) -> Result<()> {
     if args.list_presets {
         print_presets();
         return Ok(());
@@ -108,8 +106,8 @@ pub async fn run(args: SweepArgs) -> Result<()> {
         eprintln!("{} jobs", jobs.len());
         return Ok(());
     }
-    let mut client = connect(&args.server).await?;
-    let sweep = client.submit_sweep(sweep_spec_to_pb(&spec)).await.map_err(status)?.into_inner();
+    let mut client = connect(server).await?;
+    let sweep = client.submit_sweep(sweep_spec_to_pb(&spec)).await.map_err(|e| args.spec.status_error(e))?.into_inner();
     let total = sweep.counts.map_or(0, |c| c.total);
     println!("{}", sweep.id);
     eprintln!(
@@ -143,8 +141,6 @@ pub struct SweepsArgs {
     pub limit: usize,
     #[arg(long, value_enum, default_value_t = SweepsFormat::Table)]
     pub format: SweepsFormat,
-    #[command(flatten)]
-    pub server: ServerArgs,
 }
 
 pub fn sweep_state_name(s: &pb::Sweep) -> String {
@@ -188,8 +184,8 @@ fn sweep_json(s: &pb::Sweep) -> serde_json::Value {
     })
 }
 
-pub async fn sweeps(args: SweepsArgs) -> Result<()> {
-    let mut client = connect(&args.server).await?;
+pub async fn sweeps(args: SweepsArgs, server: &ServerArgs) -> Result<()> {
+    let mut client = connect(server).await?;
     if let Some(id) = args.sweep {
         let s = client.get_sweep(pb::SweepId { id }).await.map_err(status)?.into_inner();
         match args.format {

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::Result;
-use clap::Args;
+use clap::{ArgGroup, Args};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::client::{CliError, Client, ServerArgs, connect, status};
@@ -12,9 +12,10 @@ use super::fmt::{job_state, summary_line};
 use crate::api::pb::{self, progress::Event};
 
 #[derive(Args, Debug)]
+// One of the two, and the usage line says so: `gradlab watch <JOB|--sweep <SWEEP>>`.
+#[command(group(ArgGroup::new("target").required(true).args(["job", "sweep"])))]
 pub struct WatchArgs {
     /// The job id.
-    #[arg(required_unless_present = "sweep", conflicts_with = "sweep")]
     pub job: Option<i64>,
     /// Watch this sweep instead: a bar of jobs done and a line per job that finishes.
     #[arg(long)]
@@ -25,12 +26,10 @@ pub struct WatchArgs {
     /// Plain lines even on a terminal.
     #[arg(long)]
     pub plain: bool,
-    #[command(flatten)]
-    pub server: ServerArgs,
 }
 
-pub async fn run(args: WatchArgs) -> Result<()> {
-    let mut client = connect(&args.server).await?;
+pub async fn run(args: WatchArgs, server: &ServerArgs) -> Result<()> {
+    let mut client = connect(server).await?;
     let plain = args.plain || !std::io::stdout().is_terminal();
     match (args.job, args.sweep) {
         (_, Some(sweep)) => {
@@ -109,7 +108,7 @@ impl View {
         let main = multi.add(ProgressBar::new(job.total_steps));
         main.set_style(
             ProgressStyle::with_template(
-                "{prefix:.bold} [{bar:40.cyan/blue}] {pos}/{len} steps  {rate}  ETA {eta}  {msg}",
+                "{prefix:.bold} [{bar:40.cyan/blue}] {pos}/{len} steps done  {rate}  ETA {eta}  {msg}",
             )
             .expect("valid template")
             .with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
@@ -146,8 +145,13 @@ impl View {
         match self {
             View::Bars { main, layers, multi, axis, scale } => {
                 main.set_position(s.step + 1);
-                let test = test.map_or(String::new(), |e| format!("  test acc {:.3}", e.test_accuracy));
-                main.set_message(format!("loss {:.4}  acc {:.3}{test}", s.loss, s.accuracy));
+                main.set_message(format!(
+                    "step {}  loss {:.4}  acc {:.3}{}",
+                    s.step,
+                    s.loss,
+                    s.accuracy,
+                    test_text(test)
+                ));
                 while layers.len() < s.layers.len() {
                     let bar = multi.add(ProgressBar::new(BAR_UNITS));
                     bar.set_style(
@@ -176,22 +180,17 @@ impl View {
             View::Lines { every } => {
                 if s.step.is_multiple_of(*every) || s.step + 1 == total {
                     let norms: Vec<String> = s.layers.iter().map(|l| format!("{:.2e}", l.grad_norm)).collect();
+                    let done = if total > 0 { 100.0 * (s.step + 1) as f64 / total as f64 } else { 0.0 };
                     println!(
-                        "step {}/{} loss {:.4} acc {:.3} grad_norm [{}]",
-                        s.step + 1,
-                        total,
+                        "step {} ({done:.0}%) loss {:.4} acc {:.3}{} grad_norm [{}]",
+                        s.step,
                         s.loss,
                         s.accuracy,
+                        test_text(test),
                         norms.join(" ")
                     );
                 }
             }
-        }
-    }
-
-    fn eval(&mut self, e: &pb::EvalEvent) {
-        if let View::Lines { .. } = self {
-            println!("eval after {} steps: test loss {:.4} test acc {:.3}", e.step, e.test_loss, e.test_accuracy);
         }
     }
 
@@ -210,6 +209,11 @@ impl View {
             }
         }
     }
+}
+
+/// The latest evaluation, for a step line: "  test acc 0.912 (step 500)".
+fn test_text(e: Option<&pb::EvalEvent>) -> String {
+    e.map_or(String::new(), |e| format!("  test acc {:.3} (step {})", e.test_accuracy, e.step))
 }
 
 /// Watches a job to its end (or until Ctrl-C, which detaches and leaves the job running).
@@ -245,12 +249,8 @@ pub async fn watch(client: &mut Client, id: i64, from_step: u64, plain: bool) ->
                     v.step(&s, total, last_eval.as_ref());
                 }
             }
-            Some(Event::Eval(e)) => {
-                if let Some(v) = view.as_mut() {
-                    v.eval(&e);
-                }
-                last_eval = Some(e);
-            }
+            // Evaluations ride on the step lines (at their rate), never lines of their own.
+            Some(Event::Eval(e)) => last_eval = Some(e),
             None => {}
         }
     }

@@ -146,7 +146,7 @@ impl FromStr for Init {
             "lecun_normal" | "lecun" => no_args(Init::LecunNormal),
             "xavier_uniform" | "glorot_uniform" => no_args(Init::XavierUniform),
             "xavier_normal" | "glorot_normal" | "xavier" | "glorot" => no_args(Init::XavierNormal),
-            "he_normal" | "kaiming_normal" | "he" => no_args(Init::HeNormal),
+            "he_normal" | "kaiming_normal" | "he" | "kaiming" => no_args(Init::HeNormal),
             "he_uniform" | "kaiming_uniform" => no_args(Init::HeUniform),
             "orthogonal" => {
                 let gain = match args {

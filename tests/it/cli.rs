@@ -33,8 +33,12 @@ async fn submit_watch_ls_show_history_and_plot() {
     ));
     let id: i64 = out.lines().next().unwrap().trim().parse().expect("first line is the job id");
     assert!(!out.contains('\u{1b}'), "no escape codes when not a terminal: {out:?}");
-    assert!(out.contains("step 120/120"), "{out}");
-    assert!(out.contains("eval after 120 steps"), "{out}");
+    // Steps are numbered from 0 as everywhere else; evaluations ride on the step lines.
+    assert!(out.lines().any(|l| l.starts_with("step 0 (")), "{out}");
+    assert!(out.contains("step 119 (100%)"), "{out}");
+    assert!(!out.contains("step 120"), "{out}");
+    assert!(out.lines().filter(|l| l.starts_with("step ")).all(|l| l.contains("grad_norm [")), "{out}");
+    assert!(out.contains("test acc") && !out.lines().any(|l| l.starts_with("eval")), "{out}");
     let last = out.lines().last().unwrap();
     assert!(
         last.starts_with(&format!("job {id} ")) && last.contains("succeeded") && last.contains("verdict"),

@@ -9,6 +9,7 @@
 mod common;
 
 mod cli;
+mod cli_conventions;
 mod cli_probe;
 mod crash;
 mod engine_training;

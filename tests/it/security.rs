@@ -165,6 +165,50 @@ async fn tls_round_trip_through_the_tonic_client_and_the_binary() {
     server.stop().await;
 }
 
+/// The certificates people make: `gradlab cert` (a CA and a server certificate signed by it)
+/// works end to end; a certificate marked CA:TRUE used as the server's own (what `openssl req
+/// -x509` makes) is refused by the client with one line that says what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gradlab_cert_works_and_a_ca_used_as_the_server_certificate_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = dir.path().join("tls");
+    let out = ok(&gradlab(&["cert", "--out", tls.to_str().unwrap()], &[]));
+    assert!(out.contains("made a CA"), "{out}");
+    let pem = |f: &str| std::fs::read(tls.join(f)).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(tls.join("server-key.pem")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "private keys are the owner's only: {mode:o}");
+    let options = ServeOptions {
+        token: Some("cert-token".into()),
+        tls: Some(Identity::from_pem(pem("server.pem"), pem("server-key.pem"))),
+    };
+    let server = TestServer::start_with(&dir.path().join("g.db"), RunnerConfig::with_workers(1), options).await;
+    let ca = tls.join("ca.pem");
+    for host in ["127.0.0.1", "localhost"] {
+        let url = format!("https://{host}:{}", server.addr.port());
+        ok(&gradlab(&["--server", &url, "--ca-cert", ca.to_str().unwrap(), "--token", "cert-token", "ls"], &[]));
+    }
+    // A second run reuses the CA: clients that trust ca.pem trust the new certificate too.
+    let before = pem("ca.pem");
+    let out = ok(&gradlab(&["cert", "--out", tls.to_str().unwrap(), "--host", "gradlab.internal"], &[]));
+    assert!(out.contains("used the CA"), "{out}");
+    assert_eq!(pem("ca.pem"), before);
+    server.stop().await;
+
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let ca_path = dir.path().join("openssl-like.pem");
+    std::fs::write(&ca_path, cert.pem()).unwrap();
+    let options = ServeOptions { token: None, tls: Some(Identity::from_pem(cert.pem(), key.serialize_pem())) };
+    let server = TestServer::start_with(&dir.path().join("h.db"), RunnerConfig::with_workers(1), options).await;
+    let err = failed(&gradlab(&["ls", "--server", &server.url(), "--ca-cert", ca_path.to_str().unwrap()], &[]));
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("basicConstraints=critical,CA:FALSE") && err.contains("gradlab cert"), "{err}");
+    server.stop().await;
+}
+
 fn plain_url(server: &TestServer) -> String {
     format!("http://{}", server.addr)
 }
