@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use super::client::{CliError, ServerArgs, connect, status};
-use super::report::{fetch, tables, write_all};
+use super::report::{fetch, tables, terminal_width, write_all};
 use super::sweep_watch;
 use crate::api::convert_sweep::sweep_spec_to_pb;
 use crate::api::server::{ServeOptions, serve};
@@ -81,7 +81,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         };
         let report = fetch(&mut client, sweep.id, None).await?;
         println!();
-        print!("{}", tables(&report));
+        print!("{}", tables(&report, terminal_width()));
         let written = write_all(&report, &args.out)?;
         if report.claims.is_empty() {
             println!("\n(this preset does not test the post's claims)");

@@ -17,6 +17,8 @@ use std::sync::OnceLock;
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -127,21 +129,23 @@ impl Size {
 }
 
 /// Heat map of log10 gradient norm: one row per layer, **layer 0 (the first hidden layer) at the
-/// top**, steps across; a colour bar labelled in log10 units. `layers[l][i]` is the gradient norm of
-/// layer `l` at `steps[i]`; `steps` must be strictly increasing.
+/// top**, steps across; a colour bar labelled in log10 units. `layers[l] = (name, values)`, with
+/// `values[i]` the gradient norm of layer `l` at `steps[i]`; `steps` must be strictly increasing.
+/// Rows are labelled by their names (every one when they fit, else evenly spaced ones), the last
+/// row always: it is usually the output layer, which must not pass for a hidden one.
 ///
 /// Cells whose norm is exactly zero are drawn light grey, NaN or infinite ones red; a key under
 /// the map says so. More than 600 steps are merged into 600 columns, each showing the mean log10
 /// norm of its steps (red if any of them is NaN/inf, grey if all are zero); the key says how many
 /// steps a column holds. Errors if there are no steps or no layers, or the lengths disagree.
-pub fn heatmap(path: &Path, size: Size, title: &str, steps: &[u64], layers: &[Vec<f64>]) -> Result<()> {
+pub fn heatmap(path: &Path, size: Size, title: &str, steps: &[u64], layers: &[(String, Vec<f64>)]) -> Result<()> {
     ensure!(!steps.is_empty(), "nothing to plot: no steps");
     ensure!(!layers.is_empty(), "nothing to plot: no layers");
     check_steps(steps)?;
-    for (l, row) in layers.iter().enumerate() {
+    for (name, row) in layers {
         ensure!(
             row.len() == steps.len(),
-            "layer {l} has {} values but there are {} steps: every layer needs one value per step",
+            "layer {name} has {} values but there are {} steps: every layer needs one value per step",
             row.len(),
             steps.len()
         );
@@ -186,41 +190,59 @@ pub fn loss(path: &Path, size: Size, title: &str, train: &[(u64, f64, f64)], tes
     render(path, size, &figure)
 }
 
-/// A heat map of a matrix: `rows[r]` labels row `r` (drawn top to bottom), `cols[c]` column `c`
-/// (left to right), `values[r][c]` the value, printed in its cell when the cell is large enough.
-/// The colour bar on the right is labelled `value_label` and spans the finite values (linear).
-/// Missing cells (`None`) are drawn pale grey and marked "-", NaN/inf ones red. Errors if there are
-/// no rows or columns or the shape of `values` does not match the labels.
+/// One axis of a [`grid`]: what its categories are (the axis title) and each one's label.
+#[derive(Clone, Copy, Debug)]
+pub struct Categories<'a> {
+    pub title: &'a str,
+    pub labels: &'a [String],
+}
+
+/// A heat map of a matrix: `rows.labels[r]` labels row `r` (drawn top to bottom), `cols.labels[c]`
+/// column `c` (left to right), each axis titled by its `title`; `values[r][c]` is the value,
+/// printed in its cell when the cell is large enough. The colour bar on the right is labelled
+/// `value_label` and spans the finite values (linear). Missing cells (`None`) are drawn pale grey
+/// and marked "-", NaN/inf ones red. Errors if there are no rows or columns or the shape of
+/// `values` does not match the labels.
 pub fn grid(
     path: &Path,
     size: Size,
     title: &str,
-    rows: &[String],
-    cols: &[String],
+    rows: Categories,
+    cols: Categories,
     values: &[Vec<Option<f64>>],
     value_label: &str,
 ) -> Result<()> {
-    ensure!(!rows.is_empty(), "nothing to plot: no rows");
-    ensure!(!cols.is_empty(), "nothing to plot: no columns");
-    ensure!(values.len() == rows.len(), "the grid has {} rows of values but {} row labels", values.len(), rows.len());
+    ensure!(!rows.labels.is_empty(), "nothing to plot: no rows");
+    ensure!(!cols.labels.is_empty(), "nothing to plot: no columns");
+    ensure!(
+        values.len() == rows.labels.len(),
+        "the grid has {} rows of values but {} row labels",
+        values.len(),
+        rows.labels.len()
+    );
     for (r, row) in values.iter().enumerate() {
         ensure!(
-            row.len() == cols.len(),
+            row.len() == cols.labels.len(),
             "row {r} ({:?}) has {} values but there are {} column labels",
-            rows[r],
+            rows.labels[r],
             row.len(),
-            cols.len()
+            cols.labels.len()
         );
     }
     let figure = Grid { title, rows, cols, values, value_label };
     render(path, size, &figure)
 }
 
-/// Log-y chart of several named groups, one colour per group: `groups[g] = (name, measured,
-/// predicted)`, both lists of `(x, y)`. Measured points are drawn as filled circles, the predicted
-/// curve as a line (sorted by x). The y axis is logarithmic (its label gets "(log scale)" unless it
-/// already mentions a log); points whose x is not finite or whose y is not finite and positive are
-/// skipped. Errors if no group has a plottable point.
+/// Small multiples on a log y axis, one panel per named group: `groups[g] = (name, measured,
+/// predicted)`, both lists of `(x, y)`. Panels share their x and y ranges so that they compare at
+/// a glance, and no two groups are drawn over each other however close their values (nine
+/// activations whose ratios all sit near 1 cannot be told apart on one chart). In each panel the
+/// measured points are dots joined by a thin line, the predicted curve a thicker line of another
+/// colour, and y = 1 a dashed line; the key above the panels names only what some panel draws.
+/// The y axis is logarithmic (its label gets "(log scale)" unless it already mentions a log) with
+/// a labelled tick at or beyond each end of the data; points whose x is not finite or whose y is
+/// not finite and positive are skipped. Errors if no group has a plottable point.
+/// [`ratio_chart_size`] gives a size that leaves each panel room.
 pub fn ratio_chart(
     path: &Path,
     size: Size,
@@ -232,6 +254,21 @@ pub fn ratio_chart(
     ensure!(!groups.is_empty(), "nothing to plot: no groups");
     let figure = RatioChart::new(title, x_label, y_label, groups)?;
     render(path, size, &figure)
+}
+
+/// The default width, and a height that gives each row of [`ratio_chart`]'s panels about 230
+/// pixels (never less than the default height).
+pub fn ratio_chart_size(groups: usize) -> Size {
+    let (_, rows) = panel_grid(groups);
+    let default = Size::default();
+    Size { width: default.width, height: (100 + 230 * rows as u32).clamp(default.height, Size::MAX_SIDE) }
+}
+
+/// Columns and rows of a grid of `n` panels: as square as it gets, a single row up to three.
+fn panel_grid(n: usize) -> (usize, usize) {
+    let n = n.max(1);
+    let cols = if n <= 3 { n } else { (1..=n).find(|c| c * c >= n).unwrap_or(n) };
+    (cols, n.div_ceil(cols))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -384,6 +421,41 @@ fn compact(v: f64) -> String {
     }
 }
 
+/// A log10 axis over the data span `lo..hi` (in log10 units) with at most `max_labels` ticks.
+///
+/// Ticks fall every `k` decades, `k` the first of 1, 2, 3, 5, 10, 20, ... that fits, and the range
+/// is widened outward to the ticks next to the data, so a labelled tick always sits at or beyond
+/// each end (plotters' own choice can leave the top decade, e.g. everything above 1, unlabelled).
+/// When the range holds at most two decades, 2x and 5x ticks are added so that there is more
+/// than one or two labels to read values by.
+fn log_axis((lo, hi): (f64, f64), max_labels: usize) -> (Range<f64>, Vec<f64>) {
+    // A little room so that points on a decade are not drawn on the frame.
+    let pad = ((hi - lo) * 0.02).max(0.02);
+    let (lo, hi) = (lo - pad, hi + pad);
+    let max_labels = max_labels.max(2);
+    let spans = |k: f64| ((lo / k).floor() as i64, (hi / k).ceil() as i64);
+    let k = [1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0]
+        .into_iter()
+        .find(|&k| {
+            let (a, b) = spans(k);
+            (b - a + 1) as usize <= max_labels
+        })
+        .unwrap_or(1000.0);
+    let (a, b) = spans(k);
+    let mut ticks: Vec<f64> = (a..=b).map(|i| i as f64 * k).collect();
+    if k == 1.0 && b - a <= 2 {
+        let between = (a..b).flat_map(|d| [2f64, 5.0].map(|m| d as f64 + m.log10()));
+        ticks.extend(between);
+        ticks.sort_by(f64::total_cmp);
+    }
+    (a as f64 * k..b as f64 * k, ticks)
+}
+
+/// How many tick labels fit along `pixels` of axis at font scale `scale`.
+fn labels_along(pixels: u32, scale: f64) -> usize {
+    (f64::from(pixels) / (30.0 * scale)) as usize
+}
+
 /// Tick label of a log10 axis value `e`: the number `10^e`.
 fn pow10_label(e: f64) -> String {
     let r = e.round();
@@ -468,9 +540,10 @@ struct LegendEntry {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Swatch {
     Line,
-    Marker,
     LineAndMarker,
     Box,
+    /// A dashed line (a reference level).
+    Dashed,
     /// Just text (a heading or note).
     None,
 }
@@ -499,10 +572,14 @@ where
             Swatch::Line => {
                 area.draw(&PathElement::new(vec![(x0, y), (x0 + sample, y)], entry.colour.stroke_width(3)))?;
             }
-            Swatch::Marker => area.draw(&Circle::new((x0 + sample / 2, y), px(5.0, scale), entry.colour.filled()))?,
             Swatch::LineAndMarker => {
                 area.draw(&PathElement::new(vec![(x0, y), (x0 + sample, y)], entry.colour.stroke_width(2)))?;
                 area.draw(&Circle::new((x0 + sample / 2, y), px(5.0, scale), entry.colour.filled()))?;
+            }
+            Swatch::Dashed => {
+                let path = vec![(x0, y), (x0 + sample, y)];
+                let style = entry.colour.stroke_width(1);
+                area.draw(&plotters::element::DashedPathElement::new(path, px(6.0, scale), px(5.0, scale), style))?;
             }
             Swatch::Box => {
                 let h = px(7.0, scale);
@@ -637,30 +714,64 @@ struct LogAxes<'a> {
     x_label: &'a dyn Fn(f64) -> String,
 }
 
-/// A chart whose y values are log10 magnitudes, labelled as powers of ten, with a light grid:
-/// the frame the per-layer curves and the ratio chart share.
+/// A linear f64 axis with ticks we chose. (plotters' own `with_key_points` over f64 has no value
+/// formatter in 0.3.7, so a chart on it cannot draw its mesh.)
+struct Ticked {
+    inner: RangedCoordf64,
+    ticks: Vec<f64>,
+}
+
+impl Ticked {
+    fn new(range: Range<f64>, ticks: Vec<f64>) -> Self {
+        Self { inner: range.into(), ticks }
+    }
+}
+
+impl Ranged for Ticked {
+    // The default formatter is never used: every chart on this axis sets its own.
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.inner.map(value, limit)
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        if hint.weight().allow_light_points() { Vec::new() } else { self.ticks.clone() }
+    }
+
+    fn range(&self) -> Range<f64> {
+        self.inner.range()
+    }
+}
+
+/// The coordinates of a chart with a log10 y axis whose ticks [`log_axis`] chose.
+type LogYCoord = Cartesian2d<RangedCoordf64, Ticked>;
+
+/// A chart whose y values are log10 magnitudes (data spanning `y_span`), labelled as powers of
+/// ten, with a light grid: the frame of the per-layer curves.
 fn log_y_chart<'a, DB: DrawingBackend>(
     plot: &'a DrawingArea<DB, Shift>,
     x_range: Range<f64>,
-    y_range: Range<f64>,
+    y_span: (f64, f64),
     axes: &LogAxes,
     s: f64,
-) -> Result<
-    ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
->
+) -> Result<ChartContext<'a, DB, LogYCoord>>
 where
     DB::ErrorType: 'static,
 {
+    let x_label_area = px(50.0, s);
+    let (y_range, y_ticks) =
+        log_axis(y_span, labels_along((plot.dim_in_pixel().1 as i32 - x_label_area).max(0) as u32, s).min(12));
     let mut chart = ChartBuilder::on(plot)
         .margin(px(10.0, s))
         .margin_right(px(20.0, s))
-        .x_label_area_size(px(50.0, s))
+        .x_label_area_size(x_label_area)
         .y_label_area_size(px(90.0, s))
-        .build_cartesian_2d(x_range, y_range)?;
+        .build_cartesian_2d(x_range, Ticked::new(y_range, y_ticks))?;
     chart
         .configure_mesh()
         .x_labels(x_ticks(plot.dim_in_pixel().0))
-        .y_labels(10)
         .max_light_lines(0)
         .bold_line_style(GRID_LINE)
         .x_label_formatter(&|v| (axes.x_label)(*v))
@@ -701,6 +812,8 @@ enum Cell {
 
 struct Heatmap<'a> {
     title: &'a str,
+    /// Row names, top to bottom.
+    names: Vec<String>,
     /// Left and right x edge of every column, in steps.
     columns: Vec<(f64, f64)>,
     /// `cells[l][c]`: layer `l`, column `c`.
@@ -710,7 +823,7 @@ struct Heatmap<'a> {
 }
 
 impl<'a> Heatmap<'a> {
-    fn new(title: &'a str, steps: &[u64], layers: &[Vec<f64>]) -> Self {
+    fn new(title: &'a str, steps: &[u64], layers: &[(String, Vec<f64>)]) -> Self {
         let x: Vec<f64> = steps.iter().map(|&s| s as f64).collect();
         let n = x.len();
         // Each step owns the span halfway to its neighbours.
@@ -736,7 +849,7 @@ impl<'a> Heatmap<'a> {
         let columns = chunks.iter().map(|r| (edge(r.start).0, edge(r.end - 1).1)).collect();
         let cells = layers
             .iter()
-            .map(|row| {
+            .map(|(_, row)| {
                 chunks
                     .iter()
                     .map(|r| {
@@ -754,8 +867,22 @@ impl<'a> Heatmap<'a> {
                     .collect()
             })
             .collect();
-        Self { title, columns, cells, per_column }
+        let names = layers.iter().map(|(name, _)| shorten(name, 10)).collect();
+        Self { title, names, columns, cells, per_column }
     }
+}
+
+/// Which of `n` rows get a label when at most about `max` fit: all of them, or every k-th from
+/// the first plus the last, leaving out one that would crowd the last.
+fn labelled_rows(n: usize, max: usize) -> Vec<usize> {
+    if n <= max {
+        return (0..n).collect();
+    }
+    let k = (n - 1).div_ceil(max.max(2) - 1);
+    let last = n - 1;
+    let mut rows: Vec<usize> = (0..last).step_by(k).filter(|&r| 2 * (last - r) >= k).collect();
+    rows.push(last);
+    rows
 }
 
 impl Figure for Heatmap<'_> {
@@ -781,21 +908,23 @@ impl Figure for Heatmap<'_> {
         // Layer l sits at y = -l, so layer 0 is on top and ticks fall on round layer numbers.
         let y_range = (0.5 - n_layers as f64)..0.5;
         let x_label_area = px(50.0, s);
+        // Row labels about 20 pixels apart at the least.
+        let fit = ((plot.dim_in_pixel().1 as i32 - x_label_area) as f64 / (20.0 * s)).max(2.0) as usize;
+        let y_ticks = labelled_rows(n_layers, fit).into_iter().map(|l| -(l as f64)).collect();
         let mut chart = ChartBuilder::on(&plot)
             .margin(px(10.0, s))
             .margin_right(px(20.0, s))
             .x_label_area_size(x_label_area)
             .y_label_area_size(px(80.0, s))
-            .build_cartesian_2d(x_range, y_range)?;
+            .build_cartesian_2d(x_range, Ticked::new(y_range, y_ticks))?;
         let layer_label = |v: &f64| {
-            let label = integer_label(-v);
-            if label.starts_with('-') { String::new() } else { label }
+            let l = (-v).round();
+            if l < 0.0 { String::new() } else { self.names.get(l as usize).cloned().unwrap_or_default() }
         };
         chart
             .configure_mesh()
             .disable_mesh()
             .x_labels(x_ticks(plot.dim_in_pixel().0))
-            .y_labels(n_layers.min(16))
             .x_label_formatter(&|v| integer_label(*v))
             .y_label_formatter(&layer_label)
             .x_desc("step")
@@ -872,7 +1001,8 @@ where
 struct Lines<'a> {
     title: &'a str,
     x_range: Range<f64>,
-    y_range: Range<f64>,
+    /// Smallest and largest log10 value.
+    y_span: (f64, f64),
     /// Per series: colour and runs of `(step, log10 value)`.
     curves: Vec<(RGBColor, Runs)>,
     legend: Vec<LegendEntry>,
@@ -924,13 +1054,7 @@ impl<'a> Lines<'a> {
             colour: colour_of(k),
             kind: Swatch::Line,
         }));
-        Ok(Self {
-            title,
-            x_range: step_range(x[0], x[x.len() - 1]),
-            y_range: axis_range(y_span, 0.04, 0.5),
-            curves,
-            legend,
-        })
+        Ok(Self { title, x_range: step_range(x[0], x[x.len() - 1]), y_span, curves, legend })
     }
 }
 
@@ -942,7 +1066,7 @@ impl Figure for Lines<'_> {
         let s = scale_of(root);
         let (plot, legend) = titled_with_legend(root, self.title, &self.legend, s)?;
         let axes = LogAxes { x_desc: "step", y_desc: "gradient norm ||dL/dW|| (log scale)", x_label: &integer_label };
-        let mut chart = log_y_chart(&plot, self.x_range.clone(), self.y_range.clone(), &axes, s)?;
+        let mut chart = log_y_chart(&plot, self.x_range.clone(), self.y_span, &axes, s)?;
         for (colour, runs) in &self.curves {
             draw_runs(&mut chart, runs, *colour, 2, s)?;
         }
@@ -1130,8 +1254,8 @@ impl Figure for LossFigure<'_> {
 
 struct Grid<'a> {
     title: &'a str,
-    rows: &'a [String],
-    cols: &'a [String],
+    rows: Categories<'a>,
+    cols: Categories<'a>,
     values: &'a [Vec<Option<f64>>],
     value_label: &'a str,
 }
@@ -1147,11 +1271,12 @@ impl Figure for Grid<'_> {
         let (main, bar) = area.split_horizontally(w as i32 - px(160.0, s));
 
         let label_style = font(15.0 * s);
-        let rows: Vec<String> = self.rows.iter().map(|r| shorten(r, 40)).collect();
-        let cols: Vec<String> = self.cols.iter().map(|c| shorten(c, 24)).collect();
+        let rows: Vec<String> = self.rows.labels.iter().map(|r| shorten(r, 40)).collect();
+        let cols: Vec<String> = self.cols.labels.iter().map(|c| shorten(c, 24)).collect();
         let widest_row = rows.iter().map(|r| text_width(&main, r, &label_style)).max().unwrap_or(0);
-        let y_label_area = (widest_row + px(20.0, s)).clamp(px(40.0, s), w as i32 * 2 / 5);
-        let x_label_area = px(45.0, s);
+        // Room for the row labels and, left of them, the rows' axis title (drawn turned).
+        let y_label_area = (widest_row + px(50.0, s)).clamp(px(70.0, s), w as i32 * 2 / 5);
+        let x_label_area = px(65.0, s);
 
         let values = self.values.iter().flatten().filter_map(|v| *v);
         let span = min_max(values);
@@ -1174,7 +1299,10 @@ impl Figure for Grid<'_> {
             .y_labels(n_rows)
             .x_label_formatter(&col_label)
             .y_label_formatter(&row_label)
+            .x_desc(self.cols.title)
+            .y_desc(self.rows.title)
             .label_style(label_style.clone())
+            .axis_desc_style(font(16.0 * s))
             .draw()?;
 
         let (pw, ph) = chart.plotting_area().dim_in_pixel();
@@ -1242,11 +1370,17 @@ fn label_at(labels: &[String], v: f64) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Measured points and predicted curves per group
+// Measured points and predicted curves, one panel per group
+
+/// The ratio chart's colours: the same in every panel, so that one key serves them all.
+const MEASURED_COLOUR: RGBColor = CATEGORICAL[0];
+const PREDICTED_COLOUR: RGBColor = CATEGORICAL[1];
+const REFERENCE_COLOUR: RGBColor = RGBColor(110, 110, 110);
 
 /// One group of the ratio chart, ready to draw: y in log10.
-struct GroupCurves {
-    colour: RGBColor,
+struct RatioPanel {
+    name: String,
+    /// Sorted by x; drawn as dots joined by a thin line.
     measured: Vec<(f64, f64)>,
     predicted: Runs,
 }
@@ -1256,9 +1390,13 @@ struct RatioChart<'a> {
     x_desc: &'a str,
     y_desc: String,
     x_range: Range<f64>,
-    y_range: Range<f64>,
-    groups: Vec<GroupCurves>,
-    legend: Vec<LegendEntry>,
+    /// Smallest and largest log10 value over every panel.
+    y_span: (f64, f64),
+    panels: Vec<RatioPanel>,
+    /// Whether y = 1 lies on the axis (and so is drawn, dashed).
+    reference: bool,
+    /// What some panel draws, and nothing else.
+    key: Vec<LegendEntry>,
 }
 
 impl<'a> RatioChart<'a> {
@@ -1269,31 +1407,39 @@ impl<'a> RatioChart<'a> {
             bail!("nothing to plot: no group has a point with finite x and finite, positive y");
         };
         let y_span = min_max(all.map(|p| p.1)).unwrap_or((0.0, 1.0));
-        let prepared: Vec<GroupCurves> = groups
+        let panels: Vec<RatioPanel> = groups
             .iter()
-            .enumerate()
-            .map(|(g, (_, measured, predicted))| {
-                let colour = CATEGORICAL[g % CATEGORICAL.len()];
-                let measured: Vec<(f64, f64)> = measured.iter().filter_map(point).collect();
+            .map(|(name, measured, predicted)| {
+                let mut measured: Vec<(f64, f64)> = measured.iter().filter_map(point).collect();
+                measured.sort_by(|a, b| a.0.total_cmp(&b.0));
                 let mut predicted: Vec<&(f64, f64)> = predicted.iter().filter(|p| p.0.is_finite()).collect();
                 predicted.sort_by(|a, b| a.0.total_cmp(&b.0));
                 let predicted: Vec<(f64, Option<f64>)> =
                     predicted.into_iter().map(|&(x, y)| (x, log10_pos(y))).collect();
-                GroupCurves { colour, measured, predicted: segments(&predicted) }
+                RatioPanel { name: name.clone(), measured, predicted: segments(&predicted) }
             })
             .collect();
-        let mut legend: Vec<LegendEntry> = groups
-            .iter()
-            .zip(&prepared)
-            .map(|((name, _, _), group)| LegendEntry {
-                label: shorten(name, 28),
-                colour: group.colour,
-                kind: Swatch::LineAndMarker,
-            })
-            .collect();
-        legend.push(LegendEntry { label: String::new(), colour: TEXT_COLOUR, kind: Swatch::None });
-        legend.push(LegendEntry { label: "measured".into(), colour: TEXT_COLOUR, kind: Swatch::Marker });
-        legend.push(LegendEntry { label: "predicted".into(), colour: TEXT_COLOUR, kind: Swatch::Line });
+        // Every tick spacing log_axis may pick widens the range at least to whole decades.
+        let (decades, _) = log_axis(y_span, usize::MAX);
+        let reference = decades.contains(&0.0) || decades.end == 0.0;
+        let mut key = Vec::new();
+        if panels.iter().any(|p| !p.measured.is_empty()) {
+            key.push(LegendEntry { label: "measured".into(), colour: MEASURED_COLOUR, kind: Swatch::LineAndMarker });
+        }
+        if panels.iter().any(|p| !p.predicted.is_empty()) {
+            key.push(LegendEntry {
+                label: "mean-field prediction".into(),
+                colour: PREDICTED_COLOUR,
+                kind: Swatch::Line,
+            });
+        }
+        if reference {
+            key.push(LegendEntry {
+                label: "1: first and last alike".into(),
+                colour: REFERENCE_COLOUR,
+                kind: Swatch::Dashed,
+            });
+        }
         let y_desc = if y_label.to_ascii_lowercase().contains("log") {
             y_label.to_string()
         } else {
@@ -1303,11 +1449,53 @@ impl<'a> RatioChart<'a> {
             title,
             x_desc: x_label,
             y_desc,
-            x_range: axis_range(x_span, 0.04, 0.5),
-            y_range: axis_range(y_span, 0.06, 0.5),
-            groups: prepared,
-            legend,
+            x_range: axis_range(x_span, 0.06, 0.5),
+            y_span,
+            panels,
+            reference,
+            key,
         })
+    }
+
+    fn draw_panel<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        panel: &RatioPanel,
+        y_axis: &(Range<f64>, Vec<f64>),
+        s: f64,
+    ) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
+        let (width, _) = area.dim_in_pixel();
+        let mut chart = ChartBuilder::on(area)
+            .margin(px(6.0, s))
+            .margin_right(px(16.0, s))
+            .caption(shorten(&panel.name, 36), font(16.0 * s))
+            .x_label_area_size(px(26.0, s))
+            .y_label_area_size(px(62.0, s))
+            .build_cartesian_2d(self.x_range.clone(), Ticked::new(y_axis.0.clone(), y_axis.1.clone()))?;
+        chart
+            .configure_mesh()
+            .x_labels((width as usize / 70).clamp(3, 10))
+            .max_light_lines(0)
+            .bold_line_style(GRID_LINE)
+            .x_label_formatter(&|v| compact(*v))
+            .y_label_formatter(&|v| pow10_label(*v))
+            .label_style(font(12.0 * s))
+            .draw()?;
+        if self.reference {
+            let ends = [(self.x_range.start, 0.0), (self.x_range.end, 0.0)];
+            chart.draw_series(DashedLineSeries::new(ends, px(6.0, s), px(5.0, s), REFERENCE_COLOUR.stroke_width(1)))?;
+        }
+        draw_runs(&mut chart, &panel.predicted, PREDICTED_COLOUR, 3, s)?;
+        chart.draw_series(LineSeries::new(panel.measured.iter().copied(), MEASURED_COLOUR.stroke_width(1)))?;
+        let radius = px(4.0, s).max(3);
+        chart.draw_series(panel.measured.iter().map(|&p| Circle::new(p, radius, MEASURED_COLOUR.filled())))?;
+        if panel.measured.is_empty() && panel.predicted.is_empty() {
+            draw_note(&mut chart, "nothing measured", s)?;
+        }
+        Ok(())
     }
 }
 
@@ -1317,15 +1505,26 @@ impl Figure for RatioChart<'_> {
         DB::ErrorType: 'static,
     {
         let s = scale_of(root);
-        let (plot, legend) = titled_with_legend(root, self.title, &self.legend, s)?;
-        let axes = LogAxes { x_desc: self.x_desc, y_desc: self.y_desc.as_str(), x_label: &compact };
-        let mut chart = log_y_chart(&plot, self.x_range.clone(), self.y_range.clone(), &axes, s)?;
-        let radius = px(5.0, s).max(3);
-        for group in &self.groups {
-            draw_runs(&mut chart, &group.predicted, group.colour, 2, s)?;
-            chart.draw_series(group.measured.iter().map(|&p| Circle::new(p, radius, group.colour.filled())))?;
+        let area = titled(root, self.title, s)?;
+        let (key, rest) = area.split_vertically(px(30.0, s));
+        draw_key_row(&key, &self.key, px(80.0, s), s)?;
+        let (_, h) = rest.dim_in_pixel();
+        let (rest, x_title) = rest.split_vertically(h as i32 - px(30.0, s));
+        let (y_title, grid) = rest.split_horizontally(px(30.0, s));
+        let (gw, gh) = grid.dim_in_pixel();
+        let style = font(16.0 * s).pos(Pos::new(HPos::Center, VPos::Center));
+        x_title.draw(&Text::new(self.x_desc.to_string(), (gw as i32 / 2 + px(30.0, s), px(12.0, s)), style.clone()))?;
+        let vertical = style.transform(FontTransform::Rotate270);
+        y_title.draw(&Text::new(self.y_desc.clone(), (px(12.0, s), gh as i32 / 2), vertical))?;
+
+        let (cols, rows) = panel_grid(self.panels.len());
+        // The panels' plot height, less caption and tick labels, sets how many ticks fit.
+        let panel_plot = (gh as i32 / rows as i32 - px(55.0, s)).max(0) as u32;
+        let y_axis = log_axis(self.y_span, labels_along(panel_plot, s * 0.8).clamp(3, 10));
+        for (panel, cell) in self.panels.iter().zip(grid.split_evenly((rows, cols))) {
+            self.draw_panel(&cell, panel, &y_axis, s)?;
         }
-        draw_legend(&legend, &self.legend, px(20.0, s), s)
+        Ok(())
     }
 }
 
@@ -1391,6 +1590,20 @@ mod tests {
         layers.into_iter().enumerate().map(|(l, v)| (format!("layer {l}"), v)).collect()
     }
 
+    /// Heat-map rows named "0", "1", ...
+    fn rows(layers: Vec<Vec<f64>>) -> Vec<(String, Vec<f64>)> {
+        layers.into_iter().enumerate().map(|(l, v)| (l.to_string(), v)).collect()
+    }
+
+    /// The text of every `<text>` element of an SVG file, trimmed.
+    fn svg_texts(path: &Path) -> Vec<String> {
+        let svg = std::fs::read_to_string(path).unwrap();
+        svg.split("<text")
+            .skip(1)
+            .filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim().to_string()))
+            .collect()
+    }
+
     fn error_of(result: Result<()>) -> String {
         format!("{:#}", result.expect_err("expected an error"))
     }
@@ -1425,7 +1638,7 @@ mod tests {
         let steps = steps(200);
         let layers = vanishing(12, &steps);
         both("heatmap", size, "Vanishing gradients, tanh", |p| {
-            heatmap(p, size, "Vanishing gradients, tanh", &steps, &layers)
+            heatmap(p, size, "Vanishing gradients, tanh", &steps, &named(layers.clone()))
         });
     }
 
@@ -1437,6 +1650,7 @@ mod tests {
         layers[2][100] = f64::NAN;
         layers[3][..400].fill(0.0);
         layers[4][2000] = f64::INFINITY;
+        let layers = named(layers);
         both("heatmap_bad", size, "Heat map with NaN", |p| heatmap(p, size, "Heat map with NaN", &steps, &layers));
     }
 
@@ -1444,7 +1658,7 @@ mod tests {
     fn heatmap_many_layers() {
         let size = Size::default();
         let steps: Vec<u64> = (0..80).map(|s| 1000 + s * 25).collect();
-        let layers = vanishing(100, &steps);
+        let layers = named(vanishing(100, &steps));
         both("heatmap_deep", size, "One hundred layers", |p| heatmap(p, size, "One hundred layers", &steps, &layers));
     }
 
@@ -1452,9 +1666,8 @@ mod tests {
     fn smallest_size() {
         let size = Size::MIN;
         let steps = steps(50);
-        let layers = vanishing(8, &steps);
-        both("heatmap_small", size, "Small heat map", |p| heatmap(p, size, "Small heat map", &steps, &layers));
-        let series = named(layers);
+        let series = named(vanishing(8, &steps));
+        both("heatmap_small", size, "Small heat map", |p| heatmap(p, size, "Small heat map", &steps, &series));
         both("lines_small", size, "Small lines", |p| lines(p, size, "Small lines", &steps, &series));
     }
 
@@ -1463,24 +1676,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let png = dir.path().join("h.png");
         let size = Size::default();
-        assert!(error_of(heatmap(&png, size, "t", &[], &[vec![]])).contains("nothing to plot"));
+        assert!(error_of(heatmap(&png, size, "t", &[], &rows(vec![vec![]]))).contains("nothing to plot"));
         assert!(error_of(heatmap(&png, size, "t", &[1, 2], &[])).contains("nothing to plot"));
-        assert!(error_of(heatmap(&png, size, "t", &[1, 2], &[vec![1.0]])).contains("layer 0"));
-        assert!(error_of(heatmap(&png, size, "t", &[2, 1], &[vec![1.0, 1.0]])).contains("increasing"));
-        let err = error_of(heatmap(&dir.path().join("h.gif"), size, "t", &[1], &[vec![1.0]]));
+        assert!(error_of(heatmap(&png, size, "t", &[1, 2], &rows(vec![vec![1.0]]))).contains("layer 0"));
+        assert!(error_of(heatmap(&png, size, "t", &[2, 1], &rows(vec![vec![1.0, 1.0]]))).contains("increasing"));
+        let err = error_of(heatmap(&dir.path().join("h.gif"), size, "t", &[1], &rows(vec![vec![1.0]])));
         assert!(err.contains("h.gif"), "{err}");
         assert!(!dir.path().join("h.gif").exists());
-        assert!(error_of(heatmap(&png, Size { width: 10, height: 10 }, "t", &[1], &[vec![1.0]])).contains("size"));
+        assert!(
+            error_of(heatmap(&png, Size { width: 10, height: 10 }, "t", &[1], &rows(vec![vec![1.0]]))).contains("size")
+        );
         assert!(!png.exists(), "nothing is written on bad input");
         let nowhere = dir.path().join("missing-dir").join("h.png");
-        let err = error_of(heatmap(&nowhere, size, "t", &[1], &[vec![1.0]]));
+        let err = error_of(heatmap(&nowhere, size, "t", &[1], &rows(vec![vec![1.0]])));
         assert!(err.contains("missing-dir"), "{err}");
         // Renders, without panicking: a single step, one layer, all equal, all NaN, all zero.
-        heatmap(&png, size, "t", &[5], &[vec![0.3]]).unwrap();
-        heatmap(&png, size, "t", &[5, 6, 7], &[vec![2.0; 3], vec![2.0; 3]]).unwrap();
-        heatmap(&png, size, "t", &[5, 6], &[vec![f64::NAN; 2]]).unwrap();
-        heatmap(&png, size, "t", &[5, 6], &[vec![0.0; 2]]).unwrap();
-        heatmap(&png, size, "t", &[u64::MAX - 1, u64::MAX], &[vec![1e-300, 1e300]]).unwrap();
+        heatmap(&png, size, "t", &[5], &rows(vec![vec![0.3]])).unwrap();
+        heatmap(&png, size, "t", &[5, 6, 7], &rows(vec![vec![2.0; 3], vec![2.0; 3]])).unwrap();
+        heatmap(&png, size, "t", &[5, 6], &rows(vec![vec![f64::NAN; 2]])).unwrap();
+        heatmap(&png, size, "t", &[5, 6], &rows(vec![vec![0.0; 2]])).unwrap();
+        heatmap(&png, size, "t", &[u64::MAX - 1, u64::MAX], &rows(vec![vec![1e-300, 1e300]])).unwrap();
     }
 
     #[test]
@@ -1569,8 +1784,10 @@ mod tests {
                     .collect()
             })
             .collect();
+        let (rows, cols) =
+            (Categories { title: "activation", labels: &rows }, Categories { title: "depth", labels: &cols });
         both("grid", size, "Test accuracy by depth", |p| {
-            grid(p, size, "Test accuracy by depth", &rows, &cols, &values, "test accuracy")
+            grid(p, size, "Test accuracy by depth", rows, cols, &values, "test accuracy")
         });
     }
 
@@ -1579,18 +1796,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let png = dir.path().join("g.png");
         let size = Size::default();
-        let a = vec!["a".to_string()];
-        let ab = vec!["a".to_string(), "b".to_string()];
-        assert!(error_of(grid(&png, size, "t", &[], &a, &[], "v")).contains("nothing to plot"));
-        assert!(error_of(grid(&png, size, "t", &a, &[], &[vec![]], "v")).contains("nothing to plot"));
-        assert!(error_of(grid(&png, size, "t", &ab, &a, &[vec![Some(1.0)]], "v")).contains("rows"));
-        assert!(error_of(grid(&png, size, "t", &a, &ab, &[vec![Some(1.0)]], "v")).contains("row 0"));
+        let (a, ab, none) = (["a".to_string()], ["a".to_string(), "b".to_string()], []);
+        let [a, ab, none] = [&a[..], &ab[..], &none[..]].map(|labels| Categories { title: "t", labels });
+        assert!(error_of(grid(&png, size, "t", none, a, &[], "v")).contains("nothing to plot"));
+        assert!(error_of(grid(&png, size, "t", a, none, &[vec![]], "v")).contains("nothing to plot"));
+        assert!(error_of(grid(&png, size, "t", ab, a, &[vec![Some(1.0)]], "v")).contains("rows"));
+        assert!(error_of(grid(&png, size, "t", a, ab, &[vec![Some(1.0)]], "v")).contains("row 0"));
         assert!(!png.exists());
-        grid(&png, size, "t", &a, &a, &[vec![Some(0.5)]], "v").unwrap();
-        grid(&png, size, "t", &a, &ab, &[vec![None, None]], "v").unwrap();
-        grid(&png, size, "t", &ab, &a, &[vec![Some(f64::NAN)], vec![Some(f64::NEG_INFINITY)]], "v").unwrap();
+        grid(&png, size, "t", a, a, &[vec![Some(0.5)]], "v").unwrap();
+        grid(&png, size, "t", a, ab, &[vec![None, None]], "v").unwrap();
+        grid(&png, size, "t", ab, a, &[vec![Some(f64::NAN)], vec![Some(f64::NEG_INFINITY)]], "v").unwrap();
         let wide: Vec<String> = (0..60).map(|c| format!("c{c}")).collect();
-        grid(&png, size, "t", &a, &wide, &[vec![Some(1.0); 60]], "v").unwrap();
+        grid(&png, size, "t", a, Categories { title: "", labels: &wide }, &[vec![Some(1.0); 60]], "v").unwrap();
     }
 
     #[test]
@@ -1624,5 +1841,138 @@ mod tests {
             ("b".to_string(), vec![], vec![]),
         ];
         ratio_chart(&png, size, "t", "x", "log ratio", &mixed).unwrap();
+    }
+
+    #[test]
+    fn log_axis_labels_both_ends_of_the_data() {
+        // The end-of-training ratios of seed-claims-mini: 2e-9 to 3.5 (log10 -8.7 to 0.55).
+        for (span, max) in [
+            ((-8.7, 0.55), 7),
+            ((-8.7, 0.55), 12),
+            ((0.04, 0.4), 10),
+            ((-0.3, 0.3), 10),
+            ((2.0, 2.0), 10),
+            ((-300.0, 300.0), 8),
+            ((-12.0, -11.99), 3),
+        ] {
+            let (range, ticks) = log_axis(span, max);
+            let (first, last) = (ticks[0], ticks[ticks.len() - 1]);
+            assert!(first <= span.0 && last >= span.1, "{span:?}: ticks {ticks:?} do not reach both ends");
+            assert_eq!((range.start, range.end), (first, last), "{span:?}: the axis ends on a labelled tick");
+            let decades = ticks.iter().filter(|t| t.fract() == 0.0).count();
+            assert!(decades <= max.max(2), "{span:?}: {decades} decade ticks for at most {max}");
+            assert!(ticks.windows(2).all(|w| w[0] < w[1]), "{ticks:?}");
+        }
+        // The bug: everything above 1 unlabelled. Now the top tick is above the largest ratio.
+        let (_, ticks) = log_axis((-8.7, 0.55), 7);
+        assert!(ticks.iter().any(|&t| t > 0.55), "{ticks:?}");
+        // Within one or two decades, 2x and 5x ticks give more than two values to read by.
+        let (_, ticks) = log_axis((0.04, 0.4), 10);
+        let labels: Vec<String> = ticks.iter().map(|&t| pow10_label(t)).collect();
+        assert_eq!(labels, ["1", "2", "5", "10"]);
+    }
+
+    /// `(name, measured, predicted)` groups: `n` activations whose ratios all sit near 1.
+    fn near_one(n: usize, predicted: bool) -> Vec<RatioGroup> {
+        let depths = [1.0, 2.0, 4.0, 8.0, 16.0];
+        (0..n)
+            .map(|g| {
+                let slope = 1.0 + 0.01 * g as f64;
+                let measured = depths.iter().map(|&d| (d, slope.powf(d))).collect();
+                let curve = if predicted { depths.iter().map(|&d| (d, slope.powf(d) * 1.1)).collect() } else { vec![] };
+                (format!("act{g}"), measured, curve)
+            })
+            .collect()
+    }
+
+    fn key_labels(chart: &RatioChart) -> Vec<String> {
+        chart.key.iter().map(|e| e.label.clone()).collect()
+    }
+
+    #[test]
+    fn ratio_chart_key_names_only_what_is_drawn() {
+        // At the end of training there is no prediction: the key must not name one.
+        let end = RatioChart::new("t", "x", "y", &near_one(9, false)).unwrap();
+        assert!(end.panels.iter().all(|p| p.predicted.is_empty()));
+        assert!(!key_labels(&end).iter().any(|l| l.contains("prediction")), "{:?}", key_labels(&end));
+        let init = RatioChart::new("t", "x", "y", &near_one(9, true)).unwrap();
+        assert!(key_labels(&init).iter().any(|l| l.contains("prediction")));
+        for chart in [&end, &init] {
+            for entry in &chart.key {
+                let drawn = match entry.kind {
+                    Swatch::LineAndMarker => chart.panels.iter().any(|p| !p.measured.is_empty()),
+                    Swatch::Line => chart.panels.iter().any(|p| !p.predicted.is_empty()),
+                    Swatch::Dashed => chart.reference,
+                    _ => false,
+                };
+                assert!(drawn, "the key names {:?} but no panel draws it", entry.label);
+            }
+        }
+        // Predictions alone (nothing measured yet): no "measured" entry.
+        let only = vec![("a".to_string(), vec![], vec![(1.0, 0.5), (2.0, 0.25)])];
+        let chart = RatioChart::new("t", "x", "y", &only).unwrap();
+        assert_eq!(key_labels(&chart), ["mean-field prediction", "1: first and last alike"]);
+    }
+
+    #[test]
+    fn ratio_chart_gives_each_group_its_own_panel() {
+        let groups = near_one(9, true);
+        let chart = RatioChart::new("t", "x", "y", &groups).unwrap();
+        let names: Vec<&str> = chart.panels.iter().map(|p| p.name.as_str()).collect();
+        let wanted: Vec<&str> = groups.iter().map(|g| g.0.as_str()).collect();
+        assert_eq!(names, wanted);
+        for (panel, group) in chart.panels.iter().zip(&groups) {
+            assert_eq!(panel.measured.len(), group.1.len(), "{}: every point in its own panel", panel.name);
+        }
+        assert_eq!(panel_grid(9), (3, 3));
+        assert_eq!(panel_grid(2), (2, 1));
+        assert_eq!(panel_grid(10), (4, 3));
+        assert!(ratio_chart_size(9).height >= 100 + 3 * 230);
+        let size = ratio_chart_size(9);
+        both("ratio_near_one", size, "Nine near one", |p| {
+            ratio_chart(p, size, "Nine near one", "hidden layers", "first/last", &groups)
+        });
+    }
+
+    #[test]
+    fn the_output_row_of_a_heat_map_is_labelled_as_such() {
+        let steps = steps(20);
+        let mut layers = rows(vanishing(17, &steps));
+        layers[16].0 = "output".into();
+        // Deep nets, or small images, label some rows, always the last.
+        assert_eq!(labelled_rows(17, 20), (0..17).collect::<Vec<_>>());
+        for n in [17, 33, 100, 101] {
+            let rows = labelled_rows(n, 16);
+            assert_eq!((rows[0], rows[rows.len() - 1]), (0, n - 1), "{n}: {rows:?}");
+            assert!(rows.len() <= 17, "{n}: {rows:?}");
+            let k = rows[1] - rows[0];
+            assert!(rows.windows(2).all(|w| 2 * (w[1] - w[0]) >= k), "{n}: the last label crowds one: {rows:?}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let svg = dir.path().join("h.svg");
+        heatmap(&svg, Size::default(), "t", &steps, &layers).unwrap();
+        let texts = svg_texts(&svg);
+        for row in ["0", "1", "15", "output"] {
+            assert!(texts.iter().any(|t| t == row), "row {row:?} unlabelled: {texts:?}");
+        }
+        assert!(!texts.iter().any(|t| t == "16"), "the output row passes for hidden layer 16: {texts:?}");
+    }
+
+    #[test]
+    fn grid_titles_both_axes() {
+        let dir = tempfile::tempdir().unwrap();
+        let svg = dir.path().join("g.svg");
+        let rows = ["tanh".to_string(), "relu".to_string()];
+        let cols = ["1".to_string(), "2".to_string()];
+        let values = vec![vec![Some(0.9), Some(0.8)], vec![Some(0.7), None]];
+        let (rows, cols) = (
+            Categories { title: "activation", labels: &rows },
+            Categories { title: "depth (hidden layers)", labels: &cols },
+        );
+        grid(&svg, Size::default(), "t", rows, cols, &values, "test accuracy").unwrap();
+        let texts = svg_texts(&svg);
+        for title in ["activation", "depth (hidden layers)"] {
+            assert!(texts.iter().any(|t| t == title), "axis title {title:?} missing: {texts:?}");
+        }
     }
 }

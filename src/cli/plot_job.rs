@@ -70,16 +70,28 @@ pub async fn run(args: PlotArgs, server: &ServerArgs) -> Result<()> {
                 return Err(nothing().into());
             }
             let depth = spec.hidden.len() as u32;
+            // Layers 0..depth are hidden; the one after them is the output layer.
+            let is_output = |s: &pb::Series| s.layer == Some(depth);
             if let Kind::Heatmap = args.kind {
                 // The bucket's largest norm: a spike must show.
-                let values: Vec<Vec<f64>> = layers.iter().map(|s| s.max.clone()).collect();
-                plot::heatmap(&args.output, size, &format!("{what}: log10 ||dL/dW|| per layer"), &steps, &values)?;
+                let rows: Vec<(String, Vec<f64>)> = layers
+                    .iter()
+                    .map(|s| {
+                        let name = if is_output(s) { "output".into() } else { s.layer.unwrap_or_default().to_string() };
+                        (name, s.max.clone())
+                    })
+                    .collect();
+                plot::heatmap(&args.output, size, &format!("{what}: log10 ||dL/dW|| per layer"), &steps, &rows)?;
             } else {
                 let series: Vec<(String, Vec<f64>)> = layers
                     .iter()
                     .map(|s| {
-                        let l = s.layer.unwrap_or_default();
-                        (if l == depth { "output".to_string() } else { format!("layer {l}") }, s.values.clone())
+                        let name = if is_output(s) {
+                            "output".into()
+                        } else {
+                            format!("layer {}", s.layer.unwrap_or_default())
+                        };
+                        (name, s.values.clone())
                     })
                     .collect();
                 plot::lines(&args.output, size, &format!("{what}: gradient norm per layer"), &steps, &series)?;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::plot::{self, RatioGroup, Size};
+use super::plot::{self, Categories, RatioGroup, Size};
 use crate::runner::sweep::{AxisField, CellReport, SweepReport, group_text};
 
 /// The axes a figure lays out: depth across, `rows` down, one figure per value of the rest.
@@ -46,6 +46,15 @@ fn distinct(items: impl Iterator<Item = String>) -> Vec<String> {
         }
     }
     out
+}
+
+/// A ratio panel's caption: an activation names itself, other values ("1.5") need their axis.
+fn panel_name(rows: Option<AxisField>, value: &str) -> String {
+    match rows {
+        _ if value.is_empty() => "all".into(),
+        Some(AxisField::Activation) | None => value.to_string(),
+        Some(f) => format!("{f}={value}"),
+    }
 }
 
 /// ".init=xavier_normal" for file names ("" for no group).
@@ -89,13 +98,13 @@ pub fn write_plots(r: &SweepReport, dir: &Path) -> Result<Vec<PathBuf>> {
         let path = dir.join(format!("accuracy{}.png", suffix(&group)));
         let row_labels: Vec<String> =
             rows.iter().map(|r| if r.is_empty() { "all".into() } else { r.clone() }).collect();
-        let col_labels: Vec<String> = depths.iter().map(|d| format!("depth {d}")).collect();
+        let row_title = lay.rows.map_or(String::new(), |f| f.to_string());
         plot::grid(
             &path,
-            Size { width: 1200, height: (220 + 48 * rows.len() as u32).max(420) },
+            Size { width: 1200, height: (240 + 48 * rows.len() as u32).max(440) },
             &format!("Mean held-out test accuracy: {}{title_tail}{budget}", r.sweep),
-            &row_labels,
-            &col_labels,
+            Categories { title: &row_title, labels: &row_labels },
+            Categories { title: "depth (hidden layers)", labels: &depths },
             &values,
             "test accuracy",
         )?;
@@ -112,15 +121,12 @@ pub fn write_plots(r: &SweepReport, dir: &Path) -> Result<Vec<PathBuf>> {
                         depths.iter().filter_map(|d| Some((d.parse::<f64>().ok()?, f(cell(row, d)?)?))).collect()
                     };
                     let predicted = if with_prediction { points(&|c| c.predicted_ratio_geomean) } else { Vec::new() };
-                    (if row.is_empty() { "all".into() } else { row.clone() }, points(&pick), predicted)
+                    (panel_name(lay.rows, row), points(&pick), predicted)
                 })
                 .collect();
             let path = dir.join(format!("gradient-ratio-{when}{}.png", suffix(&group)));
             let title = if with_prediction {
-                format!(
-                    "Gradient ratio first/last hidden layer at init (dots) vs mean field (lines): {}{title_tail}",
-                    r.sweep
-                )
+                format!("Gradient ratio first/last hidden layer at init, and mean field: {}{title_tail}", r.sweep)
             } else {
                 format!(
                     "Gradient ratio first/last hidden layer at the end of training: {}{title_tail}{budget}",
@@ -130,7 +136,8 @@ pub fn write_plots(r: &SweepReport, dir: &Path) -> Result<Vec<PathBuf>> {
             // A sweep of depth-1 nets only, or one with nothing finished, has no ratio to draw.
             let drawable = |pts: &[(f64, f64)]| pts.iter().any(|&(x, y)| x.is_finite() && y.is_finite() && y > 0.0);
             if chart.iter().any(|(_, m, p)| drawable(m) || drawable(p)) {
-                plot::ratio_chart(&path, Size::default(), &title, "hidden layers", "first/last gradient norm", &chart)?;
+                let size = plot::ratio_chart_size(chart.len());
+                plot::ratio_chart(&path, size, &title, "hidden layers", "first/last gradient norm", &chart)?;
                 written.push(path);
             }
         }

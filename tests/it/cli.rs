@@ -148,6 +148,14 @@ async fn submit_watch_ls_show_history_and_plot() {
                 svg.contains("<svg") && svg.contains("width=\"800\"") && svg.contains(&format!("job {id}")),
                 "{file}"
             );
+            if kind == "heatmap" {
+                // Three hidden layers and the output layer, which is labelled as such.
+                let labels: Vec<&str> =
+                    svg.split("</text>").filter_map(|t| Some(t.rsplit_once('>')?.1.trim())).collect();
+                for row in ["0", "1", "2", "output"] {
+                    assert!(labels.contains(&row), "{file}: no row label {row:?} in {labels:?}");
+                }
+            }
         }
     }
     server.stop().await;

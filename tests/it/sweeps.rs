@@ -281,6 +281,25 @@ async fn sweep_and_report_commands() {
     let md = ok(&gradlab(&url, &["report", &id.to_string(), "--format", "markdown"]));
     let table_rows = md.lines().filter(|l| l.starts_with("| tanh") || l.starts_with("| ramp")).count();
     assert!(table_rows >= 4, "{md}");
+    // The terminal tables: whole when piped without COLUMNS, fitted to COLUMNS when it is set.
+    let report_with_columns = |columns: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gradlab"));
+        cmd.args(["report", &id.to_string()]).env("GRADLAB_SERVER", &url).env_remove("COLUMNS");
+        if let Some(c) = columns {
+            cmd.env("COLUMNS", c);
+        }
+        ok(&cmd.output().unwrap())
+    };
+    let whole = report_with_columns(None);
+    let head = whole.lines().find(|l| l.contains("test acc") && l.starts_with('│')).unwrap();
+    for column in ["done", "± std", "verdicts", "ratio init", "ratio end", "predicted"] {
+        assert!(head.contains(column), "{column}: {whole}");
+    }
+    let narrow = report_with_columns(Some("80"));
+    assert!(narrow.lines().all(|l| l.chars().count() <= 80), "{narrow}");
+    let head = narrow.lines().find(|l| l.contains("test acc") && l.starts_with('│')).unwrap();
+    assert!(head.contains("activation") && head.contains("depth"), "{narrow}");
+    assert!(narrow.contains("left out to fit 80 columns"), "{narrow}");
     let plots = dir.path().join("plots");
     let table = ok(&gradlab(&url, &["report", &id.to_string(), "--plot", plots.to_str().unwrap()]));
     assert!(table.contains("Trainable depth") && table.contains("The post's claims"), "{table}");
