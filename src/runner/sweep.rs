@@ -1015,6 +1015,11 @@ fn md(s: &str) -> String {
     s.replace('|', "\\|")
 }
 
+/// "0.9712 ± 0.0040 (n=3)"; one value has no spread to show: "0.9712 (n=1)".
+fn mean_spread(mean: f64, std: f64, n: usize) -> String {
+    if n > 1 { format!("{mean:.4} ± {std:.4} (n={n})") } else { format!("{mean:.4} (n={n})") }
+}
+
 impl SweepReport {
     /// The columns of [`Self::to_csv`].
     pub fn csv_header(&self) -> Vec<String> {
@@ -1083,6 +1088,12 @@ impl SweepReport {
             let _ = writeln!(s, "- {}", md(r));
         }
         let _ = writeln!(s, "\n## Cells\n");
+        if self.lr_is_axis {
+            let _ = writeln!(
+                s,
+                "Test accuracy, loss and verdicts are over the best lr's jobs; done/total counts every lr.\n"
+            );
+        }
         let mut head: Vec<String> = self.cell_axes.iter().map(|f| f.to_string()).collect();
         if self.lr_is_axis {
             head.push("best lr".into());
@@ -1100,8 +1111,8 @@ impl SweepReport {
                 row.push(c.best_lr.clone().unwrap_or_else(|| "-".into()));
             }
             row.push(format!("{}/{}", c.jobs_finished, c.jobs_total));
-            row.push(c.test_accuracy.map_or("-".into(), |a| format!("{:.4} ± {:.4} (n={})", a.mean, a.std, a.n)));
-            row.push(c.test_loss.map_or("-".into(), |l| format!("{:.4} ± {:.4}", l.mean, l.std)));
+            row.push(c.test_accuracy.map_or("-".into(), |a| mean_spread(a.mean, a.std, a.n)));
+            row.push(c.test_loss.map_or("-".into(), |l| mean_spread(l.mean, l.std, l.n)));
             let verdicts: Vec<String> = c.verdicts.iter().map(|(v, n)| format!("{v} {n}")).collect();
             row.push(if verdicts.is_empty() { "-".into() } else { verdicts.join(", ") });
             for r in [c.ratio_at_init_geomean, c.ratio_at_end_geomean, c.predicted_ratio_geomean] {
