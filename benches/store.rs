@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gradlab::engine::spec::JobSpec;
 use gradlab::engine::stats::LayerStats;
-use gradlab::engine::train::StepRecord;
-use gradlab::runner::{HistoryQuery, JobId, MetricBatch, Store};
+use gradlab::engine::train::{StepRecord, Trainer};
+use gradlab::runner::{HistoryQuery, JobId, MetricBatch, Store, history};
 use gradlab::store::SqliteStore;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Row};
@@ -49,7 +49,7 @@ fn record(step: u64) -> StepRecord {
             }
         })
         .collect();
-    StepRecord {
+    let mut r = StepRecord {
         step,
         loss: 1.0 / (step as f64 + 1.0),
         accuracy: 0.5,
@@ -57,7 +57,57 @@ fn record(step: u64) -> StepRecord {
         grad_norm: 1.0,
         layers,
         histograms: vec![],
+    };
+    // As the engine records them.
+    r.round_to_f32();
+    r
+}
+
+/// Every statistic random in all its f32 bits: the worst case for compression.
+fn noisy(step: u64, state: &mut u64) -> StepRecord {
+    let mut next = || {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        // A positive f32 in [1, 2) times a power of ten: random mantissa, spread exponents.
+        (1.0 + (*state >> 41) as f32 / (1u32 << 23) as f32) as f64 * 10f64.powi((*state % 7) as i32 - 3)
+    };
+    let mut r = record(step);
+    for l in &mut r.layers {
+        let v: Vec<f64> = (0..11).map(|_| next()).collect();
+        (l.grad_norm, l.bias_grad_norm, l.err_norm, l.grad_mean_abs, l.grad_max_abs) = (v[0], v[1], v[2], v[3], v[4]);
+        (l.weight_norm, l.update_ratio, l.act_mean, l.act_std, l.saturated, l.dead) =
+            (v[5], v[6], v[7], v[8], v[9], v[10]);
     }
+    r.loss = next();
+    r.grad_norm = next();
+    r.round_to_f32();
+    r
+}
+
+/// A real run's records: tanh, 16 hidden layers of 32, digits, every step recorded.
+fn trained(steps: u64) -> Vec<StepRecord> {
+    let spec = JobSpec { steps, eval_every: 0, seed: 7, batch: 32, ..JobSpec::default().with_depth(LAYERS - 1, 32) };
+    let mut t = Trainer::<f32>::new(&spec).unwrap();
+    let mut out = Vec::with_capacity(steps as usize);
+    while !t.finished() {
+        out.push(t.step());
+    }
+    out
+}
+
+/// Bytes the store holds for a job's chunks, per layer-step (the step scalars included).
+async fn stored_bytes_per_layer_step(path: &std::path::Path, job: JobId) -> f64 {
+    let pool = SqlitePoolOptions::new().connect_with(SqliteConnectOptions::new().filename(path)).await.unwrap();
+    let (bytes, rows): (i64, i64) = sqlx::query_as(
+        "SELECT sum(length(data)), (SELECT sum(n) FROM chunks WHERE job_id = ?1 AND layer >= 0) FROM chunks WHERE job_id = ?1",
+    )
+    .bind(job.0)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    bytes as f64 / rows as f64
 }
 
 fn batch(job: JobId, from: u64, n: u64) -> MetricBatch {
@@ -142,9 +192,29 @@ fn bench_store(c: &mut Criterion) {
     let rt = Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let spec = JobSpec::default().with_depth(LAYERS - 1, 8);
-    let store = rt.block_on(SqliteStore::open(dir.path().join("chunked.db").to_str().unwrap())).unwrap();
+    let path = dir.path().join("chunked.db");
+    let store = rt.block_on(SqliteStore::open(path.to_str().unwrap())).unwrap();
     let rows = rt.block_on(RowStore::open(&dir.path().join("rows.db")));
     let mut summary = Vec::new();
+
+    // Stored size: a real training run, and noise in every bit f32 has (uncompressed, a
+    // layer-step took 104 bytes and the step scalars 40 more per step).
+    let sizes_steps = 20_000;
+    let smooth = rt.block_on(store.create_job(&spec, None)).unwrap().id;
+    for part in trained(sizes_steps).chunks(1000) {
+        rt.block_on(store.append_metrics(&[MetricBatch { job: Some(smooth), steps: part.to_vec(), evals: vec![] }]))
+            .unwrap();
+    }
+    let rough = rt.block_on(store.create_job(&spec, None)).unwrap().id;
+    let mut state = 0x9e37_79b9_7f4a_7c15;
+    for from in (0..sizes_steps).step_by(1000) {
+        let steps = (from..from + 1000).map(|s| noisy(s, &mut state)).collect();
+        rt.block_on(store.append_metrics(&[MetricBatch { job: Some(rough), steps, evals: vec![] }])).unwrap();
+    }
+    for (name, job) in [("a training run (tanh 16x32, digits)", smooth), ("random f32 statistics", rough)] {
+        let b = rt.block_on(stored_bytes_per_layer_step(&path, job));
+        summary.push(format!("stored, {name}: {b:.1} bytes per layer-step (all 16 metrics; 106.4 uncompressed)"));
+    }
 
     // Ingest: 1000 steps x 17 layers per call, steps continuing across iterations.
     let mut g = c.benchmark_group("ingest");
@@ -224,6 +294,29 @@ fn bench_store(c: &mut Criterion) {
         let d = time(5, || rt.block_on(store.history(long, q)).unwrap());
         summary.push(format!("read (b) {name}: {:.1} ms", d.as_secs_f64() * 1e3));
     }
+    // The full history streamed in pieces (what StreamHistory and `gradlab history` read).
+    let export = || {
+        rt.block_on(async {
+            let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+            let reading = async move { history::read(&store, long, &HistoryQuery::default(), &tx).await.unwrap() };
+            let counting = async {
+                let mut values = 0usize;
+                while let Some(p) = rx.recv().await {
+                    values += p.steps.len() * p.columns.len();
+                }
+                values
+            };
+            tokio::join!(reading, counting).1
+        })
+    };
+    let t = Instant::now();
+    let values = export();
+    let d = t.elapsed();
+    summary.push(format!(
+        "read (b) the whole 100,000-step, 17-layer history streamed: {values} values in {:.2} s ({:.1} M values/s)",
+        d.as_secs_f64(),
+        values as f64 / d.as_secs_f64() / 1e6
+    ));
     g.bench_function("rows_one_layer_12_metrics", |b| b.iter(|| rt.block_on(rows.read_layer(2, 8))));
     let d = time(5, || rt.block_on(rows.read_layer(2, 8)));
     summary.push(format!("read (a) rows_one_layer_12_metrics: {:.1} ms", d.as_secs_f64() * 1e3));

@@ -10,6 +10,7 @@ use crate::engine::spec::{FieldError, JobSpec};
 use crate::engine::stats::{Histogram, LayerStats};
 use crate::engine::train::{EvalRecord, StepRecord};
 use crate::engine::verdict::{Thresholds, Verdict};
+use crate::runner::history::HistoryPiece;
 use crate::runner::{
     HistoryQuery, HistoryResult, JobFilter, JobRecord, JobState, LiveEvent, Order, PageRequest, Series,
 };
@@ -339,6 +340,21 @@ pub fn history_to_pb(job: i64, h: HistoryResult) -> pb::History {
         job_id: job,
         series: h.series.into_iter().map(series_to_pb).collect(),
         evals: h.evals.iter().map(eval_to_pb).collect(),
+    }
+}
+
+pub fn history_piece_to_pb(job: i64, p: HistoryPiece) -> pb::HistoryChunk {
+    pb::HistoryChunk {
+        job_id: job,
+        layer: p.layer,
+        steps: p.steps,
+        columns: p
+            .columns
+            .into_iter()
+            .map(|c| pb::Column { metric: c.metric.to_string(), values: c.values, min: c.min, max: c.max })
+            .collect(),
+        evals: p.evals.iter().map(eval_to_pb).collect(),
+        downsampled: p.downsampled,
     }
 }
 

@@ -12,11 +12,15 @@ use tracing::{Instrument, info_span};
 use super::pb::{self, experiments_server::Experiments};
 use super::status::{from_runner, from_store, invalid};
 use super::{convert, convert_sweep};
+use crate::runner::history;
 use crate::runner::sweep::DEFAULT_MARGIN;
 use crate::runner::{JobId, PageRequest, Runner, SweepId};
 
 /// Progress events buffered per watcher before the watcher waits for its client.
 const WATCH_BUFFER: usize = 256;
+/// History pieces (each at most `history::PIECE_VALUES` values) read ahead of a stream's client:
+/// a client that stops reading holds the server to this much.
+const HISTORY_BUFFER: usize = 2;
 
 pub struct ExperimentsService {
     runner: Runner,
@@ -161,5 +165,42 @@ impl Experiments for ExperimentsService {
         let query = convert::history_query(req).map_err(invalid)?;
         let history = self.runner.store().history(JobId(req.job_id), &query).await.map_err(from_store)?;
         Ok(Response::new(convert::history_to_pb(req.job_id, history)))
+    }
+
+    type StreamHistoryStream = Pin<Box<dyn Stream<Item = Result<pb::HistoryChunk, Status>> + Send>>;
+
+    async fn stream_history(
+        &self,
+        request: Request<pb::HistoryRequest>,
+    ) -> Result<Response<Self::StreamHistoryStream>, Status> {
+        let req = request.into_inner();
+        let query = convert::history_query(&req).map_err(invalid)?;
+        let id = JobId(req.job_id);
+        // Unknown jobs and bad queries fail the call itself, not its first message.
+        let meta = self.runner.store().history_meta(id).await.map_err(from_store)?;
+        history::check(id, &meta, &query).map_err(from_store)?;
+        let (out, rx) = mpsc::channel(HISTORY_BUFFER);
+        let store = self.runner.store().clone();
+        tokio::spawn(
+            async move {
+                let (tx, mut pieces) = mpsc::channel(1);
+                let reading = async move { history::read(&*store, id, &query, &tx).await };
+                // A client that hangs up drops `pieces`, and the read stops at its next send.
+                let forwarding = async {
+                    while let Some(p) = pieces.recv().await {
+                        if out.send(Ok(convert::history_piece_to_pb(id.0, p))).await.is_err() {
+                            break;
+                        }
+                    }
+                    drop(pieces);
+                };
+                let (read, ()) = tokio::join!(reading, forwarding);
+                if let Err(e) = read {
+                    let _ = out.send(Err(from_store(e))).await;
+                }
+            }
+            .instrument(info_span!("stream_history", job = %id)),
+        );
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }

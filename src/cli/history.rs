@@ -1,6 +1,7 @@
 //! `gradlab history`: a job's stored series, for people, pandas and R.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 
 use anyhow::Result;
 use clap::{Args, ValueEnum};
@@ -54,91 +55,132 @@ pub fn parse_range(s: &str) -> Result<(Option<u64>, Option<u64>), String> {
     Ok((a, b))
 }
 
-pub async fn fetch(args: &HistoryArgs, server: &ServerArgs) -> Result<pb::History> {
-    let mut client = connect(server).await?;
+fn request(args: &HistoryArgs) -> pb::HistoryRequest {
     let (from_step, to_step) = args.steps.unwrap_or((None, None));
-    let req = pb::HistoryRequest {
+    pb::HistoryRequest {
         job_id: args.job,
         layers: args.layers.clone(),
         metrics: args.metrics.clone(),
         from_step,
         to_step,
         max_points: args.max_points,
-    };
-    Ok(client.get_history(req).await.map_err(status)?.into_inner())
+    }
 }
 
+/// Streams the history (`StreamHistory`) and writes it as it arrives: CSV and JSON Lines hold
+/// one chunk of the stream in memory whatever the job's length; the table gathers every row
+/// first (it is for people, on short selections).
 pub async fn run(args: HistoryArgs, server: &ServerArgs) -> Result<()> {
-    let h = fetch(&args, server).await?;
-    if h.series.is_empty() {
+    let mut client = connect(server).await?;
+    let mut stream = client.stream_history(request(&args)).await.map_err(status)?.into_inner();
+    let downsampled = args.max_points > 0;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let mut table = TableRows::default();
+    let mut any = false;
+    if let HistoryFormat::Csv = args.format {
+        out.write_all(if downsampled { b"step,layer,metric,value,min,max\n" } else { b"step,layer,metric,value\n" })?;
+    }
+    while let Some(chunk) = stream.message().await.map_err(status)? {
+        any |= !chunk.steps.is_empty();
+        match args.format {
+            HistoryFormat::Csv => write_csv(&mut out, &chunk)?,
+            HistoryFormat::Json => write_json_lines(&mut out, &chunk)?,
+            HistoryFormat::Table => table.add(&chunk),
+        }
+    }
+    if !any {
         return Err(CliError(format!("job {} has no recorded history for that selection", args.job)).into());
     }
-    let downsampled = args.max_points > 0;
-    match args.format {
-        HistoryFormat::Csv => print!("{}", to_csv(&h, downsampled)),
-        HistoryFormat::Json => {
-            let series: Vec<_> = h
-                .series
-                .iter()
-                .map(|s| {
-                    let mut o =
-                        json!({"layer": s.layer, "metric": s.metric, "steps": s.steps, "values": floats(&s.values)});
-                    if downsampled {
-                        o["min"] = json!(floats(&s.min));
-                        o["max"] = json!(floats(&s.max));
-                    }
-                    o
-                })
-                .collect();
-            let evals: Vec<_> = h
-                .evals
-                .iter()
-                .map(|e| json!({"step": e.step, "test_loss": e.test_loss, "test_accuracy": e.test_accuracy}))
-                .collect();
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json!({"job_id": h.job_id, "series": series, "evals": evals}))?
-            );
-        }
-        HistoryFormat::Table => {
-            let name = |s: &pb::Series| s.layer.map_or(s.metric.clone(), |l| format!("L{l} {}", s.metric));
-            let mut rows: BTreeMap<u64, Vec<String>> = BTreeMap::new();
-            let n = h.series.len();
-            for (i, s) in h.series.iter().enumerate() {
-                for (step, v) in s.steps.iter().zip(&s.values) {
-                    rows.entry(*step).or_insert_with(|| vec!["".into(); n])[i] = sci(*v);
-                }
+    if let HistoryFormat::Table = args.format {
+        writeln!(out, "{}", table.render())?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Long format, one value a row: step,layer,metric,value (and min,max when downsampled), in
+/// stream order: series group (step scalars, then layers), step, metric.
+pub fn write_csv(out: &mut impl Write, c: &pb::HistoryChunk) -> std::io::Result<()> {
+    let layer = c.layer.map_or(String::new(), |l| l.to_string());
+    for (i, step) in c.steps.iter().enumerate() {
+        for col in &c.columns {
+            write!(out, "{step},{layer},{},{:?}", col.metric, col.values[i])?;
+            if c.downsampled {
+                write!(out, ",{:?},{:?}", col.min[i], col.max[i])?;
             }
-            let mut t = Table::new();
-            t.load_style(UTF8_BORDERS_ONLY);
-            t.set_header(std::iter::once("step".to_string()).chain(h.series.iter().map(name)));
-            for (step, cells) in rows {
-                t.add_row(std::iter::once(step.to_string()).chain(cells));
-            }
-            println!("{t}");
+            out.write_all(b"\n")?;
         }
     }
     Ok(())
 }
 
+/// JSON Lines: a line per metric of each chunk (`{"layer", "metric", "steps", "values"}`, with
+/// `min` and `max` when downsampled; pieces of one series follow each other in step order),
+/// and a line of evaluations (`{"evals": [...]}`) at the end.
+fn write_json_lines(out: &mut impl Write, c: &pb::HistoryChunk) -> Result<()> {
+    for col in &c.columns {
+        let mut o = json!({"layer": c.layer, "metric": col.metric, "steps": c.steps, "values": floats(&col.values)});
+        if c.downsampled {
+            o["min"] = json!(floats(&col.min));
+            o["max"] = json!(floats(&col.max));
+        }
+        serde_json::to_writer(&mut *out, &o)?;
+        out.write_all(b"\n")?;
+    }
+    if !c.evals.is_empty() {
+        let evals: Vec<_> = c
+            .evals
+            .iter()
+            .map(|e| json!({"step": e.step, "test_loss": floats(&[e.test_loss])[0], "test_accuracy": floats(&[e.test_accuracy])[0]}))
+            .collect();
+        serde_json::to_writer(&mut *out, &json!({ "evals": evals }))?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// A table for people: a row per step, a column per (layer, metric).
+#[derive(Default)]
+struct TableRows {
+    names: Vec<String>,
+    rows: BTreeMap<u64, Vec<String>>,
+}
+
+impl TableRows {
+    fn add(&mut self, c: &pb::HistoryChunk) {
+        for col in &c.columns {
+            let name = c.layer.map_or(col.metric.clone(), |l| format!("L{l} {}", col.metric));
+            let k = match self.names.iter().position(|n| *n == name) {
+                Some(k) => k,
+                None => {
+                    self.names.push(name);
+                    self.names.len() - 1
+                }
+            };
+            for (step, v) in c.steps.iter().zip(&col.values) {
+                let row = self.rows.entry(*step).or_default();
+                if row.len() <= k {
+                    row.resize(k + 1, String::new());
+                }
+                row[k] = sci(*v);
+            }
+        }
+    }
+
+    fn render(self) -> Table {
+        let mut t = Table::new();
+        t.load_style(UTF8_BORDERS_ONLY);
+        t.set_header(std::iter::once("step".to_string()).chain(self.names.iter().cloned()));
+        let n = self.names.len();
+        for (step, mut cells) in self.rows {
+            cells.resize(n, String::new());
+            t.add_row(std::iter::once(step.to_string()).chain(cells));
+        }
+        t
+    }
+}
+
 /// JSON has no NaN or infinity: those become strings.
 fn floats(v: &[f64]) -> Vec<serde_json::Value> {
     v.iter().map(|x| if x.is_finite() { json!(x) } else { json!(x.to_string()) }).collect()
-}
-
-/// Long format, one value a row: step,layer,metric,value (and min,max when downsampled).
-pub fn to_csv(h: &pb::History, downsampled: bool) -> String {
-    let mut out =
-        String::from(if downsampled { "step,layer,metric,value,min,max\n" } else { "step,layer,metric,value\n" });
-    for s in &h.series {
-        let layer = s.layer.map_or(String::new(), |l| l.to_string());
-        for (i, (step, v)) in s.steps.iter().zip(&s.values).enumerate() {
-            out += &format!("{step},{layer},{},{v:?}", s.metric);
-            if downsampled {
-                out += &format!(",{:?},{:?}", s.min[i], s.max[i]);
-            }
-            out.push('\n');
-        }
-    }
-    out
 }

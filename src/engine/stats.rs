@@ -73,6 +73,26 @@ impl LayerStats {
         ]
     }
 
+    /// Every statistic rounded to the nearest f32 (see `StepRecord::round_to_f32`); NaN and
+    /// infinities stay what they are, and a value beyond f32's range becomes infinite.
+    pub fn round_to_f32(&mut self) {
+        for x in [
+            &mut self.grad_norm,
+            &mut self.bias_grad_norm,
+            &mut self.err_norm,
+            &mut self.grad_mean_abs,
+            &mut self.grad_max_abs,
+            &mut self.weight_norm,
+            &mut self.update_ratio,
+            &mut self.act_mean,
+            &mut self.act_std,
+            &mut self.saturated,
+            &mut self.dead,
+        ] {
+            *x = *x as f32 as f64;
+        }
+    }
+
     pub fn metric(&self, name: &str) -> Option<f64> {
         Self::METRICS.iter().position(|m| *m == name).map(|i| self.values()[i])
     }

@@ -35,6 +35,25 @@ pub struct StepRecord {
     pub histograms: Vec<Histogram>,
 }
 
+impl StepRecord {
+    /// Rounds the measured statistics (every layer's, the loss and the global gradient norm) to
+    /// f32, the precision of the tensors they measure: what is recorded, watched and verdicted.
+    /// Their f64 sums carry some 29 more bits that say nothing about the network and cannot
+    /// be compressed; in f32 a layer-step stores in about 30 bytes instead of 57 (the store's
+    /// module docs). `accuracy` and `lr` are kept as they are (fractions and settings).
+    pub fn round_to_f32(&mut self) {
+        self.loss = round_f32(self.loss);
+        self.grad_norm = round_f32(self.grad_norm);
+        for l in &mut self.layers {
+            l.round_to_f32();
+        }
+    }
+}
+
+fn round_f32(x: f64) -> f64 {
+    x as f32 as f64
+}
+
 /// Held-out evaluation after `step` steps have been taken.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EvalRecord {
@@ -305,6 +324,7 @@ impl<F: Real> Trainer<F> {
         self.apply(&mut rec, in_update);
         self.step += 1;
         if record {
+            rec.round_to_f32();
             self.tracker.observe(step, &rec.layers, rec.loss);
         } else if !rec.loss.is_finite() || !rec.grad_norm.is_finite() {
             // Unrecorded steps still count for non-finite detection.

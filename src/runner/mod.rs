@@ -5,7 +5,9 @@
 //! watchers) only awaits. Results cross over bounded channels.
 
 pub mod data_policy;
+mod downsample;
 mod exec;
+pub mod history;
 pub mod limits;
 pub mod live;
 pub mod metrics;

@@ -190,6 +190,24 @@ pub struct Series {
     pub max: Vec<f64>,
 }
 
+/// What a history read needs of a job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HistoryMeta {
+    pub steps_done: u64,
+    /// Layers per stored step (None before the first append).
+    pub n_layers: Option<usize>,
+    /// Hidden layers of the job's spec.
+    pub depth: usize,
+}
+
+/// Consecutive stored rows of one series: `columns[k][i]` is the k-th requested column at
+/// `steps[i]`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SeriesRows {
+    pub steps: Vec<u64>,
+    pub columns: Vec<Vec<f64>>,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct HistoryResult {
     pub series: Vec<Series>,
@@ -368,8 +386,25 @@ pub trait Store: Send + Sync + 'static {
     /// with its per-layer statistics and histograms: what a watcher replays.
     async fn read_steps(&self, id: JobId, from_step: u64, limit: usize) -> Result<Vec<StepRecord>, StoreError>;
     async fn read_evals(&self, id: JobId, from_step: u64) -> Result<Vec<EvalRecord>, StoreError>;
-    /// Series for a history query.
-    async fn history(&self, id: JobId, query: &HistoryQuery) -> Result<HistoryResult, StoreError>;
+    /// Series for a history query, all at once (`runner::history::collect`; long histories
+    /// are better read in pieces with `runner::history::read`).
+    async fn history(&self, id: JobId, query: &HistoryQuery) -> Result<HistoryResult, StoreError> {
+        super::history::collect(self, id, query).await
+    }
+    /// What a history read needs to know before it reads (see `runner::history`).
+    async fn history_meta(&self, id: JobId) -> Result<HistoryMeta, StoreError>;
+    /// Stored rows of one series (None: the step scalars, `STEP_METRICS`; Some(l): layer l's
+    /// `LayerStats::METRICS`) with steps in `[lo, hi]`, in step order, at most `max_rows` of
+    /// them (the first ones); only the columns `cols` (indices into those metric lists).
+    async fn read_series(
+        &self,
+        id: JobId,
+        layer: Option<u32>,
+        cols: &[usize],
+        lo: u64,
+        hi: u64,
+        max_rows: usize,
+    ) -> Result<SeriesRows, StoreError>;
     /// Jobs queued or running, oldest first (what a starting server must run).
     async fn unfinished_jobs(&self) -> Result<Vec<JobRecord>, StoreError>;
     /// Jobs in the store by state.

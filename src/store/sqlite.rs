@@ -12,18 +12,17 @@ use sqlx::{AssertSqlSafe, Row};
 use tokio_stream::StreamExt;
 
 use super::codec::{
-    CHUNK_STEPS, ChunkView, Malformed, STEP_LAYER, STEP_METRICS, decode_histograms, encode_chunk, encode_histograms,
+    CHUNK_STEPS, Chunk, Malformed, STEP_LAYER, STEP_METRICS, decode_histograms, encode_chunk, encode_histograms,
     layer_stats_from,
 };
-use super::downsample::Downsampler;
 use super::sweeps;
 use crate::engine::spec::JobSpec;
 use crate::engine::stats::LayerStats;
 use crate::engine::train::{EvalRecord, StepRecord};
 use crate::runner::sweep::SweepSpec;
 use crate::runner::{
-    HistoryQuery, HistoryResult, JobFilter, JobId, JobRecord, JobState, JobSummary, MetricBatch, Order, PageRequest,
-    Series, StateCounts, Store, StoreError, SweepId, SweepRecord,
+    HistoryMeta, JobFilter, JobId, JobRecord, JobState, JobSummary, MetricBatch, Order, PageRequest, SeriesRows,
+    StateCounts, Store, StoreError, SweepId, SweepRecord,
 };
 
 /// Page size when the request asks for 0.
@@ -105,15 +104,7 @@ fn job_from_row(row: &SqliteRow) -> Result<JobRecord, StoreError> {
     })
 }
 
-/// What history reads need of a job.
-struct JobMeta {
-    steps_done: u64,
-    /// Layers per stored step (None before the first append).
-    n_layers: Option<usize>,
-    depth: usize,
-}
-
-async fn job_meta(conn: &mut SqliteConnection, id: JobId) -> Result<JobMeta, StoreError> {
+async fn job_meta(conn: &mut SqliteConnection, id: JobId) -> Result<HistoryMeta, StoreError> {
     let row = sqlx::query("SELECT steps_done, n_layers, depth FROM jobs WHERE id = ?")
         .bind(id.0)
         .fetch_optional(&mut *conn)
@@ -122,7 +113,7 @@ async fn job_meta(conn: &mut SqliteConnection, id: JobId) -> Result<JobMeta, Sto
     let steps_done: i64 = col(&row, "steps_done", id)?;
     let n_layers: Option<i64> = col(&row, "n_layers", id)?;
     let depth: i64 = col(&row, "depth", id)?;
-    Ok(JobMeta {
+    Ok(HistoryMeta {
         steps_done: u64::try_from(steps_done).map_err(|_| corrupt(id, format!("steps_done {steps_done}")))?,
         n_layers: match n_layers {
             Some(n) => Some(usize::try_from(n).map_err(|_| corrupt(id, format!("n_layers {n}")))?),
@@ -143,16 +134,9 @@ async fn range_chunks(
     Ok(sqlx::query(RANGE_CHUNKS).bind(id.0).bind(layer).bind(clamp_i64(lo)).bind(clamp_i64(hi)).fetch_all(conn).await?)
 }
 
-fn chunk_view(row: &SqliteRow, ncols: usize, id: JobId) -> Result<ChunkView<'_>, StoreError> {
+fn chunk_view(row: &SqliteRow, ncols: usize, id: JobId) -> Result<Chunk, StoreError> {
     let data: &[u8] = col(row, "data", id)?;
-    ChunkView::parse(data, ncols).map_err(|Malformed(m)| corrupt(id, m))
-}
-
-/// Rows `[first step >= lo, last step <= hi]` of a chunk.
-fn rows_in(view: &ChunkView<'_>, lo: u64, hi: u64) -> std::ops::Range<usize> {
-    let start = view.lower_bound(lo);
-    let end = if hi == u64::MAX { view.len() } else { view.lower_bound(hi + 1) };
-    start..end.max(start)
+    Chunk::decode(data, ncols).map_err(|Malformed(m)| corrupt(id, m))
 }
 
 /// Appends `steps` (all after the series' last stored step) to series `layer` of job `id`:
@@ -462,29 +446,6 @@ fn pool(max: u32) -> SqlitePoolOptions {
         .max_lifetime(None)
 }
 
-/// Which metrics a history query names, split by where they are stored.
-fn parse_metrics(names: Option<&[String]>) -> Result<(Vec<usize>, Vec<usize>), StoreError> {
-    let Some(names) = names else {
-        return Ok(((0..STEP_METRICS.len()).collect(), (0..LayerStats::METRICS.len()).collect()));
-    };
-    let (mut step, mut layer) = (Vec::new(), Vec::new());
-    for name in names {
-        if let Some(i) = STEP_METRICS.iter().position(|m| m == name) {
-            if !step.contains(&i) {
-                step.push(i);
-            }
-        } else if let Some(i) = LayerStats::METRICS.iter().position(|m| m == name) {
-            if !layer.contains(&i) {
-                layer.push(i);
-            }
-        } else {
-            let known: Vec<&str> = STEP_METRICS.iter().chain(LayerStats::METRICS.iter()).copied().collect();
-            return Err(StoreError::Invalid(format!("unknown metric {name:?}; known: {}", known.join(", "))));
-        }
-    }
-    Ok((step, layer))
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_job(&self, spec: &JobSpec, sweep_id: Option<i64>) -> Result<JobRecord, StoreError> {
@@ -676,7 +637,7 @@ impl Store for SqliteStore {
             while let Some(row) = rows.next().await {
                 let row = row?;
                 let view = chunk_view(&row, STEP_METRICS.len(), id)?;
-                for i in rows_in(&view, from_step, u64::MAX) {
+                for i in view.rows_in(from_step, u64::MAX) {
                     out.push(StepRecord {
                         step: view.step(i),
                         loss: view.value(i, 0),
@@ -704,7 +665,7 @@ impl Store for SqliteStore {
             let mut k = 0;
             for row in &rows {
                 let view = chunk_view(row, LayerStats::METRICS.len(), id)?;
-                for i in rows_in(&view, first, last) {
+                for i in view.rows_in(first, last) {
                     let rec = out.get_mut(k).filter(|r| r.step == view.step(i)).ok_or_else(|| {
                         corrupt(id, format!("layer {layer} has step {} that the step series lacks", view.step(i)))
                     })?;
@@ -743,84 +704,54 @@ impl Store for SqliteStore {
         evals_in(&mut tx, id, from_step, u64::MAX).await
     }
 
-    async fn history(&self, id: JobId, query: &HistoryQuery) -> Result<HistoryResult, StoreError> {
-        let (step_cols, layer_cols) = parse_metrics(query.metrics.as_deref())?;
-        let lo = query.from_step.unwrap_or(0);
-        let hi = query.to_step.unwrap_or(u64::MAX);
-        if lo > hi {
-            return Err(StoreError::Invalid(format!("from_step {lo} is after to_step {hi}")));
-        }
-        let mut tx = self.reader.begin().await?;
-        let meta = job_meta(&mut tx, id).await?;
-        let n_layers = meta.n_layers.unwrap_or(meta.depth + 1);
-        let layers: Vec<usize> = match &query.layers {
-            None => (0..n_layers).collect(),
-            Some(ls) => {
-                let mut out = Vec::with_capacity(ls.len());
-                for &l in ls {
-                    let l = l as usize;
-                    if l >= n_layers {
-                        return Err(StoreError::Invalid(format!(
-                            "layer {l} out of range: job {id} has {n_layers} layers"
-                        )));
-                    }
-                    if !out.contains(&l) {
-                        out.push(l);
-                    }
-                }
-                out
-            }
-        };
-        // Buckets span the queried range clipped to the stored steps.
-        let bucket_hi = hi.min(meta.steps_done.saturating_sub(1));
-        let max_points = query.max_points.filter(|&p| p > 0);
+    async fn history_meta(&self, id: JobId) -> Result<HistoryMeta, StoreError> {
+        job_meta(&mut *self.reader.acquire().await?, id).await
+    }
 
-        let mut series = Vec::new();
-        let mut read = async |layer: i64, cols: &[usize], ncols: usize, names: &[&str]| -> Result<(), StoreError> {
-            let rows = if meta.steps_done == 0 || cols.is_empty() {
-                Vec::new()
-            } else {
-                range_chunks(&mut tx, id, layer, lo, hi).await?
-            };
-            let views = rows.iter().map(|r| chunk_view(r, ncols, id)).collect::<Result<Vec<_>, _>>()?;
-            for &c in cols {
-                let s = Series { layer: u32::try_from(layer).ok(), metric: names[c].to_string(), ..Default::default() };
-                let s = match max_points {
-                    None => {
-                        let mut s = s;
-                        for v in &views {
-                            v.extend_column(c, rows_in(v, lo, hi), &mut s.steps, &mut s.values);
-                        }
-                        s.min = s.values.clone();
-                        s.max = s.values.clone();
-                        s
-                    }
-                    Some(p) => {
-                        let mut d = Downsampler::new(s, lo, bucket_hi, p);
-                        for v in &views {
-                            // One span per bucket: a binary search for its end, then a fold.
-                            let rows = rows_in(v, lo, hi);
-                            let mut i = rows.start;
-                            while i < rows.end {
-                                let j = v.lower_bound(d.bucket_end(v.step(i))).clamp(i + 1, rows.end);
-                                let (min, max) = v.min_max(c, i..j);
-                                d.push_span(v.step(j - 1), v.value(j - 1, c), min, max);
-                                i = j;
-                            }
-                        }
-                        d.finish()
-                    }
-                };
-                series.push(s);
-            }
-            Ok(())
+    async fn read_series(
+        &self,
+        id: JobId,
+        layer: Option<u32>,
+        cols: &[usize],
+        lo: u64,
+        hi: u64,
+        max_rows: usize,
+    ) -> Result<SeriesRows, StoreError> {
+        let (series, ncols) = match layer {
+            None => (STEP_LAYER, STEP_METRICS.len()),
+            Some(l) => (i64::from(l), LayerStats::METRICS.len()),
         };
-        read(STEP_LAYER, &step_cols, STEP_METRICS.len(), &STEP_METRICS).await?;
-        for &l in &layers {
-            read(l as i64, &layer_cols, LayerStats::METRICS.len(), &LayerStats::METRICS).await?;
+        if let Some(&c) = cols.iter().find(|&&c| c >= ncols) {
+            return Err(StoreError::Invalid(format!("column {c} out of range: series have {ncols}")));
         }
-        let evals = evals_in(&mut tx, id, lo, hi).await?;
-        Ok(HistoryResult { series, evals })
+        let mut out = SeriesRows { steps: Vec::new(), columns: vec![Vec::new(); cols.len()] };
+        if max_rows == 0 || lo > hi {
+            return Ok(out);
+        }
+        // Whole chunks from the one holding `lo`: enough of them for `max_rows` rows.
+        let limit = (max_rows / CHUNK_STEPS + 2) as i64;
+        let rows = sqlx::query(AssertSqlSafe(format!("{RANGE_CHUNKS} LIMIT ?5")))
+            .bind(id.0)
+            .bind(series)
+            .bind(clamp_i64(lo))
+            .bind(clamp_i64(hi))
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?;
+        for row in &rows {
+            let data: &[u8] = col(row, "data", id)?;
+            let chunk = Chunk::decode_columns(data, ncols, Some(cols)).map_err(|Malformed(m)| corrupt(id, m))?;
+            let range = chunk.rows_in(lo, hi);
+            let take = range.start..range.end.min(range.start + (max_rows - out.steps.len()));
+            out.steps.extend_from_slice(chunk.steps(take.clone()));
+            for (dst, &c) in out.columns.iter_mut().zip(cols) {
+                dst.extend_from_slice(chunk.column(c, take.clone()));
+            }
+            if out.steps.len() == max_rows {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     async fn unfinished_jobs(&self) -> Result<Vec<JobRecord>, StoreError> {

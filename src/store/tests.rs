@@ -3,12 +3,13 @@
 use std::collections::BTreeMap;
 
 use super::SqliteStore;
-use super::codec::CHUNK_STEPS;
+use super::codec::{CHUNK_STEPS, STEP_METRICS};
 use crate::engine::activation::Activation;
 use crate::engine::spec::JobSpec;
 use crate::engine::stats::{Histogram, LayerStats};
 use crate::engine::train::{EvalRecord, StepRecord, Summary};
 use crate::engine::verdict::{Verdict, VerdictReport};
+use crate::runner::history::{self, HistoryPiece};
 use crate::runner::{
     HistoryQuery, JobFilter, JobId, JobRecord, JobState, JobSummary, MetricBatch, Order, PageRequest, Series, Store,
     StoreError,
@@ -812,4 +813,130 @@ async fn the_end_of_a_job_the_store_refused_is_recorded_once_it_accepts() {
     }
     watcher.await.unwrap();
     assert_eq!(last, Some(JobState::Failed));
+}
+
+/// Every piece of a read, in order.
+async fn pieces(store: &SqliteStore, id: JobId, q: &HistoryQuery) -> Vec<HistoryPiece> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let reading = async move { history::read(store, id, q, &tx).await };
+    let gathering = async {
+        let mut out = Vec::new();
+        while let Some(p) = rx.recv().await {
+            out.push(p);
+        }
+        out
+    };
+    let (res, out) = tokio::join!(reading, gathering);
+    res.unwrap();
+    out
+}
+
+/// A column's name and the bits of its values, min and max.
+type ColumnBits = (&'static str, Vec<u64>, Vec<u64>, Vec<u64>);
+
+fn piece_bits(p: &HistoryPiece) -> (Option<u32>, Vec<u64>, Vec<ColumnBits>) {
+    let b = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    (p.layer, p.steps.clone(), p.columns.iter().map(|c| (c.metric, b(&c.values), b(&c.min), b(&c.max))).collect())
+}
+
+#[tokio::test]
+async fn streamed_reads_come_in_bounded_pieces_and_add_up_to_the_whole() {
+    let (_dir, store) = temp_store().await;
+    let id = store.create_job(&spec("long", Activation::Tanh, 3, &[]), None).await.unwrap().id;
+    let n = 20_000;
+    fill(&store, id, n, 4, &[4096, 1000, 7]).await;
+    for max_points in [None, Some(700)] {
+        let q = HistoryQuery { max_points, ..Default::default() };
+        let all = pieces(&store, id, &q).await;
+        for p in &all {
+            let per = if p.downsampled { 3 } else { 1 };
+            let values = p.steps.len() * p.columns.len() * per + p.evals.len() * 3;
+            assert!(values <= history::PIECE_VALUES, "a piece of {values} values");
+            assert!(p.columns.iter().all(|c| c.values.len() == p.steps.len()));
+        }
+        assert!(all.len() > 10, "a long read is cut into pieces: {}", all.len());
+        // The whole, gathered, is what the pieces hold.
+        let whole = store.history(id, &q).await.unwrap();
+        let grad_norm_0 = whole.series.iter().find(|s| s.layer == Some(0) && s.metric == "grad_norm").unwrap();
+        match max_points {
+            // Buckets of ceil(20,000 / 700) = 29 steps: 690 of them.
+            Some(_) => assert_eq!(grad_norm_0.steps.len(), 690),
+            None => assert_eq!(grad_norm_0.steps, (0..n).collect::<Vec<_>>()),
+        }
+        // The full read equals the step scalars alone followed by each layer read alone.
+        let mut parts =
+            pieces(&store, id, &HistoryQuery { metrics: Some(STEP_METRICS.map(String::from).to_vec()), ..q.clone() })
+                .await;
+        parts.retain(|p| p.evals.is_empty());
+        let layer_metrics: Vec<String> = LayerStats::METRICS.iter().map(|m| m.to_string()).collect();
+        for l in 0..4 {
+            let one = HistoryQuery { layers: Some(vec![l]), metrics: Some(layer_metrics.clone()), ..q.clone() };
+            parts.extend(pieces(&store, id, &one).await.into_iter().filter(|p| p.evals.is_empty()));
+        }
+        let full: Vec<_> = all.iter().filter(|p| p.evals.is_empty()).map(piece_bits).collect();
+        assert_eq!(full, parts.iter().map(piece_bits).collect::<Vec<_>>());
+        let evals: usize = all.iter().map(|p| p.evals.len()).sum();
+        assert_eq!(evals, whole.evals.len());
+    }
+}
+
+#[tokio::test]
+async fn a_reader_that_stops_reading_stops_the_read() {
+    let (_dir, store) = temp_store().await;
+    let id = store.create_job(&spec("long", Activation::Tanh, 3, &[]), None).await.unwrap().id;
+    fill(&store, id, 30_000, 4, &[4096]).await;
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    let store2 = store.clone();
+    let q = HistoryQuery::default();
+    let reading = tokio::spawn(async move { history::read(&store2, id, &q, &tx).await });
+    assert!(rx.recv().await.is_some());
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Dozens of pieces are due; the read waits on the one it could not hand over.
+    assert!(!reading.is_finished(), "the read went on without its reader");
+    drop(rx);
+    reading.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn chunks_written_before_compression_still_read() {
+    let (_dir, store) = temp_store().await;
+    let id = store.create_job(&spec("v1", Activation::Tanh, 1, &[]), None).await.unwrap().id;
+    let recs = fill(&store, id, 600, 2, &[600]).await;
+    let before = store.history(id, &HistoryQuery::default()).await.unwrap();
+    // Rewrite every chunk as version 1 (raw columns) from its decoded contents.
+    let w = store.writer_pool();
+    let rows: Vec<(i64, i64, Vec<u8>)> =
+        sqlx::query_as("SELECT rowid, layer, data FROM chunks WHERE job_id = ?").bind(id.0).fetch_all(w).await.unwrap();
+    for (rowid, layer, data) in rows {
+        let ncols = if layer < 0 { STEP_METRICS.len() } else { LayerStats::METRICS.len() };
+        let c = super::codec::Chunk::decode(&data, ncols).unwrap();
+        let mut v1 = vec![0x47, 1, ncols as u8, 0];
+        v1.extend_from_slice(&(c.len() as u32).to_le_bytes());
+        for i in 0..c.len() {
+            v1.extend_from_slice(&c.step(i).to_le_bytes());
+        }
+        for col in 0..ncols {
+            for i in 0..c.len() {
+                v1.extend_from_slice(&c.value(i, col).to_bits().to_le_bytes());
+            }
+        }
+        sqlx::query("UPDATE chunks SET data = ? WHERE rowid = ?").bind(v1).bind(rowid).execute(w).await.unwrap();
+    }
+    let series_bits = |h: &crate::runner::HistoryResult| {
+        h.series
+            .iter()
+            .map(|s| {
+                (s.layer, s.metric.clone(), s.steps.clone(), s.values.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(series_bits(&store.history(id, &HistoryQuery::default()).await.unwrap()), series_bits(&before));
+    let read = store.read_steps(id, 0, 1000).await.unwrap();
+    assert_eq!(read.iter().map(bits).collect::<Vec<_>>(), recs.iter().map(bits).collect::<Vec<_>>());
+    // Appending to a version-1 tail chunk rewrites it in the current version.
+    let more: Vec<StepRecord> = (600..700).map(|s| record(s, 2, 50)).collect();
+    store.append_metrics(&[batch(id, more.clone(), vec![])]).await.unwrap();
+    let read = store.read_steps(id, 0, 1000).await.unwrap();
+    assert_eq!(read.len(), 700);
+    assert_eq!(read[650..].iter().map(bits).collect::<Vec<_>>(), more[50..].iter().map(bits).collect::<Vec<_>>());
 }

@@ -99,19 +99,22 @@ async fn submit_watch_ls_show_history_and_plot() {
         .await
         .unwrap()
         .into_inner();
-    let expected: Vec<(u64, u32, String, f64)> = h
+    // Rows come per layer, then step, then metric (the stream's order).
+    let mut expected: Vec<(u64, u32, String, f64)> = h
         .series
         .iter()
         .flat_map(|s| s.steps.iter().zip(&s.values).map(move |(st, v)| (*st, s.layer.unwrap(), s.metric.clone(), *v)))
         .collect();
+    expected.sort_by_key(|a| (a.1, a.0));
     assert_eq!(parsed.len(), 2 * 2 * 120);
     assert_eq!(parsed, expected, "CSV values round-trip exactly");
-    let json: serde_json::Value = serde_json::from_str(&ok(&gradlab(
-        &url,
-        &["history", &id.to_string(), "--steps", "10..19", "--format", "json"],
-    )))
-    .unwrap();
-    assert_eq!(json["series"][0]["steps"].as_array().unwrap().len(), 10);
+    // JSON Lines: a line per metric of each streamed chunk.
+    let lines = ok(&gradlab(&url, &["history", &id.to_string(), "--steps", "30..49", "--format", "json"]));
+    let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert_eq!(first["metric"], "loss");
+    assert_eq!(first["steps"].as_array().unwrap().len(), 20);
+    let last: serde_json::Value = serde_json::from_str(lines.lines().last().unwrap()).unwrap();
+    assert_eq!(last["evals"][0]["step"], 40, "the one evaluation in 30..49: {last}");
 
     // plot: PNG and SVG that decode, have the requested size and are not blank.
     for (kind, file) in

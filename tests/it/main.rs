@@ -13,6 +13,7 @@ mod cli_conventions;
 mod cli_probe;
 mod crash;
 mod engine_training;
+mod history_stream;
 mod hostile_input;
 mod latency;
 mod load;

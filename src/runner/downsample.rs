@@ -12,7 +12,7 @@
 //! is therefore not visible in that metric's downsampled series; the `nonfinite` layer metric
 //! (whose bucket max counts it) and the `loss` series are where non-finite training shows.
 
-use crate::runner::Series;
+use super::Series;
 
 /// Accumulates points (in increasing step order) into buckets.
 pub struct Downsampler {
@@ -43,21 +43,32 @@ impl Downsampler {
         }
     }
 
-    /// Adds one point (the span form is what reads use).
-    #[cfg(test)]
-    pub fn push(&mut self, step: u64, v: f64) {
-        self.push_span(step, v, v, v);
-    }
-
     /// The first step of the bucket after the one holding `step` (saturating).
     pub fn bucket_end(&self, step: u64) -> u64 {
         let bucket = step.saturating_sub(self.lo) / self.width;
         self.lo.saturating_add(bucket.saturating_add(1).saturating_mul(self.width))
     }
 
+    /// Adds points in increasing step order, one bucket's run at a time.
+    pub fn push_all(&mut self, steps: &[u64], values: &[f64]) {
+        let mut i = 0;
+        while i < steps.len() {
+            let end = self.bucket_end(steps[i]);
+            let j = i + steps[i..].partition_point(|&s| s < end);
+            let (mut min, mut max) = (f64::NAN, f64::NAN);
+            for &x in &values[i..j] {
+                // f64::min/max return the other operand when one is NaN: NaN never wins.
+                min = min.min(x);
+                max = max.max(x);
+            }
+            self.push_span(steps[j - 1], values[j - 1], min, max);
+            i = j;
+        }
+    }
+
     /// Adds a run of points that all fall in the bucket of `last_step`: the run's last point
     /// and its extremes (NaN if none).
-    pub fn push_span(&mut self, last_step: u64, last: f64, min: f64, max: f64) {
+    fn push_span(&mut self, last_step: u64, last: f64, min: f64, max: f64) {
         let bucket = last_step.saturating_sub(self.lo) / self.width;
         if self.current != Some(bucket) {
             self.flush();
@@ -67,9 +78,15 @@ impl Downsampler {
         }
         self.last_step = last_step;
         self.last = last;
-        // f64::min/max return the other operand when one is NaN: NaN never wins.
         self.min = self.min.min(min);
         self.max = self.max.max(max);
+    }
+
+    /// The buckets completed so far (all but the one still filling), taken out: a long read
+    /// hands them on as it goes and holds at most one window's worth.
+    pub fn take_done(&mut self) -> Series {
+        let empty = Series { layer: self.out.layer, metric: self.out.metric.clone(), ..Default::default() };
+        std::mem::replace(&mut self.out, empty)
     }
 
     fn flush(&mut self) {
@@ -93,10 +110,19 @@ mod tests {
 
     fn run(points: &[(u64, f64)], lo: u64, hi: u64, max_points: u32) -> Series {
         let mut d = Downsampler::new(Series::default(), lo, hi, max_points);
-        for &(s, v) in points {
-            d.push(s, v);
-        }
-        d.finish()
+        let steps: Vec<u64> = points.iter().map(|p| p.0).collect();
+        let values: Vec<f64> = points.iter().map(|p| p.1).collect();
+        // In two calls, split inside a bucket: the result must not depend on how reads cut.
+        let cut = points.len() / 2;
+        d.push_all(&steps[..cut], &values[..cut]);
+        let mut s = d.take_done();
+        d.push_all(&steps[cut..], &values[cut..]);
+        let rest = d.finish();
+        s.steps.extend(rest.steps);
+        s.values.extend(rest.values);
+        s.min.extend(rest.min);
+        s.max.extend(rest.max);
+        s
     }
 
     #[test]
