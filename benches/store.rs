@@ -111,7 +111,7 @@ async fn stored_bytes_per_layer_step(path: &std::path::Path, job: JobId) -> f64 
 }
 
 fn batch(job: JobId, from: u64, n: u64) -> MetricBatch {
-    MetricBatch { job: Some(job), steps: (from..from + n).map(record).collect(), evals: vec![] }
+    MetricBatch { job: Some(job), attempt: None, steps: (from..from + n).map(record).collect(), evals: vec![] }
 }
 
 /// Layout (a): a row per (job, layer, step).
@@ -200,16 +200,16 @@ fn bench_store(c: &mut Criterion) {
     // Stored size: a real training run, and noise in every bit f32 has (uncompressed, a
     // layer-step took 104 bytes and the step scalars 40 more per step).
     let sizes_steps = 20_000;
-    let smooth = rt.block_on(store.create_job(&spec, None)).unwrap().id;
+    let smooth = rt.block_on(store.create_job(&spec, None, None)).unwrap().id;
     for part in trained(sizes_steps).chunks(1000) {
-        rt.block_on(store.append_metrics(&[MetricBatch { job: Some(smooth), steps: part.to_vec(), evals: vec![] }]))
+        rt.block_on(store.append_metrics(&[MetricBatch { job: Some(smooth), attempt: None, steps: part.to_vec(), evals: vec![] }]))
             .unwrap();
     }
-    let rough = rt.block_on(store.create_job(&spec, None)).unwrap().id;
+    let rough = rt.block_on(store.create_job(&spec, None, None)).unwrap().id;
     let mut state = 0x9e37_79b9_7f4a_7c15;
     for from in (0..sizes_steps).step_by(1000) {
         let steps = (from..from + 1000).map(|s| noisy(s, &mut state)).collect();
-        rt.block_on(store.append_metrics(&[MetricBatch { job: Some(rough), steps, evals: vec![] }])).unwrap();
+        rt.block_on(store.append_metrics(&[MetricBatch { job: Some(rough), attempt: None, steps, evals: vec![] }])).unwrap();
     }
     for (name, job) in [("a training run (tanh 16x32, digits)", smooth), ("random f32 statistics", rough)] {
         let b = rt.block_on(stored_bytes_per_layer_step(&path, job));
@@ -220,7 +220,7 @@ fn bench_store(c: &mut Criterion) {
     let mut g = c.benchmark_group("ingest");
     g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
     g.throughput(Throughput::Elements(BATCH_STEPS * LAYERS as u64));
-    let job = rt.block_on(store.create_job(&spec, None)).unwrap().id;
+    let job = rt.block_on(store.create_job(&spec, None, None)).unwrap().id;
     // Records are built once and renumbered per call, so the timings are the store's.
     let template = std::cell::RefCell::new(batch(job, 0, BATCH_STEPS));
     let next = AtomicU64::new(0);
@@ -264,7 +264,7 @@ fn bench_store(c: &mut Criterion) {
     g.finish();
 
     // Long histories: a fresh 100,000-step, 17-layer job in each layout.
-    let long = rt.block_on(store.create_job(&spec, None)).unwrap().id;
+    let long = rt.block_on(store.create_job(&spec, None, None)).unwrap().id;
     for from in (0..LONG_STEPS).step_by(10_000) {
         rt.block_on(store.append_metrics(&[batch(long, from, 10_000)])).unwrap();
     }

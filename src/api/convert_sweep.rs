@@ -356,6 +356,8 @@ mod tests {
                     finished_ms: None,
                     summary,
                     error: None,
+                    owner: None,
+                    attempt: 0,
                 }
             })
             .collect();

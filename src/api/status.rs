@@ -35,6 +35,11 @@ pub fn from_store(e: StoreError) -> Status {
         StoreError::NotFound(id) => Status::not_found(format!("job {id} not found")),
         StoreError::SweepNotFound(id) => Status::not_found(format!("sweep {id} not found")),
         StoreError::Invalid(m) => Status::invalid_argument(m),
+        StoreError::Unavailable(m) => Status::unavailable(format!("database unavailable: {m}")),
+        StoreError::LeaseLost(id) => Status::failed_precondition(format!("job {id} is claimed by another worker")),
+        StoreError::Full(n, max) => {
+            Status::resource_exhausted(format!("{n} jobs are queued or running, the limit is {max}"))
+        }
         StoreError::Database(m) => {
             tracing::error!(error = %m, "database error");
             Status::new(Code::Internal, format!("database error: {m}"))

@@ -15,7 +15,7 @@ use super::CliError;
 use super::client::source_chain;
 use crate::api::auth::check_token;
 use crate::api::server::{ServeOptions, serve};
-use crate::runner::{DataPolicy, Limits, Runner, RunnerConfig};
+use crate::runner::{DataPolicy, Leases, Limits, Runner, RunnerConfig};
 use crate::store::SqliteStore;
 
 #[derive(Args, Debug)]
@@ -55,6 +55,41 @@ pub struct ServeArgs {
     pub data_dirs: Vec<PathBuf>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub leases: LeaseArgs,
+}
+
+/// How workers hold the jobs they claim (see [`Leases`]).
+#[derive(Args, Debug)]
+pub struct LeaseArgs {
+    /// How often a worker renews the leases of the jobs it trains, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = Leases::default().heartbeat.as_secs_f64())]
+    pub heartbeat: f64,
+    /// How long a claim holds without renewal, in seconds: then another worker may take the
+    /// job over (a worker that died, or lost the database). Longer than --heartbeat.
+    #[arg(long, value_name = "SECONDS", default_value_t = Leases::default().lease.as_secs_f64())]
+    pub lease: f64,
+}
+
+impl LeaseArgs {
+    pub fn leases(&self) -> Result<Leases> {
+        let secs = |flag: &str, v: f64| {
+            if v.is_finite() && v > 0.0 && v <= 86_400.0 {
+                Ok(Duration::from_secs_f64(v))
+            } else {
+                Err(CliError(format!("{flag}: must be a number of seconds in (0, 86400], got {v}")))
+            }
+        };
+        let (heartbeat, lease) = (secs("--heartbeat", self.heartbeat)?, secs("--lease", self.lease)?);
+        if lease <= heartbeat {
+            return Err(CliError(format!(
+                "--lease {} must be longer than --heartbeat {}: a lease would end before it is renewed",
+                self.lease, self.heartbeat
+            ))
+            .into());
+        }
+        Ok(Leases { heartbeat, lease, ..Leases::default() })
+    }
 }
 
 /// `gradlab serve`'s limits; see [`Limits`] for what each bounds and why its default.
@@ -168,6 +203,7 @@ pub async fn run(args: ServeArgs, token: Option<String>) -> Result<()> {
     }
     let tls = tls_identity(&args)?;
     let limits = args.limits.limits()?;
+    let leases = args.leases.leases()?;
     let data = DataPolicy::allow(&args.data_dirs).map_err(CliError)?;
     init_logging(&args.log, args.log_format)?;
     let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -182,7 +218,7 @@ pub async fn run(args: ServeArgs, token: Option<String>) -> Result<()> {
         tokio::spawn(crate::api::metrics::serve(listener, handle, std::future::pending::<()>()));
     }
     let data_dirs = data.dirs().iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(":");
-    let runner = Runner::start(Arc::new(store), RunnerConfig { workers, limits, data }).await?;
+    let runner = Runner::start(Arc::new(store), RunnerConfig { workers, limits, data, leases }).await?;
     let listener = TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
     let addr = listener.local_addr()?;
     if !addr.ip().is_loopback() && token.is_some() && tls.is_none() {
@@ -200,12 +236,9 @@ pub async fn run(args: ServeArgs, token: Option<String>) -> Result<()> {
     let options = ServeOptions { token, tls };
     let stopping = runner.clone();
     serve(listener, runner, options, shutdown_signal()).await?;
-    // Store what the writer holds; running jobs stay `running` and restart with the next server.
-    if tokio::time::timeout(FLUSH_TIMEOUT, stopping.sync()).await.is_err() {
-        warn!(
-            "the history writer did not flush within {FLUSH_TIMEOUT:?}; unflushed steps are recorded again on restart"
-        );
-    }
+    // Store what the writer holds, then end this worker's leases: its running jobs rerun from
+    // step 0 on whichever worker claims them next (this one, restarted, on SQLite).
+    stopping.shutdown(FLUSH_TIMEOUT).await;
     info!("gradlab stopped");
     Ok(())
 }

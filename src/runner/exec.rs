@@ -45,9 +45,13 @@ pub fn execute<E: std::fmt::Display>(
     };
     // A server-side failure (store) overrides success or cancellation.
     let state = if job.failure().is_some() { JobState::Failed } else { state };
-    info!(state = %state, "job ended");
+    if job.is_lost() {
+        info!("job stopped: another worker holds it now");
+    } else {
+        info!(state = %state, "job ended");
+    }
     // If the writer is gone the server is shutting down; the job stays resumable.
-    let _ = tx.blocking_send(WriterMsg::Finish { job: record.id, state, summary, error });
+    let _ = tx.blocking_send(WriterMsg::Finish { job: record.id, attempt: job.attempt, state, summary, error });
 }
 
 fn train(job: &LiveJob, record: &JobRecord, tx: &mpsc::Sender<WriterMsg>) -> Result<(JobState, JobSummary), String> {

@@ -1,5 +1,5 @@
-//! Jobs alive in this process: their phase, cancellation flag and the broadcast of their
-//! progress to watchers.
+//! Jobs this process trains (their claim, cancellation and failure flags, and the broadcast of
+//! their progress to watchers), and the changes of every job that watchers follow.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,18 +20,14 @@ pub enum LiveEvent {
     State(Arc<JobRecord>),
 }
 
-/// Where a job is in this process's life cycle; guards the race between cancel and start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    Queued,
-    Running,
-    Done,
-}
-
+/// A job claimed by this process and training on its pool.
 pub struct LiveJob {
     pub id: JobId,
-    pub phase: Mutex<Phase>,
+    /// The claim it trains under: its writes carry it.
+    pub attempt: u64,
     pub cancel: AtomicBool,
+    /// Set when another worker holds the job now: it stops and writes nothing more.
+    lost: AtomicBool,
     /// Set when the job must stop because of a server-side failure (e.g. the store).
     pub failure: Mutex<Option<String>>,
     pub events: broadcast::Sender<LiveEvent>,
@@ -45,12 +41,8 @@ impl LiveJob {
         self.cancel.load(Ordering::Relaxed)
     }
 
-    pub fn phase(&self) -> Phase {
-        *self.phase.lock().expect("phase lock")
-    }
-
-    pub fn set_done(&self) {
-        *self.phase.lock().expect("phase lock") = Phase::Done;
+    pub fn request_cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
     }
 
     /// Stops the job as failed, with the first reason given.
@@ -62,35 +54,63 @@ impl LiveJob {
     pub fn failure(&self) -> Option<String> {
         self.failure.lock().expect("failure lock").clone()
     }
+
+    /// Stops the job without recording anything: its claim is another worker's now.
+    pub fn lose(&self) {
+        self.lost.store(true, Ordering::Relaxed);
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::Relaxed)
+    }
+}
+
+/// A change of any job, for watchers of jobs this process does not train: its state changed,
+/// or its history grew (told by another server sharing the store).
+#[derive(Clone, Debug)]
+pub enum Change {
+    State(Arc<JobRecord>),
+    Progress(JobId),
+}
+
+impl Change {
+    pub fn job(&self) -> JobId {
+        match self {
+            Change::State(r) => r.id,
+            Change::Progress(id) => *id,
+        }
+    }
 }
 
 pub struct Registry {
     jobs: Mutex<HashMap<JobId, Arc<LiveJob>>>,
-    /// Every job's state changes, for sweep watchers.
-    states: broadcast::Sender<Arc<JobRecord>>,
+    /// Every job's changes, for sweep watchers and watchers of jobs trained elsewhere.
+    changes: broadcast::Sender<Change>,
 }
 
-/// State changes a lagging sweep watcher may fall behind by before it re-reads the store.
-const STATES_CAPACITY: usize = 4096;
+/// Changes a lagging watcher may fall behind by before it re-reads the store.
+const CHANGES_CAPACITY: usize = 4096;
 
 impl Default for Registry {
     fn default() -> Self {
-        Registry { jobs: Mutex::default(), states: broadcast::channel(STATES_CAPACITY).0 }
+        Registry { jobs: Mutex::default(), changes: broadcast::channel(CHANGES_CAPACITY).0 }
     }
 }
 
 impl Registry {
-    /// State changes of every job from now on.
-    pub fn subscribe_states(&self) -> broadcast::Receiver<Arc<JobRecord>> {
-        self.states.subscribe()
+    /// Changes of every job from now on.
+    pub fn subscribe_changes(&self) -> broadcast::Receiver<Change> {
+        self.changes.subscribe()
     }
 
-    pub fn insert(&self, id: JobId) -> Arc<LiveJob> {
+    pub fn insert(&self, id: JobId, attempt: u64) -> Arc<LiveJob> {
         let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
         let job = Arc::new(LiveJob {
             id,
-            phase: Mutex::new(Phase::Queued),
+            attempt,
             cancel: AtomicBool::new(false),
+            lost: AtomicBool::new(false),
             failure: Mutex::new(None),
             events,
         });
@@ -102,18 +122,28 @@ impl Registry {
         self.jobs.lock().expect("registry lock").get(&id).cloned()
     }
 
+    /// The claims this process holds: (job, attempt).
+    pub fn claims(&self) -> Vec<(JobId, u64)> {
+        self.jobs.lock().expect("registry lock").values().map(|j| (j.id, j.attempt)).collect()
+    }
+
     pub fn remove(&self, id: JobId) {
         self.jobs.lock().expect("registry lock").remove(&id);
     }
 
     pub fn publish(&self, id: JobId, event: LiveEvent) {
         if let LiveEvent::State(rec) = &event {
-            let _ = self.states.send(rec.clone());
+            let _ = self.changes.send(Change::State(rec.clone()));
         }
         if let Some(job) = self.get(id) {
             // No receivers is fine: nobody is watching.
             let _ = job.events.send(event);
         }
+    }
+
+    /// Another server stored more of job `id`'s history.
+    pub fn poke(&self, id: JobId) {
+        let _ = self.changes.send(Change::Progress(id));
     }
 
     pub fn len(&self) -> usize {

@@ -13,6 +13,10 @@ pub const TRAINING_STEPS: &str = "gradlab_training_steps_total";
 pub const WRITER_QUEUE: &str = "gradlab_writer_queue_depth";
 pub const WRITER_COMMIT: &str = "gradlab_writer_commit_seconds";
 pub const STREAMS: &str = "gradlab_watch_streams";
+pub const JOBS_CLAIMED: &str = "gradlab_jobs_claimed_total";
+pub const LEASES_RENEWED: &str = "gradlab_leases_renewed_total";
+pub const LEASES_LOST: &str = "gradlab_leases_lost_total";
+pub const NOTIFY_LAG: &str = "gradlab_notify_lag_seconds";
 
 /// How often the per-state job counts are read from the store.
 pub const JOB_COUNTS_EVERY: Duration = Duration::from_secs(5);
@@ -23,6 +27,14 @@ pub fn describe() {
     describe_gauge!(WRITER_QUEUE, "Messages waiting for the history writer.");
     describe_histogram!(WRITER_COMMIT, metrics::Unit::Seconds, "Time to commit one batch of metrics.");
     describe_gauge!(STREAMS, "Watch streams open, by kind (job, sweep).");
+    describe_counter!(JOBS_CLAIMED, "Jobs this server's workers claimed (queued, or left by a worker that stopped).");
+    describe_counter!(LEASES_RENEWED, "Job leases this server renewed.");
+    describe_counter!(LEASES_LOST, "Jobs this server stopped because another worker holds them now.");
+    describe_histogram!(
+        NOTIFY_LAG,
+        metrics::Unit::Seconds,
+        "From a change committed on another server to its notification here (the two clocks differ by their skew)."
+    );
 }
 
 /// Keeps `gradlab_jobs{state}` current while the runner lives.

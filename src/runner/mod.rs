@@ -19,17 +19,19 @@ mod watch;
 mod writer;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use std::hash::BuildHasher;
+
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use data_policy::DataPolicy;
 pub use limits::{Limits, Slot};
 pub use live::LiveEvent;
-use live::{Phase, Registry};
+use live::Registry;
 pub use model::*;
 pub use sweep_watch::SweepEvent;
 use writer::WriterMsg;
@@ -75,17 +77,38 @@ impl From<StoreError> for RunnerError {
 
 #[derive(Clone, Debug)]
 pub struct RunnerConfig {
-    /// Jobs training at once, and threads of the rayon pool.
+    /// Jobs training at once, and threads of the rayon pool; 0: this server trains nothing
+    /// (it serves the API over a store other servers' workers train from).
     pub workers: usize,
     pub limits: Limits,
     /// Where dataset files may be read from.
     pub data: DataPolicy,
+    /// How claims are held (see [`Leases`]).
+    pub leases: Leases,
+}
+
+/// How a worker holds the jobs it claims: it renews their leases every `heartbeat`; a lease
+/// not renewed for `lease` ends, and any worker may claim the job again (it reruns from step 0
+/// to the same bits). A worker that could not renew for `lease` stops its jobs: someone else
+/// may be training them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Leases {
+    pub heartbeat: Duration,
+    pub lease: Duration,
+    /// How often an idle worker looks for jobs when nothing has told it of one.
+    pub poll: Duration,
+}
+
+impl Default for Leases {
+    fn default() -> Self {
+        Leases { heartbeat: Duration::from_secs(2), lease: Duration::from_secs(10), poll: Duration::from_secs(1) }
+    }
 }
 
 impl RunnerConfig {
     /// `workers` workers, default limits, no dataset files.
     pub fn with_workers(workers: usize) -> Self {
-        RunnerConfig { workers, limits: Limits::default(), data: DataPolicy::default() }
+        RunnerConfig { workers, limits: Limits::default(), data: DataPolicy::default(), leases: Leases::default() }
     }
 }
 
@@ -104,15 +127,19 @@ struct Inner {
     /// busy training for hours.
     io_pool: rayon::ThreadPool,
     writer: mpsc::Sender<WriterMsg>,
-    queue: mpsc::UnboundedSender<JobRecord>,
+    /// Wakes the dispatcher: a job was queued (here, or on another server).
+    wake: Arc<Notify>,
+    /// This process as a worker: the owner of its claims.
+    worker_id: String,
+    leases: Leases,
     /// Cancelled when the server starts shutting down: watch streams end, submissions stop.
     stopping: CancellationToken,
     limits: Limits,
     data: Arc<DataPolicy>,
-    /// Submissions between their queue-limit check and their entry in the registry.
-    submitting: Arc<AtomicUsize>,
     /// Open watch streams.
     watchers: Arc<AtomicUsize>,
+    /// Whether the store answers (false while it is unreachable): gRPC health follows it.
+    healthy: tokio::sync::watch::Sender<bool>,
 }
 
 /// Cheap to clone: every clone drives the same runner.
@@ -121,13 +148,22 @@ pub struct Runner {
     inner: Arc<Inner>,
 }
 
+/// A worker's name: host, process and a random part, so that a restarted process is a new
+/// worker (its old claims end with their leases).
+fn worker_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+    let host = if host.is_empty() { "host".to_string() } else { host };
+    let nonce = std::collections::hash_map::RandomState::new().hash_one(now_ms()) as u32;
+    format!("{host}:{}:{nonce:08x}", std::process::id())
+}
+
 impl Runner {
-    /// Starts the writer and the dispatcher, then queues again whatever the store says was
-    /// queued or running when the last server stopped (running jobs restart from step 0).
+    /// Starts the writer, the heartbeat and (with workers) the dispatcher, which claims queued
+    /// jobs, and jobs whose worker stopped renewing its lease, from the store.
     pub async fn start(store: Arc<dyn Store>, config: RunnerConfig) -> Result<Runner, RunnerError> {
-        let workers = config.workers.max(1);
+        let workers = config.workers;
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(workers)
+            .num_threads(workers.max(1))
             .thread_name(|i| format!("gradlab-train-{i}"))
             .build()
             .map_err(|e| RunnerError::FailedPrecondition(format!("cannot start the training pool: {e}")))?;
@@ -138,8 +174,7 @@ impl Runner {
             .map_err(|e| RunnerError::FailedPrecondition(format!("cannot start the I/O pool: {e}")))?;
         let registry = Arc::new(Registry::default());
         let (writer, writer_rx) = mpsc::channel(writer::QUEUE_CAPACITY);
-        tokio::spawn(writer::run(store.clone(), registry.clone(), writer_rx));
-        let (queue, queue_rx) = mpsc::unbounded_channel();
+        let (healthy, _) = tokio::sync::watch::channel(true);
         let runner = Runner {
             inner: Arc::new(Inner {
                 store,
@@ -147,25 +182,39 @@ impl Runner {
                 pool,
                 io_pool,
                 writer,
-                queue,
+                wake: Arc::new(Notify::new()),
+                worker_id: worker_id(),
+                leases: config.leases,
                 stopping: CancellationToken::new(),
                 limits: config.limits,
                 data: Arc::new(config.data),
-                submitting: Arc::default(),
                 watchers: Arc::default(),
+                healthy,
             }),
         };
-        tokio::spawn(runner.clone().dispatch(queue_rx, Arc::new(Semaphore::new(workers))));
+        let inner = &runner.inner;
+        tokio::spawn(writer::run(inner.store.clone(), inner.registry.clone(), writer_rx, inner.healthy.clone()));
         metrics::describe();
-        tokio::spawn(metrics::refresh_job_counts(runner.inner.store.clone()));
-        for job in runner.inner.store.unfinished_jobs().await? {
-            if job.state == JobState::Running {
-                info!(job = %job.id, "restarting a job interrupted by the last shutdown");
-                runner.inner.store.requeue(job.id).await?;
-            }
-            runner.enqueue(job);
+        tokio::spawn(metrics::refresh_job_counts(inner.store.clone()));
+        if let Some(events) = inner.store.events() {
+            tokio::spawn(runner.clone().follow(events));
         }
+        tokio::spawn(runner.clone().heartbeat());
+        if workers > 0 {
+            tokio::spawn(runner.clone().dispatch(Arc::new(Semaphore::new(workers))));
+        }
+        info!(worker = %inner.worker_id, workers, "runner started");
         Ok(runner)
+    }
+
+    /// This process's name as a worker (the owner of its claims).
+    pub fn worker_id(&self) -> &str {
+        &self.inner.worker_id
+    }
+
+    /// Whether the store answers now, and each change of it.
+    pub fn health(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.inner.healthy.subscribe()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -174,12 +223,6 @@ impl Runner {
 
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
-    }
-
-    fn enqueue(&self, job: JobRecord) {
-        self.inner.registry.insert(job.id);
-        // The dispatcher lives as long as the runner; a send can only fail at shutdown.
-        let _ = self.inner.queue.send(job);
     }
 
     /// Holds the spec to this server's limits and data policy, then loads its dataset on the
@@ -207,28 +250,24 @@ impl Runner {
         rx.await.map_err(|_| RunnerError::ShuttingDown)?
     }
 
-    /// A place among the server's unfinished jobs (`--max-queued-jobs`), held from before the
-    /// checks until the job is in the registry, which counts it from then on.
-    fn queue_slot(&self) -> Result<Slot, RunnerError> {
-        self.queue_slots(1)
+    /// The refusal of a submission that would pass `--max-queued-jobs` (`adding` jobs).
+    fn queue_full(&self, unfinished: u64, adding: usize) -> RunnerError {
+        let adding = if adding > 1 {
+            format!(" and this sweep adds {}", limits::thousands(adding as u64))
+        } else {
+            String::new()
+        };
+        RunnerError::ResourceExhausted(format!(
+            "{} jobs are queued or running{adding}, this server's --max-queued-jobs {}; submit again when some have finished",
+            limits::thousands(unfinished),
+            limits::thousands(self.inner.limits.max_queued_jobs as u64)
+        ))
     }
 
-    /// `n` places among the unfinished jobs, all or none.
-    fn queue_slots(&self, n: usize) -> Result<Slot, RunnerError> {
-        let (slot, submitting) = Slot::take_n(&self.inner.submitting, n);
-        let unfinished = self.inner.registry.len() + submitting;
-        let max = self.inner.limits.max_queued_jobs;
-        if unfinished + n > max {
-            let adding =
-                if n > 1 { format!(" and this sweep adds {}", limits::thousands(n as u64)) } else { String::new() };
-            return Err(RunnerError::ResourceExhausted(format!(
-                "{} jobs are queued or running{adding}, this server's --max-queued-jobs {}; submit again when some \
-                 have finished",
-                limits::thousands(unfinished as u64),
-                limits::thousands(max as u64)
-            )));
-        }
-        Ok(slot)
+    /// Stores jobs through `create` with the queue limit checked in the store's transaction
+    /// (so servers sharing it cannot pass it together), then wakes the dispatcher.
+    fn max_unfinished(&self) -> Option<u64> {
+        Some(self.inner.limits.max_queued_jobs as u64)
     }
 
     /// A place among the open watch streams (`--max-watchers`); the stream holds it until it ends.
@@ -252,55 +291,50 @@ impl Runner {
         self.inner.stopping.cancel();
     }
 
-    /// Validates, stores as queued (durably) and queues a job.
+    /// Validates, stores as queued (durably) and wakes a worker.
     pub async fn submit(&self, spec: JobSpec, sweep_id: Option<i64>) -> Result<JobRecord, RunnerError> {
         self.refuse_when_stopping()?;
         spec.validate()?;
-        let slot = self.queue_slot()?;
         self.check_data(&spec).await?;
-        let record = self.inner.store.create_job(&spec, sweep_id).await?;
+        let record = match self.inner.store.create_job(&spec, sweep_id, self.max_unfinished()).await {
+            Err(StoreError::Full(n, _)) => return Err(self.queue_full(n, 1)),
+            res => res?,
+        };
         info!(job = %record.id, "job queued");
-        self.enqueue(record.clone());
-        drop(slot); // the registry counts the job now
+        self.inner.wake.notify_one();
         Ok(record)
     }
 
-    /// Cancels a job: a queued one never starts, a running one stops within one step. Waits
-    /// (briefly) for the job to reach its terminal state and returns it.
+    /// Cancels a job: a queued one never starts, a running one stops within one step wherever
+    /// it trains. Waits (briefly) for the job to reach its terminal state and returns it.
     pub async fn cancel(&self, id: JobId) -> Result<JobRecord, RunnerError> {
-        let record = self.inner.store.get_job(id).await?.ok_or(RunnerError::NotFound(id))?;
+        let mut changes = self.inner.registry.subscribe_changes();
+        let record = match self.inner.store.request_cancel(id, now_ms()).await {
+            Err(StoreError::Invalid(m)) => return Err(RunnerError::FailedPrecondition(m)),
+            res => res?,
+        };
         if record.state.is_terminal() {
-            return Err(RunnerError::FailedPrecondition(format!("job {id} already {}", record.state)));
-        }
-        let Some(live) = self.inner.registry.get(id) else {
-            return Err(RunnerError::FailedPrecondition(format!("job {id} is not running in this server")));
-        };
-        let mut events = live.events.subscribe();
-        let was_queued = {
-            let mut phase = live.phase.lock().expect("phase lock");
-            live.cancel.store(true, Ordering::Relaxed);
-            let queued = *phase == Phase::Queued;
-            if queued {
-                *phase = Phase::Done;
-            }
-            queued
-        };
-        if was_queued {
-            self.inner.store.mark_finished(id, JobState::Cancelled, now_ms(), None, None).await?;
-            let rec = self.inner.store.get_job(id).await?.ok_or(RunnerError::NotFound(id))?;
-            self.inner.registry.publish(id, LiveEvent::State(Arc::new(rec.clone())));
-            self.inner.registry.remove(id);
             info!(job = %id, "queued job cancelled");
-            return Ok(rec);
+            self.inner.registry.publish(id, LiveEvent::State(Arc::new(record.clone())));
+            return Ok(record);
         }
-        // Running: the job stops at its next step; wait for the writer to record it.
+        // Running: here, it stops at its next step; elsewhere its worker hears of it.
+        if let Some(live) = self.inner.registry.get(id) {
+            live.request_cancel();
+        }
         let deadline = tokio::time::sleep(Duration::from_secs(10));
         tokio::pin!(deadline);
         loop {
             tokio::select! {
-                ev = events.recv() => match ev {
-                    Ok(LiveEvent::State(rec)) if rec.state.is_terminal() => return Ok((*rec).clone()),
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                ch = changes.recv() => match ch {
+                    Ok(live::Change::State(rec)) if rec.id == id && rec.state.is_terminal() => return Ok((*rec).clone()),
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        let rec = self.inner.store.get_job(id).await?.ok_or(RunnerError::NotFound(id))?;
+                        if rec.state.is_terminal() {
+                            return Ok(rec);
+                        }
+                    }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 },
                 _ = &mut deadline => {
@@ -359,31 +393,152 @@ impl Runner {
         }
     }
 
-    async fn dispatch(self, mut queue: mpsc::UnboundedReceiver<JobRecord>, permits: Arc<Semaphore>) {
-        while let Some(record) = queue.recv().await {
-            let Ok(permit) = permits.clone().acquire_owned().await else { break };
-            let Some(live) = self.inner.registry.get(record.id) else { continue };
-            {
-                let mut phase = live.phase.lock().expect("phase lock");
-                if *phase != Phase::Queued {
-                    continue; // cancelled while queued
+    /// Stores what the writer holds, then ends this worker's leases so that another server
+    /// can claim its running jobs at once (they rerun from step 0 to the same bits).
+    pub async fn shutdown(&self, flush_within: Duration) {
+        self.begin_shutdown();
+        if tokio::time::timeout(flush_within, self.sync()).await.is_err() {
+            warn!("the history writer did not flush within {flush_within:?}; unflushed steps are recorded again");
+        }
+        if let Err(e) = self.inner.store.release_leases(&self.inner.worker_id).await {
+            warn!(error = %e, "cannot end this worker's leases; its jobs move on when they run out");
+        }
+    }
+
+    /// Claims jobs while there are free workers: the oldest queued (or abandoned) job first.
+    async fn dispatch(self, permits: Arc<Semaphore>) {
+        let inner = &self.inner;
+        let claimed = ::metrics::counter!(metrics::JOBS_CLAIMED);
+        loop {
+            let permit = tokio::select! {
+                p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+                _ = inner.stopping.cancelled() => return,
+            };
+            let claim = loop {
+                if inner.stopping.is_cancelled() {
+                    return;
                 }
-                *phase = Phase::Running;
+                match inner.store.claim_next(&inner.worker_id, inner.leases.lease).await {
+                    Ok(Some(claim)) => break claim,
+                    Ok(None) => {
+                        self.set_healthy(true);
+                        tokio::select! {
+                            _ = inner.wake.notified() => {}
+                            _ = tokio::time::sleep(inner.leases.poll) => {}
+                            _ = inner.stopping.cancelled() => return,
+                        }
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "cannot claim a job; trying again");
+                        self.store_failed(&e);
+                        tokio::time::sleep(inner.leases.poll).await;
+                    }
+                }
+            };
+            claimed.increment(1);
+            let Claim { record, attempt } = claim;
+            if attempt > 1 {
+                info!(job = %record.id, attempt, "job claimed again: its last worker stopped renewing its lease");
             }
-            let started = now_ms();
-            if let Err(e) = self.inner.store.mark_running(record.id, started).await {
-                warn!(job = %record.id, error = %e, "cannot mark job running");
-                live.fail(format!("cannot mark the job running: {e}"));
-            }
-            if let Ok(Some(rec)) = self.inner.store.get_job(record.id).await {
-                self.inner.registry.publish(record.id, LiveEvent::State(Arc::new(rec)));
-            }
-            let tx = self.inner.writer.clone();
-            let (data, max_bytes) = (self.inner.data.clone(), self.inner.limits.max_dataset_bytes);
-            self.inner.pool.spawn(move || {
+            let live = inner.registry.insert(record.id, attempt);
+            inner.registry.publish(record.id, LiveEvent::State(Arc::new(record.clone())));
+            let tx = inner.writer.clone();
+            let (data, max_bytes) = (inner.data.clone(), inner.limits.max_dataset_bytes);
+            inner.pool.spawn(move || {
                 exec::execute(live, record, tx, |spec| data.check(&spec.dataset_spec()?, max_bytes));
                 drop(permit);
             });
+        }
+    }
+
+    /// Renews the leases of the jobs training here; stops those another worker holds now, and
+    /// those asked to be cancelled. A worker that cannot renew for a whole lease stops them all.
+    async fn heartbeat(self) {
+        let inner = &self.inner;
+        let (renewed, lost_count) =
+            (::metrics::counter!(metrics::LEASES_RENEWED), ::metrics::counter!(metrics::LEASES_LOST));
+        let mut last_renewal = tokio::time::Instant::now();
+        let mut tick = tokio::time::interval(inner.leases.heartbeat);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = inner.stopping.cancelled() => return,
+            }
+            let claims = inner.registry.claims();
+            match inner.store.renew_leases(&inner.worker_id, &claims, inner.leases.lease).await {
+                Ok(report) => {
+                    self.set_healthy(true);
+                    last_renewal = tokio::time::Instant::now();
+                    renewed.increment((claims.len() - report.lost.len()) as u64);
+                    for id in report.lost {
+                        lost_count.increment(1);
+                        warn!(job = %id, "lost the job's lease: another worker holds it; stopping here");
+                        if let Some(live) = inner.registry.get(id) {
+                            live.lose();
+                        }
+                    }
+                    for id in report.cancel {
+                        if let Some(live) = inner.registry.get(id) {
+                            live.request_cancel();
+                        }
+                    }
+                }
+                Err(e) => {
+                    warn!(error = %e, jobs = claims.len(), "cannot renew this worker's leases");
+                    self.store_failed(&e);
+                    if last_renewal.elapsed() >= inner.leases.lease {
+                        for (id, _) in claims {
+                            if let Some(live) = inner.registry.get(id) {
+                                lost_count.increment(1);
+                                warn!(job = %id, "no lease renewed for a whole lease: stopping the job here");
+                                live.lose();
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// What other servers sharing the store did: wakes the dispatcher for queued jobs, tells
+    /// watchers of progress and state changes, stops jobs cancelled elsewhere.
+    async fn follow(self, mut events: tokio::sync::broadcast::Receiver<StoreEvent>) {
+        use tokio::sync::broadcast::error::RecvError;
+        let inner = &self.inner;
+        loop {
+            let ev = tokio::select! {
+                ev = events.recv() => ev,
+                _ = inner.stopping.cancelled() => return,
+            };
+            match ev {
+                Ok(StoreEvent::Queued) => inner.wake.notify_one(),
+                Ok(StoreEvent::Progress { job, .. }) => inner.registry.poke(job),
+                Ok(StoreEvent::State { job }) => match inner.store.get_job(job).await {
+                    Ok(Some(rec)) => inner.registry.publish(job, LiveEvent::State(Arc::new(rec))),
+                    Ok(None) => {}
+                    Err(e) => warn!(job = %job, error = %e, "cannot read a job another server changed"),
+                },
+                Ok(StoreEvent::Cancel { job }) => {
+                    if let Some(live) = inner.registry.get(job) {
+                        live.request_cancel();
+                    }
+                }
+                // Missed notifications: look for work; watchers re-read on their own timers.
+                Ok(StoreEvent::Resync) | Err(RecvError::Lagged(_)) => inner.wake.notify_one(),
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+
+    fn set_healthy(&self, ok: bool) {
+        self.inner.healthy.send_if_modified(|h| std::mem::replace(h, ok) != ok);
+    }
+
+    /// A store error: unhealthy while the database cannot be reached.
+    fn store_failed(&self, e: &StoreError) {
+        if matches!(e, StoreError::Unavailable(_)) {
+            self.set_healthy(false);
         }
     }
 }

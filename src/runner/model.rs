@@ -111,6 +111,10 @@ pub struct JobRecord {
     pub summary: Option<JobSummary>,
     /// Why the job failed, if it did.
     pub error: Option<String>,
+    /// The worker that claimed the job (running, or last ran it); None before any claim.
+    pub owner: Option<String>,
+    /// Claims so far: 1 once started, more when a worker died and another took the job over.
+    pub attempt: u64,
 }
 
 impl JobRecord {
@@ -156,6 +160,9 @@ pub struct PageRequest {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MetricBatch {
     pub job: Option<JobId>,
+    /// The claim the records were made under: the store refuses them once the job has been
+    /// claimed again (None: not checked, for tools and tests that own the store).
+    pub attempt: Option<u64>,
     /// Recorded steps in increasing step order (records with empty `layers` are not stored).
     pub steps: Vec<StepRecord>,
     pub evals: Vec<EvalRecord>,
@@ -336,6 +343,40 @@ impl SweepRecord {
     }
 }
 
+/// A job claimed by a worker, and the attempt its writes must carry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Claim {
+    pub record: JobRecord,
+    pub attempt: u64,
+}
+
+/// What renewing a worker's leases found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LeaseReport {
+    /// Jobs the worker no longer holds (claimed again elsewhere, or ended): stop them and
+    /// write nothing more.
+    pub lost: Vec<JobId>,
+    /// Jobs it holds whose cancellation was asked for (on any server).
+    pub cancel: Vec<JobId>,
+}
+
+/// What the store tells every server sharing it (PostgreSQL's LISTEN/NOTIFY); a store with one
+/// server (SQLite) tells nothing. Each names what changed, never the data: the receiver reads
+/// the committed rows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreEvent {
+    /// A job was queued: an idle worker may claim it.
+    Queued,
+    /// A job's history was stored up to `step`.
+    Progress { job: JobId, step: u64 },
+    /// A job's state changed (claimed, finished, cancelled).
+    State { job: JobId },
+    /// Cancelling a running job was asked for: its worker stops it.
+    Cancel { job: JobId },
+    /// Notifications may have been missed (the connection was lost and is back): re-read.
+    Resync,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("job {0} not found")]
@@ -346,6 +387,16 @@ pub enum StoreError {
     Invalid(String),
     #[error("database error: {0}")]
     Database(String),
+    /// The database cannot be reached now (connection refused, lost or timed out): the same
+    /// call may succeed later.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A write under a claim the job no longer has (another worker took it over).
+    #[error("job {0} is claimed by another worker")]
+    LeaseLost(JobId),
+    /// Queued or running jobs fill the limit given: (unfinished now, the limit).
+    #[error("{0} jobs are queued or running, the limit is {1}")]
+    Full(u64, u64),
     #[error("corrupt stored data for job {job}: {problem}")]
     Corrupt { job: JobId, problem: String },
     #[error("corrupt stored data for sweep {sweep}: {problem}")]
@@ -356,8 +407,15 @@ pub enum StoreError {
 /// is durable when the call returns.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Stores a new job as queued and returns it with its id.
-    async fn create_job(&self, spec: &JobSpec, sweep_id: Option<i64>) -> Result<JobRecord, StoreError>;
+    /// Stores a new job as queued and returns it with its id; `Full` if queued and running jobs
+    /// would then be more than `max_unfinished` (checked in the same transaction, so servers
+    /// sharing the store cannot together pass the limit).
+    async fn create_job(
+        &self,
+        spec: &JobSpec,
+        sweep_id: Option<i64>,
+        max_unfinished: Option<u64>,
+    ) -> Result<JobRecord, StoreError>;
     async fn get_job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError>;
     /// A page of jobs matching `filter`, and the token of the next page if there is one.
     async fn list_jobs(
@@ -366,22 +424,44 @@ pub trait Store: Send + Sync + 'static {
         order: Order,
         page: &PageRequest,
     ) -> Result<(Vec<JobRecord>, Option<String>), StoreError>;
-    /// queued -> running.
-    async fn mark_running(&self, id: JobId, started_ms: i64) -> Result<(), StoreError>;
-    /// -> a terminal state, with the summary or the error.
+    /// Claims the job to train next for worker `owner`, for `lease`: the oldest queued job, or
+    /// else the oldest running one whose lease has ended (its worker stopped renewing it). The
+    /// job becomes running under `owner` with its attempt increased; a job claimed again loses
+    /// the history its last attempt stored (it runs again from step 0), in the same
+    /// transaction. Two workers never claim the same attempt. None: nothing to claim.
+    async fn claim_next(&self, owner: &str, lease: std::time::Duration) -> Result<Option<Claim>, StoreError>;
+    /// Extends `owner`'s leases on these (job, attempt) claims to `lease` from now.
+    async fn renew_leases(
+        &self,
+        owner: &str,
+        claims: &[(JobId, u64)],
+        lease: std::time::Duration,
+    ) -> Result<LeaseReport, StoreError>;
+    /// Ends `owner`'s leases now (a server stopping gracefully): its running jobs can be
+    /// claimed at once.
+    async fn release_leases(&self, owner: &str) -> Result<(), StoreError>;
+    /// Cancels job `id`: a queued one is cancelled at once; a running one is marked for its
+    /// worker to stop (`StoreEvent::Cancel`). Returns the job as it is then; `Invalid` if it
+    /// had already ended.
+    async fn request_cancel(&self, id: JobId, at_ms: i64) -> Result<JobRecord, StoreError>;
+    /// A claimed job -> a terminal state, with the summary or the error; `LeaseLost` unless
+    /// the job is still running under `attempt`.
     async fn mark_finished(
         &self,
         id: JobId,
+        attempt: u64,
         state: JobState,
         finished_ms: i64,
         summary: Option<&JobSummary>,
         error: Option<&str>,
     ) -> Result<(), StoreError>;
-    /// Back to queued with no history (a job that was running when the server stopped).
+    /// Back to queued with no history, from any state (how a failed or cancelled job is
+    /// retried).
     async fn requeue(&self, id: JobId) -> Result<(), StoreError>;
     /// Appends recorded steps and evaluations of one or more jobs in one transaction, and
-    /// advances each job's `steps_done`.
-    async fn append_metrics(&self, batches: &[MetricBatch]) -> Result<(), StoreError>;
+    /// advances each job's `steps_done`. A batch whose `attempt` is no longer the job's claim
+    /// is not written; the jobs of such batches are returned (the others are stored).
+    async fn append_metrics(&self, batches: &[MetricBatch]) -> Result<Vec<JobId>, StoreError>;
     /// Recorded steps with `step >= from_step`, in step order, at most `limit` of them, each
     /// with its per-layer statistics and histograms: what a watcher replays.
     async fn read_steps(&self, id: JobId, from_step: u64, limit: usize) -> Result<Vec<StepRecord>, StoreError>;
@@ -405,16 +485,15 @@ pub trait Store: Send + Sync + 'static {
         hi: u64,
         max_rows: usize,
     ) -> Result<SeriesRows, StoreError>;
-    /// Jobs queued or running, oldest first (what a starting server must run).
-    async fn unfinished_jobs(&self) -> Result<Vec<JobRecord>, StoreError>;
     /// Jobs in the store by state.
     async fn job_counts(&self) -> Result<StateCounts, StoreError>;
     /// Stores a sweep and all its jobs (queued, in the given order) in one transaction: either
-    /// all of it is stored or nothing is.
+    /// all of it is stored or nothing is (`Full` as for `create_job`).
     async fn create_sweep(
         &self,
         spec: &SweepSpec,
         jobs: &[JobSpec],
+        max_unfinished: Option<u64>,
     ) -> Result<(SweepRecord, Vec<JobRecord>), StoreError>;
     async fn get_sweep(&self, id: SweepId) -> Result<Option<SweepRecord>, StoreError>;
     /// A page of sweeps, newest first, and the token of the next page if there is one.
@@ -423,4 +502,9 @@ pub trait Store: Send + Sync + 'static {
     async fn sweep_jobs(&self, id: SweepId) -> Result<Vec<JobRecord>, StoreError>;
     /// Records that the sweep was cancelled (the first time only).
     async fn mark_sweep_cancelled(&self, id: SweepId, at_ms: i64) -> Result<(), StoreError>;
+    /// What other servers sharing the store did, as it happens; None for a store only one
+    /// server uses.
+    fn events(&self) -> Option<tokio::sync::broadcast::Receiver<StoreEvent>> {
+        None
+    }
 }

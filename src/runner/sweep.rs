@@ -1458,6 +1458,8 @@ mod tests {
             finished_ms: None,
             summary,
             error: None,
+            owner: None,
+            attempt: 1,
         }
     }
 

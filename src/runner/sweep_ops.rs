@@ -7,7 +7,7 @@ use tokio::task::JoinSet;
 use tracing::info;
 
 use super::sweep::{self, SweepReport, SweepSpec};
-use super::{JobId, Runner, RunnerError, SweepId, SweepRecord, network_dims, now_ms};
+use super::{JobId, Runner, RunnerError, StoreError, SweepId, SweepRecord, network_dims, now_ms};
 use crate::engine::spec::{FieldError, JobSpec};
 
 /// Names the job in a refusal: "batch: job \"s activation=tanh depth=8\": ...".
@@ -36,7 +36,6 @@ impl Runner {
         for job in &jobs {
             self.inner.limits.check_spec(job).map_err(|e| in_job(job, e.into()))?;
         }
-        let slots = self.queue_slots(jobs.len())?;
         // Each distinct dataset setup is read once; every job's network is then held to
         // --max-params on its data's shape.
         let mut shapes = HashMap::new();
@@ -51,12 +50,12 @@ impl Runner {
             };
             self.inner.limits.check_params(&network_dims(job, shape)).map_err(|e| in_job(job, e.into()))?;
         }
-        let (sweep, records) = self.inner.store.create_sweep(&spec, &jobs).await?;
+        let (sweep, records) = match self.inner.store.create_sweep(&spec, &jobs, self.max_unfinished()).await {
+            Err(StoreError::Full(n, _)) => return Err(self.queue_full(n, jobs.len())),
+            res => res?,
+        };
         info!(sweep = %sweep.id, jobs = records.len(), name = %spec.name, "sweep queued");
-        for record in records {
-            self.enqueue(record);
-        }
-        drop(slots); // the registry counts the jobs now
+        self.inner.wake.notify_one();
         Ok(sweep)
     }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
-use super::live::Registry;
+use super::live::{Change, Registry};
 use super::{JobId, JobRecord, JobState, RunnerError, StateCounts, Store, SweepId, SweepRecord};
 
 /// What a sweep watcher receives.
@@ -25,8 +25,8 @@ pub enum SweepEvent {
     Job { job: Arc<JobRecord>, counts: StateCounts },
 }
 
-/// Re-read the store after this long without a state change (a safety net: jobs run by
-/// another process sharing the database publish nothing here).
+/// Re-read the store this often: a safety net for changes missed (a lagging subscription, a
+/// notification from another server lost while its connection was down).
 const RESYNC: Duration = Duration::from_secs(5);
 
 fn rank(state: JobState) -> u8 {
@@ -96,7 +96,7 @@ async fn stream(
     tx: mpsc::Sender<Result<SweepEvent, RunnerError>>,
 ) -> Result<(), RunnerError> {
     // Subscribe before reading: a change committed in between is then seen twice, never missed.
-    let mut changes = registry.subscribe_states();
+    let mut changes = registry.subscribe_changes();
     let sweep = store.get_sweep(id).await?.ok_or(RunnerError::SweepNotFound(id))?;
     let jobs = store.sweep_jobs(id).await?;
     let mut cur = Cursor { states: jobs.iter().map(|j| (j.id, j.state)).collect(), tx };
@@ -109,9 +109,15 @@ async fn stream(
             return Ok(());
         }
     }
+    let mut resync = tokio::time::interval_at(tokio::time::Instant::now() + RESYNC, RESYNC);
     while !cur.done() {
-        match tokio::time::timeout(RESYNC, changes.recv()).await {
-            Ok(Ok(job)) => {
+        let change = tokio::select! {
+            ch = changes.recv() => Ok(ch),
+            _ = resync.tick() => Err(()),
+        };
+        match change {
+            Ok(Ok(Change::Progress(_))) => {}
+            Ok(Ok(Change::State(job))) => {
                 if job.sweep_id == Some(id.0)
                     && cur.states.contains_key(&job.id)
                     && cur.advance(&job)

@@ -13,15 +13,16 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
 use super::RunnerError;
-use super::live::{LiveEvent, Registry};
+use super::live::{Change, LiveEvent, Registry};
 use super::model::{JobId, Store};
 
 /// Steps read from the store per query while replaying.
 const REPLAY_CHUNK: usize = 512;
 /// How long a watcher gathers live events before sending them on together.
 const COALESCE: Duration = Duration::from_millis(50);
-/// How often a watcher of a job that is not live in this process looks at the store again.
-const POLL: Duration = Duration::from_millis(250);
+/// How often a watcher of a job that is not live in this process looks at the store again
+/// when nothing has told it of a change (a safety net under the store's notifications).
+const POLL: Duration = Duration::from_secs(1);
 
 struct Cursor {
     /// Next step to send.
@@ -105,6 +106,8 @@ async fn stream(
     from_step: u64,
     tx: mpsc::Sender<Result<LiveEvent, RunnerError>>,
 ) -> Result<(), RunnerError> {
+    // Both subscriptions before the first read: anything committed after it is announced.
+    let mut changes = registry.subscribe_changes();
     let mut sub = registry.get(id).map(|live| live.events.subscribe());
     let record = store.get_job(id).await?.ok_or(RunnerError::NotFound(id))?;
     let mut cur = Cursor { next_step: from_step, next_eval: from_step, tx };
@@ -122,7 +125,25 @@ async fn stream(
                 cur.send(LiveEvent::State(Arc::new(record))).await;
                 return Ok(());
             }
-            tokio::time::sleep(POLL).await;
+            // Until this job changes (another server stored more of it, or its state moved:
+            // claimed here, say), or the poll comes round.
+            let change = tokio::time::timeout(POLL, async {
+                loop {
+                    match changes.recv().await {
+                        Ok(ch) if ch.job() == id => return Some(ch),
+                        Ok(_) => {}
+                        Err(RecvError::Lagged(_)) | Err(RecvError::Closed) => return None,
+                    }
+                }
+            })
+            .await;
+            // A state it moved to on the way (running); its end comes after the replay above.
+            if let Ok(Some(Change::State(rec))) = change
+                && !rec.state.is_terminal()
+                && !cur.send(LiveEvent::State(rec)).await
+            {
+                return Ok(());
+            }
             sub = registry.get(id).map(|live| live.events.subscribe());
             continue;
         };

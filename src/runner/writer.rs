@@ -12,11 +12,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, warn};
 
 use super::live::{LiveEvent, Registry};
-use super::model::{JobId, JobState, JobSummary, MetricBatch, Store};
+use super::model::{JobId, JobState, JobSummary, MetricBatch, Store, StoreError};
 use crate::engine::train::{EvalRecord, StepRecord};
 
 pub const QUEUE_CAPACITY: usize = 4096;
@@ -29,6 +29,8 @@ pub enum WriterMsg {
     /// The job's last message: everything before it is stored before the state changes.
     Finish {
         job: JobId,
+        /// The claim the job ran under: its end is recorded only if the job still has it.
+        attempt: u64,
         state: JobState,
         summary: Option<Box<JobSummary>>,
         error: Option<String>,
@@ -43,12 +45,26 @@ pub const RETRY_FINISH_EVERY: Duration = Duration::from_secs(1);
 /// A job's end, waiting to be recorded.
 struct Finish {
     job: JobId,
+    attempt: u64,
     state: JobState,
     summary: Option<Box<JobSummary>>,
     error: Option<String>,
 }
 
-pub async fn run(store: Arc<dyn Store>, registry: Arc<Registry>, mut rx: mpsc::Receiver<WriterMsg>) {
+/// Waits between tries of a write the database could not take (it is unreachable), doubling
+/// up to [`RETRY_MAX`]: training waits on the bounded queue meanwhile, and nothing is lost.
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+pub async fn run(
+    store: Arc<dyn Store>,
+    registry: Arc<Registry>,
+    mut rx: mpsc::Receiver<WriterMsg>,
+    healthy: watch::Sender<bool>,
+) {
+    let set_healthy = |ok: bool| {
+        healthy.send_if_modified(|h| std::mem::replace(h, ok) != ok);
+    };
     let mut pending = Vec::with_capacity(MAX_BATCH);
     let mut unrecorded: Vec<Finish> = Vec::new();
     let queue = metrics::gauge!(super::metrics::WRITER_QUEUE);
@@ -65,7 +81,7 @@ pub async fn run(store: Arc<dyn Store>, registry: Arc<Registry>, mut rx: mpsc::R
                     return;
                 }
                 queue.set(rx.len() as f64);
-                flush(&*store, &registry, std::mem::take(&mut pending), &mut unrecorded).await;
+                flush(&*store, &registry, std::mem::take(&mut pending), &mut unrecorded, &set_healthy).await;
             }
             _ = retry => {
                 for f in std::mem::take(&mut unrecorded) {
@@ -80,7 +96,13 @@ pub async fn run(store: Arc<dyn Store>, registry: Arc<Registry>, mut rx: mpsc::R
 /// `unrecorded` and tried again; the job stays live (its watchers wait) until it is recorded.
 async fn finish(store: &dyn Store, registry: &Registry, f: Finish, unrecorded: &mut Vec<Finish>) {
     let now = super::now_ms();
-    if let Err(e) = store.mark_finished(f.job, f.state, now, f.summary.as_deref(), f.error.as_deref()).await {
+    let res = store.mark_finished(f.job, f.attempt, f.state, now, f.summary.as_deref(), f.error.as_deref()).await;
+    if let Err(StoreError::LeaseLost(job)) = res {
+        // Another worker holds the job now and records its end.
+        registry.remove(job);
+        return;
+    }
+    if let Err(e) = res {
         if unrecorded.iter().all(|u| u.job != f.job) {
             error!(job = %f.job, error = %e, "recording the end of a job failed; trying again every second");
         }
@@ -93,21 +115,25 @@ async fn finish(store: &dyn Store, registry: &Registry, f: Finish, unrecorded: &
         Ok(None) => warn!(job = %job, "finished job vanished from the store"),
         Err(e) => error!(job = %job, error = %e, "reading a finished job failed"),
     }
-    if let Some(live) = registry.get(job) {
-        live.set_done();
-    }
     registry.remove(job);
 }
 
-async fn flush(store: &dyn Store, registry: &Registry, msgs: Vec<WriterMsg>, unrecorded: &mut Vec<Finish>) {
+async fn flush(
+    store: &dyn Store,
+    registry: &Registry,
+    msgs: Vec<WriterMsg>,
+    unrecorded: &mut Vec<Finish>,
+    set_healthy: &impl Fn(bool),
+) {
     // Group metrics per job, keeping each job's order. A job whose metrics already failed to be
     // stored has stopped: what it sent after the failure is dropped, so its history ends at the
     // failure instead of going on after a gap.
     let mut batches: Vec<MetricBatch> = Vec::new();
     let mut tail = Vec::new();
     let mut failed: HashMap<JobId, bool> = HashMap::new();
-    let mut has_failed =
-        |job: JobId| *failed.entry(job).or_insert_with(|| registry.get(job).is_some_and(|l| l.failure().is_some()));
+    let mut has_failed = |job: JobId| {
+        *failed.entry(job).or_insert_with(|| registry.get(job).is_some_and(|l| l.failure().is_some() || l.is_lost()))
+    };
     for msg in msgs {
         match msg {
             WriterMsg::Step(job, _) | WriterMsg::Eval(job, _) if has_failed(job) => {}
@@ -117,13 +143,40 @@ async fn flush(store: &dyn Store, registry: &Registry, msgs: Vec<WriterMsg>, unr
         }
     }
     if !batches.is_empty() {
-        let started = std::time::Instant::now();
-        let stored = store.append_metrics(&batches).await;
-        metrics::histogram!(super::metrics::WRITER_COMMIT).record(started.elapsed().as_secs_f64());
+        for b in &mut batches {
+            b.attempt = b.job.and_then(|j| registry.get(j)).map(|l| l.attempt);
+        }
+        let mut wait = RETRY_FIRST;
+        let stored = loop {
+            let started = std::time::Instant::now();
+            let stored = store.append_metrics(&batches).await;
+            metrics::histogram!(super::metrics::WRITER_COMMIT).record(started.elapsed().as_secs_f64());
+            match stored {
+                Err(StoreError::Unavailable(e)) => {
+                    warn!(error = %e, "the database is unreachable; writing again in {wait:?}");
+                    set_healthy(false);
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(RETRY_MAX);
+                }
+                other => {
+                    set_healthy(true);
+                    break other;
+                }
+            }
+        };
         match stored {
-            Ok(()) => {
+            Ok(lost) => {
+                for job in &lost {
+                    warn!(job = %job, "not storing the job's steps: another worker holds it now");
+                    if let Some(live) = registry.get(*job) {
+                        live.lose();
+                    }
+                }
                 for b in batches {
                     let job = b.job.expect("batch_for sets the job");
+                    if lost.contains(&job) {
+                        continue;
+                    }
                     for s in b.steps {
                         registry.publish(job, LiveEvent::Step(Arc::new(s)));
                     }
@@ -145,8 +198,8 @@ async fn flush(store: &dyn Store, registry: &Registry, msgs: Vec<WriterMsg>, unr
     }
     for msg in tail {
         match msg {
-            WriterMsg::Finish { job, state, summary, error } => {
-                finish(store, registry, Finish { job, state, summary, error }, unrecorded).await
+            WriterMsg::Finish { job, attempt, state, summary, error } => {
+                finish(store, registry, Finish { job, attempt, state, summary, error }, unrecorded).await
             }
             WriterMsg::Sync(done) => {
                 let _ = done.send(());

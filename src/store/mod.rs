@@ -121,4 +121,19 @@ mod sweeps;
 mod tests;
 
 pub use codec::{CHUNK_STEPS, STEP_METRICS};
+
+use crate::runner::StoreError;
+
+/// Refuses a database whose schema (the highest migration it has applied) is newer than the
+/// newest this build knows: an older server must not write what a newer one laid out.
+fn check_schema(applied: Option<i64>, migrator: &sqlx::migrate::Migrator) -> Result<(), StoreError> {
+    let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    match applied {
+        Some(found) if found > known => Err(StoreError::Invalid(format!(
+            "the database's schema is version {found}, newer than this gradlab knows (version {known}): \
+             run a gradlab at least as new as the one that last upgraded it"
+        ))),
+        _ => Ok(()),
+    }
+}
 pub use sqlite::{DEFAULT_PAGE, MAX_PAGE, SqliteStore};

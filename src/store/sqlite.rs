@@ -21,8 +21,8 @@ use crate::engine::stats::LayerStats;
 use crate::engine::train::{EvalRecord, StepRecord};
 use crate::runner::sweep::SweepSpec;
 use crate::runner::{
-    HistoryMeta, JobFilter, JobId, JobRecord, JobState, JobSummary, MetricBatch, Order, PageRequest, SeriesRows,
-    StateCounts, Store, StoreError, SweepId, SweepRecord,
+    Claim, HistoryMeta, JobFilter, JobId, JobRecord, JobState, JobSummary, LeaseReport, MetricBatch, Order,
+    PageRequest, SeriesRows, StateCounts, Store, StoreError, SweepId, SweepRecord,
 };
 
 /// Page size when the request asks for 0.
@@ -30,7 +30,8 @@ pub const DEFAULT_PAGE: u32 = 50;
 /// Largest page served.
 pub const MAX_PAGE: u32 = 1000;
 
-const JOB_COLUMNS: &str = "id, sweep_id, spec, state, steps_done, created_ms, started_ms, finished_ms, summary, error";
+const JOB_COLUMNS: &str =
+    "id, sweep_id, spec, state, steps_done, created_ms, started_ms, finished_ms, summary, error, owner, attempt";
 
 /// Chunks of one series whose steps may fall in `[?3, ?4]`: from the last chunk starting at or
 /// before `?3` (it may reach into the range) up to the last one starting at or before `?4`.
@@ -101,6 +102,11 @@ fn job_from_row(row: &SqliteRow) -> Result<JobRecord, StoreError> {
         finished_ms: col(row, "finished_ms", id)?,
         summary,
         error: col(row, "error", id)?,
+        owner: col(row, "owner", id)?,
+        attempt: {
+            let a: i64 = col(row, "attempt", id)?;
+            u64::try_from(a).map_err(|_| corrupt(id, format!("attempt {a}")))?
+        },
     })
 }
 
@@ -197,9 +203,15 @@ async fn append_series(
     Ok(())
 }
 
-/// Writes one job's batch inside the caller's transaction.
+/// Writes one job's batch inside the caller's transaction; `LeaseLost` (writing nothing) if
+/// the batch's claim is no longer the job's.
 async fn append_batch(conn: &mut SqliteConnection, batch: &MetricBatch) -> Result<(), StoreError> {
     let id = batch.job.ok_or_else(|| StoreError::Invalid("metric batch without a job id".into()))?;
+    if let Some(attempt) = batch.attempt
+        && state_and_attempt(conn, id).await? != (JobState::Running, attempt)
+    {
+        return Err(StoreError::LeaseLost(id));
+    }
     let meta = job_meta(conn, id).await?;
     let steps: Vec<&StepRecord> = batch.steps.iter().filter(|s| !s.layers.is_empty()).collect();
     if let Some(first) = steps.first() {
@@ -329,7 +341,10 @@ impl SqliteStore {
             // Checkpoint every ~32 MiB of WAL rather than every 4 MiB.
             .pragma("wal_autocheckpoint", "2000");
         let writer = pool(1).connect_with(opts.clone()).await?;
-        sqlx::migrate!().run(&writer).await?;
+        migrate(&writer).await?;
+        // One server per SQLite file: what was running when the last one stopped is this
+        // one's to claim now, not when the dead server's leases would have ended.
+        sqlx::query("UPDATE jobs SET lease_until_ms = 0 WHERE state = 'running'").execute(&writer).await?;
         let reader = pool(4).connect_with(opts).await?;
         Ok(SqliteStore { writer, reader })
     }
@@ -338,7 +353,7 @@ impl SqliteStore {
     pub async fn open_in_memory() -> Result<Self, StoreError> {
         let opts = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
         let writer = pool(1).min_connections(1).connect_with(opts).await?;
-        sqlx::migrate!().run(&writer).await?;
+        migrate(&writer).await?;
         Ok(SqliteStore { reader: writer.clone(), writer })
     }
 
@@ -368,6 +383,48 @@ impl SqliteStore {
             res => Ok(res?),
         }
     }
+}
+
+/// Brings the schema up to date, refusing a database whose schema is newer than this build's.
+async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    let migrator = sqlx::migrate!("./migrations/sqlite");
+    let applied: Option<i64> =
+        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations").fetch_one(pool).await.unwrap_or(None);
+    super::check_schema(applied, &migrator)?;
+    Ok(migrator.run(pool).await?)
+}
+
+/// Fails with `Full` unless `adding` more unfinished jobs stay within `max` (inside the
+/// caller's write transaction, which SQLite serializes).
+async fn check_room(conn: &mut SqliteConnection, adding: usize, max: Option<u64>) -> Result<(), StoreError> {
+    let Some(max) = max else { return Ok(()) };
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')")
+        .fetch_one(&mut *conn)
+        .await?;
+    if n as u64 + adding as u64 > max {
+        return Err(StoreError::Full(n as u64, max));
+    }
+    Ok(())
+}
+
+/// The job's (state, attempt), or NotFound.
+async fn state_and_attempt(conn: &mut SqliteConnection, id: JobId) -> Result<(JobState, u64), StoreError> {
+    let row: Option<(String, i64)> =
+        sqlx::query_as("SELECT state, attempt FROM jobs WHERE id = ?").bind(id.0).fetch_optional(&mut *conn).await?;
+    let (state, attempt) = row.ok_or(StoreError::NotFound(id))?;
+    Ok((JobState::from_str(&state).map_err(|e| corrupt(id, e))?, attempt as u64))
+}
+
+/// Deletes a job's stored history and resets its progress (inside the caller's transaction).
+async fn clear_history(conn: &mut SqliteConnection, id: JobId) -> Result<(), StoreError> {
+    for table in ["chunks", "histograms", "evals"] {
+        sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE job_id = ?")))
+            .bind(id.0)
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query("UPDATE jobs SET steps_done = 0, n_layers = NULL WHERE id = ?").bind(id.0).execute(&mut *conn).await?;
+    Ok(())
 }
 
 /// Inserts a queued job with its labels (inside the caller's transaction).
@@ -409,16 +466,9 @@ pub(super) async fn insert_job(
         finished_ms: None,
         summary: None,
         error: None,
+        owner: None,
+        attempt: 0,
     })
-}
-
-/// Fails unless job `id` exists and is in one of `from`.
-async fn check_state(conn: &mut SqliteConnection, id: JobId, from: &[JobState]) -> Result<(), StoreError> {
-    let state: Option<String> =
-        sqlx::query_scalar("SELECT state FROM jobs WHERE id = ?").bind(id.0).fetch_optional(&mut *conn).await?;
-    let state = state.ok_or(StoreError::NotFound(id))?;
-    let state = JobState::from_str(&state).map_err(|e| corrupt(id, e))?;
-    if from.contains(&state) { Ok(()) } else { Err(StoreError::Invalid(format!("job {id} is {state}"))) }
 }
 
 /// The id a keyset page token names (the decimal id of the previous page's last row).
@@ -448,8 +498,14 @@ fn pool(max: u32) -> SqlitePoolOptions {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn create_job(&self, spec: &JobSpec, sweep_id: Option<i64>) -> Result<JobRecord, StoreError> {
+    async fn create_job(
+        &self,
+        spec: &JobSpec,
+        sweep_id: Option<i64>,
+        max_unfinished: Option<u64>,
+    ) -> Result<JobRecord, StoreError> {
         let mut tx = self.begin_write().await?;
+        check_room(&mut tx, 1, max_unfinished).await?;
         let record = insert_job(&mut tx, spec, sweep_id, now_ms()).await?;
         tx.commit().await?;
         Ok(record)
@@ -543,21 +599,105 @@ impl Store for SqliteStore {
         Ok((jobs, next))
     }
 
-    async fn mark_running(&self, id: JobId, started_ms: i64) -> Result<(), StoreError> {
+    async fn claim_next(&self, owner: &str, lease: Duration) -> Result<Option<Claim>, StoreError> {
+        let now = now_ms();
         let mut tx = self.begin_write().await?;
-        check_state(&mut tx, id, &[JobState::Queued]).await?;
-        sqlx::query("UPDATE jobs SET state = 'running', started_ms = ? WHERE id = ?")
-            .bind(started_ms)
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await?;
+        let next: Option<(i64, String)> = sqlx::query_as(
+            "SELECT id, state FROM jobs WHERE state = 'queued' \
+             OR (state = 'running' AND coalesce(lease_until_ms, 0) < ?) \
+             ORDER BY id LIMIT 1",
+        )
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((id, state)) = next else { return Ok(None) };
+        if state == "running" {
+            clear_history(&mut tx, JobId(id)).await?;
+        }
+        sqlx::query(
+            "UPDATE jobs SET state = 'running', owner = ?, attempt = attempt + 1, lease_until_ms = ?, \
+             started_ms = coalesce(started_ms, ?) WHERE id = ?",
+        )
+        .bind(owner)
+        .bind(now.saturating_add(lease.as_millis() as i64))
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?");
+        let record = job_from_row(&sqlx::query(AssertSqlSafe(sql)).bind(id).fetch_one(&mut *tx).await?)?;
         tx.commit().await?;
+        let attempt = record.attempt;
+        Ok(Some(Claim { record, attempt }))
+    }
+
+    async fn renew_leases(
+        &self,
+        owner: &str,
+        claims: &[(JobId, u64)],
+        lease: Duration,
+    ) -> Result<LeaseReport, StoreError> {
+        let mut report = LeaseReport::default();
+        if claims.is_empty() {
+            return Ok(report);
+        }
+        let until = now_ms().saturating_add(lease.as_millis() as i64);
+        let mut tx = self.begin_write().await?;
+        for &(id, attempt) in claims {
+            let held: Option<bool> = sqlx::query_scalar(
+                "UPDATE jobs SET lease_until_ms = ? WHERE id = ? AND owner = ? AND attempt = ? AND state = 'running' \
+                 RETURNING cancel_requested != 0",
+            )
+            .bind(until)
+            .bind(id.0)
+            .bind(owner)
+            .bind(attempt as i64)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match held {
+                None => report.lost.push(id),
+                Some(true) => report.cancel.push(id),
+                Some(false) => {}
+            }
+        }
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    async fn release_leases(&self, owner: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE jobs SET lease_until_ms = 0 WHERE owner = ? AND state = 'running'")
+            .bind(owner)
+            .execute(&self.writer)
+            .await?;
         Ok(())
+    }
+
+    async fn request_cancel(&self, id: JobId, at_ms: i64) -> Result<JobRecord, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let (state, _) = state_and_attempt(&mut tx, id).await?;
+        match state {
+            JobState::Queued => {
+                sqlx::query("UPDATE jobs SET state = 'cancelled', finished_ms = ? WHERE id = ?")
+                    .bind(at_ms)
+                    .bind(id.0)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            JobState::Running => {
+                sqlx::query("UPDATE jobs SET cancel_requested = 1 WHERE id = ?").bind(id.0).execute(&mut *tx).await?;
+            }
+            done => return Err(StoreError::Invalid(format!("job {id} already {done}"))),
+        }
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?");
+        let record = job_from_row(&sqlx::query(AssertSqlSafe(sql)).bind(id.0).fetch_one(&mut *tx).await?)?;
+        tx.commit().await?;
+        Ok(record)
     }
 
     async fn mark_finished(
         &self,
         id: JobId,
+        attempt: u64,
         state: JobState,
         finished_ms: i64,
         summary: Option<&JobSummary>,
@@ -571,16 +711,21 @@ impl Store for SqliteStore {
         let verdict = summary.map(|s| s.run.verdict.verdict.as_str());
         let error = error.map(str::to_owned);
         let mut tx = self.begin_write().await?;
-        check_state(&mut tx, id, &[JobState::Queued, JobState::Running]).await?;
-        sqlx::query("UPDATE jobs SET state = ?, finished_ms = ?, summary = ?, verdict = ?, error = ? WHERE id = ?")
-            .bind(state.as_str())
-            .bind(finished_ms)
-            .bind(summary_json)
-            .bind(verdict)
-            .bind(error)
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await?;
+        if state_and_attempt(&mut tx, id).await? != (JobState::Running, attempt) {
+            return Err(StoreError::LeaseLost(id));
+        }
+        sqlx::query(
+            "UPDATE jobs SET state = ?, finished_ms = ?, summary = ?, verdict = ?, error = ?, lease_until_ms = NULL \
+             WHERE id = ?",
+        )
+        .bind(state.as_str())
+        .bind(finished_ms)
+        .bind(summary_json)
+        .bind(verdict)
+        .bind(error)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -588,9 +733,10 @@ impl Store for SqliteStore {
     /// Allowed from any state: also how a failed or cancelled job is retried.
     async fn requeue(&self, id: JobId) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
+        // The attempt is kept: it only grows, so a write of an old claim stays refused.
         let done = sqlx::query(
-            "UPDATE jobs SET state = 'queued', steps_done = 0, n_layers = NULL, started_ms = NULL, \
-             finished_ms = NULL, summary = NULL, verdict = NULL, error = NULL WHERE id = ?",
+            "UPDATE jobs SET state = 'queued', started_ms = NULL, finished_ms = NULL, summary = NULL, \
+             verdict = NULL, error = NULL, owner = NULL, lease_until_ms = NULL, cancel_requested = 0 WHERE id = ?",
         )
         .bind(id.0)
         .execute(&mut *tx)
@@ -598,26 +744,25 @@ impl Store for SqliteStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound(id));
         }
-        for table in ["chunks", "histograms", "evals"] {
-            sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE job_id = ?")))
-                .bind(id.0)
-                .execute(&mut *tx)
-                .await?;
-        }
+        clear_history(&mut tx, id).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn append_metrics(&self, batches: &[MetricBatch]) -> Result<(), StoreError> {
+    async fn append_metrics(&self, batches: &[MetricBatch]) -> Result<Vec<JobId>, StoreError> {
+        let mut lost = Vec::new();
         if batches.iter().all(|b| b.steps.iter().all(|s| s.layers.is_empty()) && b.evals.is_empty()) {
-            return Ok(());
+            return Ok(lost);
         }
         let mut tx = self.begin_write().await?;
         for batch in batches {
-            append_batch(&mut tx, batch).await?;
+            match append_batch(&mut tx, batch).await {
+                Err(StoreError::LeaseLost(id)) => lost.push(id),
+                res => res?,
+            }
         }
         tx.commit().await?;
-        Ok(())
+        Ok(lost)
     }
 
     async fn read_steps(&self, id: JobId, from_step: u64, limit: usize) -> Result<Vec<StepRecord>, StoreError> {
@@ -754,12 +899,6 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    async fn unfinished_jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
-        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE state IN ('queued', 'running') ORDER BY id");
-        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.reader).await?;
-        rows.iter().map(job_from_row).collect()
-    }
-
     async fn job_counts(&self) -> Result<StateCounts, StoreError> {
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT state, count(*) FROM jobs GROUP BY state").fetch_all(&self.reader).await?;
@@ -775,8 +914,10 @@ impl Store for SqliteStore {
         &self,
         spec: &SweepSpec,
         jobs: &[JobSpec],
+        max_unfinished: Option<u64>,
     ) -> Result<(SweepRecord, Vec<JobRecord>), StoreError> {
         let mut tx = self.begin_write().await?;
+        check_room(&mut tx, jobs.len(), max_unfinished).await?;
         let created_ms = now_ms();
         let sweep = sweeps::insert(&mut tx, spec, jobs.len(), created_ms).await?;
         let mut records = Vec::with_capacity(jobs.len());

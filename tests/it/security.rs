@@ -354,7 +354,7 @@ async fn a_queued_job_is_checked_again_when_a_stricter_server_starts_it() {
     // Queued by an earlier server that was allowed to read `data`.
     let store = gradlab::store::SqliteStore::open(db.to_str().unwrap()).await.unwrap();
     let spec = gradlab::api::convert::job_spec(&csv_job(&data.join("ok.csv"))).unwrap();
-    let queued = store.create_job(&spec, None).await.unwrap();
+    let queued = store.create_job(&spec, None, None).await.unwrap();
     drop(store);
 
     let server = TestServer::start(&db, 1).await;

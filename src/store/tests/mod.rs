@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use std::sync::Arc;
+
 use super::SqliteStore;
 use super::codec::{CHUNK_STEPS, STEP_METRICS};
 use crate::engine::activation::Activation;
@@ -14,6 +16,16 @@ use crate::runner::{
     HistoryQuery, JobFilter, JobId, JobRecord, JobState, JobSummary, MetricBatch, Order, PageRequest, Series, Store,
     StoreError,
 };
+
+/// The worker name tests claim as.
+const WORKER: &str = "test-worker";
+const LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Claims the next job as [`WORKER`]: (job, attempt).
+async fn claim(store: &dyn Store) -> (JobId, u64) {
+    let c = store.claim_next(WORKER, LEASE).await.unwrap().expect("a job to claim");
+    (c.record.id, c.attempt)
+}
 
 async fn temp_store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -125,11 +137,11 @@ fn bits(r: &StepRecord) -> Vec<u64> {
 }
 
 fn batch(id: JobId, steps: Vec<StepRecord>, evals: Vec<EvalRecord>) -> MetricBatch {
-    MetricBatch { job: Some(id), steps, evals }
+    MetricBatch { job: Some(id), attempt: None, steps, evals }
 }
 
 /// Appends steps `[0, n)` of a job with `layers` layers in batches of the given sizes (cycled).
-async fn fill(store: &SqliteStore, id: JobId, n: u64, layers: usize, sizes: &[u64]) -> Vec<StepRecord> {
+async fn fill(store: &dyn Store, id: JobId, n: u64, layers: usize, sizes: &[u64]) -> Vec<StepRecord> {
     let all: Vec<StepRecord> = (0..n).map(|s| record(s, layers, 50)).collect();
     let mut at = 0usize;
     for &size in sizes.iter().cycle() {
@@ -151,9 +163,7 @@ fn ids(jobs: &[JobRecord]) -> Vec<i64> {
     jobs.iter().map(|j| j.id.0).collect()
 }
 
-#[tokio::test]
-async fn create_get_list_filter_and_paginate() {
-    let (_dir, store) = temp_store().await;
+pub(super) async fn create_get_list_filter_and_paginate(store: Arc<dyn Store>) {
     let acts = [Activation::Tanh, Activation::Ramp, Activation::Logistic];
     let mut created = Vec::new();
     for i in 0..23usize {
@@ -165,17 +175,18 @@ async fn create_get_list_filter_and_paginate() {
         let s =
             spec(&format!("run-{i}-{}", if i % 3 == 0 { "deep" } else { "shallow" }), acts[i % 3], 2 + i % 7, &labels);
         let sweep = if i % 4 == 0 { Some(7) } else { None };
-        let rec = store.create_job(&s, sweep).await.unwrap();
+        let rec = store.create_job(&s, sweep, None).await.unwrap();
         assert_eq!(rec.state, JobState::Queued);
         assert_eq!(store.get_job(rec.id).await.unwrap().as_ref(), Some(&rec));
         created.push(rec.id);
     }
-    // Some jobs run and finish with verdicts.
-    for (k, &id) in created.iter().enumerate().filter(|(k, _)| k % 3 != 2) {
-        store.mark_running(id, 1000 + k as i64).await.unwrap();
+    // The oldest 15 jobs run (claimed in submission order), the even ones finish with verdicts.
+    for (k, &id) in created.iter().enumerate().take(15) {
+        let (claimed, attempt) = claim(&*store).await;
+        assert_eq!(claimed, id, "claims go in submission order");
         if k % 2 == 0 {
             let v = if k % 4 == 0 { Verdict::Vanishing } else { Verdict::Healthy };
-            store.mark_finished(id, JobState::Succeeded, 2000, Some(&summary(v)), None).await.unwrap();
+            store.mark_finished(id, attempt, JobState::Succeeded, 2000, Some(&summary(v)), None).await.unwrap();
         }
     }
     let mut all = Vec::new();
@@ -258,52 +269,123 @@ async fn create_get_list_filter_and_paginate() {
     assert!(store.get_job(JobId(999)).await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn state_transitions() {
-    let (_dir, store) = temp_store().await;
-    let a = store.create_job(&spec("a", Activation::Tanh, 3, &[]), None).await.unwrap().id;
-    let b = store.create_job(&spec("b", Activation::Tanh, 3, &[]), None).await.unwrap().id;
-    assert_eq!(ids(&store.unfinished_jobs().await.unwrap()), vec![a.0, b.0]);
+pub(super) async fn state_transitions(store: Arc<dyn Store>) {
+    let a = store.create_job(&spec("a", Activation::Tanh, 3, &[]), None, None).await.unwrap().id;
+    let b = store.create_job(&spec("b", Activation::Tanh, 3, &[]), None, None).await.unwrap().id;
 
-    store.mark_running(a, 5).await.unwrap();
-    assert!(matches!(store.mark_running(a, 6).await, Err(StoreError::Invalid(_))));
-    assert!(matches!(store.mark_finished(a, JobState::Running, 7, None, None).await, Err(StoreError::Invalid(_))));
-    store.mark_finished(a, JobState::Failed, 9, None, Some("boom")).await.unwrap();
+    let (got, attempt) = claim(&*store).await;
+    assert_eq!((got, attempt), (a, 1));
     let j = store.get_job(a).await.unwrap().unwrap();
-    assert_eq!(
-        (j.state, j.started_ms, j.finished_ms, j.error.as_deref()),
-        (JobState::Failed, Some(5), Some(9), Some("boom"))
-    );
-    assert!(matches!(store.mark_running(a, 10).await, Err(StoreError::Invalid(_))));
-    assert!(matches!(store.mark_finished(a, JobState::Succeeded, 10, None, None).await, Err(StoreError::Invalid(_))));
+    assert_eq!((j.state, j.owner.as_deref(), j.attempt), (JobState::Running, Some(WORKER), 1));
+    assert!(j.started_ms.is_some());
+    let r = store.mark_finished(a, 1, JobState::Running, 7, None, None).await;
+    assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
+    let r = store.mark_finished(a, 2, JobState::Failed, 9, None, None).await;
+    assert!(matches!(r, Err(StoreError::LeaseLost(j)) if j == a), "{r:?}");
+    store.mark_finished(a, 1, JobState::Failed, 9, None, Some("boom")).await.unwrap();
+    let j = store.get_job(a).await.unwrap().unwrap();
+    assert_eq!((j.state, j.finished_ms, j.error.as_deref()), (JobState::Failed, Some(9), Some("boom")));
+    let r = store.mark_finished(a, 1, JobState::Succeeded, 10, None, None).await;
+    assert!(matches!(r, Err(StoreError::LeaseLost(_))), "{r:?}");
+    assert!(matches!(store.request_cancel(a, 10).await, Err(StoreError::Invalid(_))), "an ended job is not cancelled");
 
-    // A queued job may be cancelled directly.
-    store.mark_finished(b, JobState::Cancelled, 11, None, None).await.unwrap();
-    assert!(store.unfinished_jobs().await.unwrap().is_empty());
+    // A queued job is cancelled at once.
+    let rec = store.request_cancel(b, 11).await.unwrap();
+    assert_eq!((rec.state, rec.finished_ms), (JobState::Cancelled, Some(11)));
+    assert!(store.claim_next(WORKER, LEASE).await.unwrap().is_none(), "nothing left to claim");
 
+    // Retried: queued again, with no history; its next claim is a new attempt.
     store.requeue(a).await.unwrap();
     let j = store.get_job(a).await.unwrap().unwrap();
-    assert_eq!((j.state, j.started_ms, j.finished_ms, j.error), (JobState::Queued, None, None, None));
-    assert_eq!(ids(&store.unfinished_jobs().await.unwrap()), vec![a.0]);
-
+    assert_eq!((j.state, j.started_ms, j.finished_ms, j.error, j.owner), (JobState::Queued, None, None, None, None));
+    let (got, attempt) = claim(&*store).await;
+    assert_eq!((got, attempt), (a, 2));
     let s = summary(Verdict::Exploding);
-    store.mark_running(a, 12).await.unwrap();
-    store.mark_finished(a, JobState::Succeeded, 13, Some(&s), None).await.unwrap();
+    store.mark_finished(a, 2, JobState::Succeeded, 13, Some(&s), None).await.unwrap();
     assert_eq!(store.get_job(a).await.unwrap().unwrap().summary, Some(s));
 
     let none = JobId(404);
-    assert!(matches!(store.mark_running(none, 1).await, Err(StoreError::NotFound(j)) if j == none));
-    assert!(matches!(store.mark_finished(none, JobState::Failed, 1, None, None).await, Err(StoreError::NotFound(_))));
+    let r = store.mark_finished(none, 1, JobState::Failed, 1, None, None).await;
+    assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
     assert!(matches!(store.requeue(none).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.request_cancel(none, 1).await, Err(StoreError::NotFound(_))));
 }
 
-#[tokio::test]
-async fn append_and_read_steps_round_trip_bits() {
-    let (_dir, store) = temp_store().await;
-    let id = store.create_job(&spec("r", Activation::Tanh, 3, &[]), None).await.unwrap().id;
+/// Claims: in submission order, leases renewed by their owner only, a job whose lease ended
+/// claimed again (its history cleared in the same transaction), and the writes of the old
+/// claim refused from then on.
+pub(super) async fn claims_leases_and_fencing(store: Arc<dyn Store>) {
+    let short = std::time::Duration::from_millis(300);
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(store.create_job(&spec(&format!("j{i}"), Activation::Tanh, 2, &[]), None, None).await.unwrap().id);
+    }
+    let one = store.claim_next("w1", short).await.unwrap().unwrap();
+    let two = store.claim_next("w2", LEASE).await.unwrap().unwrap();
+    assert_eq!((one.record.id, two.record.id), (ids[0], ids[1]));
+    // w1 writes under its claim.
+    let under = |attempt, steps: std::ops::Range<u64>| MetricBatch {
+        job: Some(ids[0]),
+        attempt: Some(attempt),
+        steps: steps.map(|s| record(s, 3, 0)).collect(),
+        evals: vec![],
+    };
+    assert!(store.append_metrics(&[under(1, 0..30)]).await.unwrap().is_empty());
+    // Renewing: only the owner's claims hold; w2 cannot renew w1's.
+    let r = store.renew_leases("w2", &[(ids[0], 1), (ids[1], 1)], LEASE).await.unwrap();
+    assert_eq!(r.lost, vec![ids[0]]);
+    // w1 stops renewing; its lease ends and the job is claimed again, before the queued job
+    // that was submitted after it.
+    tokio::time::sleep(short * 2).await;
+    let three = store.claim_next("w3", LEASE).await.unwrap().unwrap();
+    assert_eq!((three.record.id, three.attempt), (ids[0], 2));
+    assert_eq!((three.record.steps_done, three.record.owner.as_deref()), (0, Some("w3")));
+    assert!(store.read_steps(ids[0], 0, 100).await.unwrap().is_empty(), "the last attempt's history is gone");
+    // w1, back, can neither renew, write, nor finish.
+    let r = store.renew_leases("w1", &[(ids[0], 1)], LEASE).await.unwrap();
+    assert_eq!(r.lost, vec![ids[0]]);
+    let lost = store.append_metrics(&[under(1, 30..31), under(2, 0..5)]).await.unwrap();
+    assert_eq!(lost, vec![ids[0]], "only the old claim's batch is refused");
+    assert_eq!(store.get_job(ids[0]).await.unwrap().unwrap().steps_done, 5);
+    let r = store.mark_finished(ids[0], 1, JobState::Succeeded, 1, None, None).await;
+    assert!(matches!(r, Err(StoreError::LeaseLost(_))), "{r:?}");
+    store.mark_finished(ids[0], 2, JobState::Succeeded, 1, None, None).await.unwrap();
+    // A running job's cancellation reaches its owner's next renewal.
+    let rec = store.request_cancel(ids[1], 5).await.unwrap();
+    assert_eq!(rec.state, JobState::Running);
+    let r = store.renew_leases("w2", &[(ids[1], 1)], LEASE).await.unwrap();
+    assert_eq!((r.lost, r.cancel), (vec![], vec![ids[1]]));
+    // Releasing a worker's leases makes its jobs claimable at once.
+    store.release_leases("w2").await.unwrap();
+    let four = store.claim_next("w4", LEASE).await.unwrap().unwrap();
+    assert_eq!((four.record.id, four.attempt), (ids[1], 2));
+    let five = store.claim_next("w4", LEASE).await.unwrap().unwrap();
+    assert_eq!(five.record.id, ids[2]);
+    assert!(store.claim_next("w4", LEASE).await.unwrap().is_none());
+}
+
+/// The queue limit holds in the store's transaction: a sweep that would pass it stores nothing.
+pub(super) async fn the_queue_limit_is_checked_where_jobs_are_stored(store: Arc<dyn Store>) {
+    for i in 0..3 {
+        store.create_job(&spec(&format!("q{i}"), Activation::Tanh, 1, &[]), None, Some(3)).await.unwrap();
+    }
+    let r = store.create_job(&spec("over", Activation::Tanh, 1, &[]), None, Some(3)).await;
+    assert!(matches!(r, Err(StoreError::Full(3, 3))), "{r:?}");
+    let sweep = sweep_spec("big");
+    let r = store.create_sweep(&sweep, &sweep.expand(10).unwrap(), Some(6)).await;
+    assert!(matches!(r, Err(StoreError::Full(3, 6))), "{r:?}");
+    assert_eq!(store.job_counts().await.unwrap().total(), 3);
+    // A finished job frees its place.
+    let (id, attempt) = claim(&*store).await;
+    store.mark_finished(id, attempt, JobState::Succeeded, 1, None, None).await.unwrap();
+    store.create_job(&spec("fits", Activation::Tanh, 1, &[]), None, Some(3)).await.unwrap();
+}
+
+pub(super) async fn append_and_read_steps_round_trip_bits(store: Arc<dyn Store>) {
+    let id = store.create_job(&spec("r", Activation::Tanh, 3, &[]), None, None).await.unwrap().id;
     let n = 2 * CHUNK_STEPS as u64 + 77;
     // Odd batch sizes exercise tail-chunk filling and chunk boundaries.
-    let all = fill(&store, id, n, 4, &[1, 7, 300, 1, 600]).await;
+    let all = fill(&*store, id, n, 4, &[1, 7, 300, 1, 600]).await;
     assert_eq!(store.get_job(id).await.unwrap().unwrap().steps_done, n);
 
     let got = store.read_steps(id, 0, usize::MAX).await.unwrap();
@@ -328,7 +410,9 @@ async fn append_and_read_steps_round_trip_bits() {
     assert!(matches!(again, Err(StoreError::Invalid(_))), "{again:?}");
     let wrong = store.append_metrics(&[batch(id, vec![record(n, 5, 0)], vec![])]).await;
     assert!(matches!(wrong, Err(StoreError::Invalid(_))), "{wrong:?}");
-    let no_job = store.append_metrics(&[MetricBatch { job: None, steps: vec![record(n, 4, 0)], evals: vec![] }]).await;
+    let no_job = store
+        .append_metrics(&[MetricBatch { job: None, attempt: None, steps: vec![record(n, 4, 0)], evals: vec![] }])
+        .await;
     assert!(matches!(no_job, Err(StoreError::Invalid(_))));
 
     let evals = store.read_evals(id, 0).await.unwrap();
@@ -336,11 +420,9 @@ async fn append_and_read_steps_round_trip_bits() {
     assert_eq!(evals[0], EvalRecord { step: 0, test_loss: 1.0, test_accuracy: 0.5 });
 }
 
-#[tokio::test]
-async fn append_is_one_transaction() {
-    let (_dir, store) = temp_store().await;
-    let a = store.create_job(&spec("a", Activation::Tanh, 1, &[]), None).await.unwrap().id;
-    let b = store.create_job(&spec("b", Activation::Tanh, 1, &[]), None).await.unwrap().id;
+pub(super) async fn append_is_one_transaction(store: Arc<dyn Store>) {
+    let a = store.create_job(&spec("a", Activation::Tanh, 1, &[]), None, None).await.unwrap().id;
+    let b = store.create_job(&spec("b", Activation::Tanh, 1, &[]), None, None).await.unwrap().id;
     let ok = batch(a, vec![record(0, 2, 0), record(1, 2, 0)], vec![]);
     let bad = batch(b, vec![record(3, 2, 0), record(2, 2, 0)], vec![]);
     assert!(store.append_metrics(&[ok.clone(), bad]).await.is_err());
@@ -380,12 +462,10 @@ fn same_f64(a: &[f64], b: &[f64]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
 }
 
-#[tokio::test]
-async fn history_full_and_downsampled() {
-    let (_dir, store) = temp_store().await;
-    let id = store.create_job(&spec("h", Activation::Tanh, 2, &[]), None).await.unwrap().id;
+pub(super) async fn history_full_and_downsampled(store: Arc<dyn Store>) {
+    let id = store.create_job(&spec("h", Activation::Tanh, 2, &[]), None, None).await.unwrap().id;
     let n = 1500u64;
-    let all = fill(&store, id, n, 3, &[250, 13]).await;
+    let all = fill(&*store, id, n, 3, &[250, 13]).await;
 
     // Full resolution of everything.
     let full = store.history(id, &HistoryQuery::default()).await.unwrap();
@@ -442,10 +522,8 @@ async fn history_full_and_downsampled() {
     }
 }
 
-#[tokio::test]
-async fn a_single_spike_survives_downsampling() {
-    let (_dir, store) = temp_store().await;
-    let id = store.create_job(&spec("s", Activation::Tanh, 1, &[]), None).await.unwrap().id;
+pub(super) async fn a_single_spike_survives_downsampling(store: Arc<dyn Store>) {
+    let id = store.create_job(&spec("s", Activation::Tanh, 1, &[]), None, None).await.unwrap().id;
     let steps: Vec<StepRecord> = (0..10_000u64)
         .map(|s| {
             let mut r = record(s, 2, 0);
@@ -469,12 +547,10 @@ async fn a_single_spike_survives_downsampling() {
     assert!(s.values.iter().chain(&s.min).all(|&v| v == 1.0));
 }
 
-#[tokio::test]
-async fn requeue_clears_history() {
-    let (_dir, store) = temp_store().await;
-    let id = store.create_job(&spec("q", Activation::Tanh, 2, &[]), None).await.unwrap().id;
-    store.mark_running(id, 1).await.unwrap();
-    fill(&store, id, 700, 3, &[100]).await;
+pub(super) async fn requeue_clears_history(store: Arc<dyn Store>) {
+    let id = store.create_job(&spec("q", Activation::Tanh, 2, &[]), None, None).await.unwrap().id;
+    claim(&*store).await;
+    fill(&*store, id, 700, 3, &[100]).await;
     store.requeue(id).await.unwrap();
     let j = store.get_job(id).await.unwrap().unwrap();
     assert_eq!((j.state, j.steps_done, j.started_ms), (JobState::Queued, 0, None));
@@ -483,43 +559,13 @@ async fn requeue_clears_history() {
     let h = store.history(id, &HistoryQuery::default()).await.unwrap();
     assert!(h.series.iter().all(|s| s.steps.is_empty()) && h.evals.is_empty());
     // The job starts over from step 0.
-    let again = fill(&store, id, 20, 3, &[20]).await;
+    let again = fill(&*store, id, 20, 3, &[20]).await;
     let got = store.read_steps(id, 0, 100).await.unwrap();
     assert_eq!(got.iter().map(bits).collect::<Vec<_>>(), again.iter().map(bits).collect::<Vec<_>>());
 }
 
-#[tokio::test]
-async fn reopen_reads_everything_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("durable.db").display());
-    let (id, all, rec) = {
-        let store = SqliteStore::open(&url).await.unwrap();
-        let rec = store.create_job(&spec("d", Activation::Ramp, 2, &[("k", "v")]), Some(3)).await.unwrap();
-        store.mark_running(rec.id, 10).await.unwrap();
-        let all = fill(&store, rec.id, 900, 3, &[64]).await;
-        store.mark_finished(rec.id, JobState::Succeeded, 20, Some(&summary(Verdict::Healthy)), None).await.unwrap();
-        let rec = store.get_job(rec.id).await.unwrap().unwrap();
-        store.close().await;
-        (rec.id, all, rec)
-    };
-    // Plain path this time.
-    let store = SqliteStore::open(dir.path().join("durable.db").to_str().unwrap()).await.unwrap();
-    let w = store.writer_pool();
-    let page: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(w).await.unwrap();
-    let journal: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(w).await.unwrap();
-    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(w).await.unwrap();
-    assert_eq!((page, journal.as_str(), fk), (16384, "wal", 1));
-    assert_eq!(store.get_job(id).await.unwrap(), Some(rec));
-    let got = store.read_steps(id, 0, usize::MAX).await.unwrap();
-    assert_eq!(got.iter().map(bits).collect::<Vec<_>>(), all.iter().map(bits).collect::<Vec<_>>());
-    let f = JobFilter { label: Some(("k".into(), Some("v".into()))), ..Default::default() };
-    assert_eq!(ids(&store.list_jobs(&f, Order::CreatedDesc, &PageRequest::default()).await.unwrap().0), vec![id.0]);
-}
-
-#[tokio::test]
-async fn bad_requests_are_errors() {
-    let (_dir, store) = temp_store().await;
-    let id = store.create_job(&spec("e", Activation::Tanh, 2, &[]), None).await.unwrap().id;
+pub(super) async fn bad_requests_are_errors(store: Arc<dyn Store>) {
+    let id = store.create_job(&spec("e", Activation::Tanh, 2, &[]), None, None).await.unwrap().id;
     for token in ["abc", "-1", "0", "", "1.5", " 3", "99999999999999999999999"] {
         let r = store
             .list_jobs(&JobFilter::default(), Order::CreatedAsc, &PageRequest { size: 5, token: Some(token.into()) })
@@ -546,48 +592,10 @@ async fn bad_requests_are_errors() {
     assert!(matches!(r, Err(StoreError::NotFound(_))));
 }
 
-#[tokio::test]
-async fn bad_stored_data_is_corrupt_not_a_panic() {
-    let (_dir, store) = temp_store().await;
-    let id = store.create_job(&spec("c", Activation::Tanh, 1, &[]), None).await.unwrap().id;
-    fill(&store, id, 10, 2, &[10]).await;
-    let w = store.writer_pool();
-    sqlx::query("UPDATE chunks SET data = x'47010c00ffffffff' WHERE job_id = ? AND layer = 1")
-        .bind(id.0)
-        .execute(w)
-        .await
-        .unwrap();
-    assert!(matches!(store.read_steps(id, 0, 10).await, Err(StoreError::Corrupt { .. })));
-    assert!(matches!(store.history(id, &HistoryQuery::default()).await, Err(StoreError::Corrupt { .. })));
-    let h = store.create_job(&spec("h", Activation::Tanh, 1, &[]), None).await.unwrap().id;
-    fill(&store, h, 10, 2, &[10]).await;
-    sqlx::query("UPDATE histograms SET data = x'4801000005000000' WHERE job_id = ?")
-        .bind(h.0)
-        .execute(w)
-        .await
-        .unwrap();
-    assert!(matches!(store.read_steps(h, 0, 10).await, Err(StoreError::Corrupt { .. })));
-    sqlx::query("UPDATE chunks SET data = x'47010400ffffffff' WHERE job_id = ? AND layer = -1")
-        .bind(h.0)
-        .execute(w)
-        .await
-        .unwrap();
-    assert!(matches!(store.read_steps(h, 0, 10).await, Err(StoreError::Corrupt { .. })));
-    sqlx::query("UPDATE jobs SET spec = '{not json' WHERE id = ?").bind(id.0).execute(w).await.unwrap();
-    assert!(matches!(store.get_job(id).await, Err(StoreError::Corrupt { .. })));
-    sqlx::query("UPDATE jobs SET spec = '{}', steps_done = -5 WHERE id = ?").bind(id.0).execute(w).await.unwrap();
-    assert!(matches!(store.get_job(id).await, Err(StoreError::Corrupt { .. })));
-    sqlx::query("UPDATE jobs SET steps_done = 'many' WHERE id = ?").bind(id.0).execute(w).await.unwrap();
-    assert!(matches!(store.get_job(id).await, Err(StoreError::Corrupt { .. })));
-    assert!(matches!(store.read_steps(id, 0, 1).await, Err(StoreError::Corrupt { .. })));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_appends_to_different_jobs() {
-    let (_dir, store) = temp_store().await;
+pub(super) async fn concurrent_appends_to_different_jobs(store: Arc<dyn Store>) {
     let mut ids = Vec::new();
     for i in 0..6 {
-        ids.push(store.create_job(&spec(&format!("c{i}"), Activation::Tanh, 2, &[]), None).await.unwrap().id);
+        ids.push(store.create_job(&spec(&format!("c{i}"), Activation::Tanh, 2, &[]), None, None).await.unwrap().id);
     }
     let mut tasks = Vec::new();
     for (i, &id) in ids.iter().enumerate() {
@@ -620,17 +628,6 @@ async fn concurrent_appends_to_different_jobs() {
     }
 }
 
-#[tokio::test]
-async fn in_memory_urls_work() {
-    for url in ["sqlite::memory:", "sqlite://:memory:"] {
-        let store = SqliteStore::open(url).await.unwrap();
-        let id = store.create_job(&spec("m", Activation::Tanh, 1, &[]), None).await.unwrap().id;
-        fill(&store, id, 30, 2, &[7]).await;
-        assert_eq!(store.read_steps(id, 0, 100).await.unwrap().len(), 30);
-    }
-    assert!(matches!(SqliteStore::open("").await, Err(StoreError::Invalid(_))));
-}
-
 // ---------------------------------------------------------------------------------------------
 // Sweeps
 
@@ -643,13 +640,11 @@ fn sweep_spec(name: &str) -> crate::runner::sweep::SweepSpec {
     }
 }
 
-#[tokio::test]
-async fn a_sweep_is_stored_with_its_jobs_and_its_counts_follow_them() {
+pub(super) async fn a_sweep_is_stored_with_its_jobs_and_its_counts_follow_them(store: Arc<dyn Store>) {
     use crate::runner::{StateCounts, SweepId, SweepState};
-    let (_dir, store) = temp_store().await;
     let spec = sweep_spec("s");
     let jobs = spec.expand(100).unwrap();
-    let (sweep, records) = store.create_sweep(&spec, &jobs).await.unwrap();
+    let (sweep, records) = store.create_sweep(&spec, &jobs, None).await.unwrap();
     assert_eq!(records.len(), 4);
     assert!(records.iter().all(|r| r.sweep_id == Some(sweep.id.0) && r.state == JobState::Queued));
     assert_eq!(sweep.counts, StateCounts { queued: 4, ..Default::default() });
@@ -660,17 +655,20 @@ async fn a_sweep_is_stored_with_its_jobs_and_its_counts_follow_them() {
     let listed: Vec<JobId> = store.sweep_jobs(sweep.id).await.unwrap().iter().map(|j| j.id).collect();
     assert_eq!(listed, records.iter().map(|r| r.id).collect::<Vec<_>>(), "in expansion order");
 
-    store.mark_running(records[0].id, 10).await.unwrap();
-    store.mark_finished(records[0].id, JobState::Succeeded, 20, Some(&summary(Verdict::Healthy)), None).await.unwrap();
-    store.mark_running(records[1].id, 11).await.unwrap();
+    let (first, a0) = claim(&*store).await;
+    assert_eq!(first, records[0].id);
+    store.mark_finished(first, a0, JobState::Succeeded, 20, Some(&summary(Verdict::Healthy)), None).await.unwrap();
+    let (second, a1) = claim(&*store).await;
+    assert_eq!(second, records[1].id);
     let s = store.get_sweep(sweep.id).await.unwrap().unwrap();
     assert_eq!((s.counts.queued, s.counts.running, s.counts.succeeded), (2, 1, 1));
     assert_eq!((s.state(), s.finished_ms), (SweepState::Running, None));
 
     store.mark_sweep_cancelled(sweep.id, 30).await.unwrap();
     store.mark_sweep_cancelled(sweep.id, 40).await.unwrap();
-    for r in &records[1..] {
-        store.mark_finished(r.id, JobState::Cancelled, 50 + r.id.0, None, None).await.unwrap();
+    store.mark_finished(second, a1, JobState::Cancelled, 50 + second.0, None, None).await.unwrap();
+    for r in &records[2..] {
+        store.request_cancel(r.id, 50 + r.id.0).await.unwrap();
     }
     let s = store.get_sweep(sweep.id).await.unwrap().unwrap();
     assert_eq!(s.cancelled_ms, Some(30), "the first cancellation counts");
@@ -683,13 +681,11 @@ async fn a_sweep_is_stored_with_its_jobs_and_its_counts_follow_them() {
     assert!(matches!(store.mark_sweep_cancelled(none, 1).await, Err(StoreError::SweepNotFound(_))));
 }
 
-#[tokio::test]
-async fn sweeps_list_newest_first_in_pages() {
-    let (_dir, store) = temp_store().await;
+pub(super) async fn sweeps_list_newest_first_in_pages(store: Arc<dyn Store>) {
     let mut ids = Vec::new();
     for i in 0..5 {
         let spec = sweep_spec(&format!("s{i}"));
-        ids.push(store.create_sweep(&spec, &spec.expand(10).unwrap()).await.unwrap().0.id);
+        ids.push(store.create_sweep(&spec, &spec.expand(10).unwrap(), None).await.unwrap().0.id);
     }
     ids.reverse();
     let mut page = PageRequest { size: 2, token: None };
@@ -711,112 +707,8 @@ async fn sweeps_list_newest_first_in_pages() {
 // ---------------------------------------------------------------------------------------------
 // A full disk while jobs run
 
-async fn until(store: &SqliteStore, id: JobId, done: impl Fn(&JobRecord) -> bool) -> JobRecord {
-    for _ in 0..3000 {
-        let j = store.get_job(id).await.unwrap().unwrap();
-        if done(&j) {
-            return j;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("job {id} never got there: {:?}", store.get_job(id).await);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_database_fails_the_job_writing_and_nothing_else() {
-    use std::sync::Arc;
-
-    use crate::runner::{Runner, RunnerConfig};
-    let (_dir, store) = temp_store().await;
-    let runner = Runner::start(Arc::new(store.clone()), RunnerConfig::with_workers(2)).await.unwrap();
-    let small = JobSpec { steps: 60, ..JobSpec::default().with_depth(2, 8) };
-    let a = runner.submit(small.clone(), None).await.unwrap().id;
-    let a_done = until(&store, a, |j| j.state.is_terminal()).await;
-    assert_eq!(a_done.state, JobState::Succeeded);
-    let a_history = store.history(a, &HistoryQuery::default()).await.unwrap();
-
-    // A job that writes a lot; once it runs, the database may not grow any more.
-    let big = JobSpec { steps: 100_000, histogram_every: 1, ..JobSpec::default().with_depth(4, 64) };
-    let b = runner.submit(big, None).await.unwrap().id;
-    until(&store, b, |j| j.steps_done > 0).await;
-    let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(store.writer_pool()).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA max_page_count = {}", pages + 4)))
-        .execute(store.writer_pool())
-        .await
-        .unwrap();
-
-    // The job stops on the failed write. Recording its end may need a page too: the writer keeps
-    // trying, and the store keeps answering reads meanwhile.
-    let mut last = (0, std::time::Instant::now());
-    while last.1.elapsed() < std::time::Duration::from_millis(500) {
-        let now = store.get_job(b).await.unwrap().unwrap();
-        if now.state.is_terminal() {
-            break;
-        }
-        if now.steps_done != last.0 {
-            last = (now.steps_done, std::time::Instant::now());
-        }
-        assert_eq!(store.get_job(a).await.unwrap().unwrap(), a_done);
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    sqlx::query("PRAGMA max_page_count = 1073741823").execute(store.writer_pool()).await.unwrap();
-    let b_done = until(&store, b, |j| j.state.is_terminal()).await;
-    assert_eq!(b_done.state, JobState::Failed);
-    let why = b_done.error.unwrap_or_default();
-    assert!(why.contains("full"), "the failure says why: {why}");
-    assert!(b_done.steps_done < 100_000);
-    // Its history is whole up to where it stopped: every stored step, in order, no torn chunk.
-    let b_history = store.history(b, &HistoryQuery { metrics: Some(vec!["loss".into()]), ..Default::default() }).await;
-    let steps = &b_history.unwrap().series[0].steps;
-    assert_eq!(steps, &(0..steps.len() as u64).collect::<Vec<_>>());
-
-    // The other job is untouched, and the store still answers.
-    assert_eq!(store.get_job(a).await.unwrap().unwrap(), a_done);
-    assert_eq!(store.history(a, &HistoryQuery::default()).await.unwrap(), a_history);
-    // Room again: jobs run as before.
-    let c = runner.submit(small, None).await.unwrap().id;
-    assert_eq!(until(&store, c, |j| j.state.is_terminal()).await.state, JobState::Succeeded);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_end_of_a_job_the_store_refused_is_recorded_once_it_accepts() {
-    use std::sync::Arc;
-
-    use crate::runner::{Runner, RunnerConfig};
-    let (_dir, store) = temp_store().await;
-    let runner = Runner::start(Arc::new(store.clone()), RunnerConfig::with_workers(1)).await.unwrap();
-    let job = JobSpec { steps: 1_000_000, ..JobSpec::default().with_depth(2, 8) };
-    let id = runner.submit(job, None).await.unwrap().id;
-    until(&store, id, |j| j.steps_done > 10).await;
-    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
-    let watching = runner.clone();
-    let watcher = tokio::spawn(async move { watching.watch(id, 0, tx).await });
-
-    // Every write now fails: the job's metrics, then the record of its end.
-    sqlx::query("PRAGMA query_only = 1").execute(store.writer_pool()).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    let meanwhile = store.get_job(id).await.unwrap().unwrap();
-    assert_eq!(meanwhile.state, JobState::Running, "its end could not be recorded yet");
-    let stuck_at = meanwhile.steps_done;
-
-    sqlx::query("PRAGMA query_only = 0").execute(store.writer_pool()).await.unwrap();
-    let ended = until(&store, id, |j| j.state.is_terminal()).await;
-    assert_eq!(ended.state, JobState::Failed);
-    assert!(ended.error.as_deref().unwrap_or("").contains("storing metrics failed"), "{ended:?}");
-    assert_eq!(ended.steps_done, stuck_at, "nothing stored after the failure");
-    // The watcher hears the end once it is recorded.
-    let mut last = None;
-    while let Some(ev) = rx.recv().await {
-        if let Ok(crate::runner::LiveEvent::State(rec)) = ev {
-            last = Some(rec.state);
-        }
-    }
-    watcher.await.unwrap();
-    assert_eq!(last, Some(JobState::Failed));
-}
-
 /// Every piece of a read, in order.
-async fn pieces(store: &SqliteStore, id: JobId, q: &HistoryQuery) -> Vec<HistoryPiece> {
+async fn pieces(store: &dyn Store, id: JobId, q: &HistoryQuery) -> Vec<HistoryPiece> {
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
     let reading = async move { history::read(store, id, q, &tx).await };
     let gathering = async {
@@ -839,15 +731,13 @@ fn piece_bits(p: &HistoryPiece) -> (Option<u32>, Vec<u64>, Vec<ColumnBits>) {
     (p.layer, p.steps.clone(), p.columns.iter().map(|c| (c.metric, b(&c.values), b(&c.min), b(&c.max))).collect())
 }
 
-#[tokio::test]
-async fn streamed_reads_come_in_bounded_pieces_and_add_up_to_the_whole() {
-    let (_dir, store) = temp_store().await;
-    let id = store.create_job(&spec("long", Activation::Tanh, 3, &[]), None).await.unwrap().id;
+pub(super) async fn streamed_reads_come_in_bounded_pieces_and_add_up_to_the_whole(store: Arc<dyn Store>) {
+    let id = store.create_job(&spec("long", Activation::Tanh, 3, &[]), None, None).await.unwrap().id;
     let n = 20_000;
-    fill(&store, id, n, 4, &[4096, 1000, 7]).await;
+    fill(&*store, id, n, 4, &[4096, 1000, 7]).await;
     for max_points in [None, Some(700)] {
         let q = HistoryQuery { max_points, ..Default::default() };
-        let all = pieces(&store, id, &q).await;
+        let all = pieces(&*store, id, &q).await;
         for p in &all {
             let per = if p.downsampled { 3 } else { 1 };
             let values = p.steps.len() * p.columns.len() * per + p.evals.len() * 3;
@@ -865,13 +755,13 @@ async fn streamed_reads_come_in_bounded_pieces_and_add_up_to_the_whole() {
         }
         // The full read equals the step scalars alone followed by each layer read alone.
         let mut parts =
-            pieces(&store, id, &HistoryQuery { metrics: Some(STEP_METRICS.map(String::from).to_vec()), ..q.clone() })
+            pieces(&*store, id, &HistoryQuery { metrics: Some(STEP_METRICS.map(String::from).to_vec()), ..q.clone() })
                 .await;
         parts.retain(|p| p.evals.is_empty());
         let layer_metrics: Vec<String> = LayerStats::METRICS.iter().map(|m| m.to_string()).collect();
         for l in 0..4 {
             let one = HistoryQuery { layers: Some(vec![l]), metrics: Some(layer_metrics.clone()), ..q.clone() };
-            parts.extend(pieces(&store, id, &one).await.into_iter().filter(|p| p.evals.is_empty()));
+            parts.extend(pieces(&*store, id, &one).await.into_iter().filter(|p| p.evals.is_empty()));
         }
         let full: Vec<_> = all.iter().filter(|p| p.evals.is_empty()).map(piece_bits).collect();
         assert_eq!(full, parts.iter().map(piece_bits).collect::<Vec<_>>());
@@ -880,15 +770,13 @@ async fn streamed_reads_come_in_bounded_pieces_and_add_up_to_the_whole() {
     }
 }
 
-#[tokio::test]
-async fn a_reader_that_stops_reading_stops_the_read() {
-    let (_dir, store) = temp_store().await;
-    let id = store.create_job(&spec("long", Activation::Tanh, 3, &[]), None).await.unwrap().id;
-    fill(&store, id, 30_000, 4, &[4096]).await;
+pub(super) async fn a_reader_that_stops_reading_stops_the_read(store: Arc<dyn Store>) {
+    let id = store.create_job(&spec("long", Activation::Tanh, 3, &[]), None, None).await.unwrap().id;
+    fill(&*store, id, 30_000, 4, &[4096]).await;
     let (tx, mut rx) = tokio::sync::mpsc::channel(1);
     let store2 = store.clone();
     let q = HistoryQuery::default();
-    let reading = tokio::spawn(async move { history::read(&store2, id, &q, &tx).await });
+    let reading = tokio::spawn(async move { history::read(&*store2, id, &q, &tx).await });
     assert!(rx.recv().await.is_some());
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     // Dozens of pieces are due; the read waits on the one it could not hand over.
@@ -897,46 +785,35 @@ async fn a_reader_that_stops_reading_stops_the_read() {
     reading.await.unwrap().unwrap();
 }
 
-#[tokio::test]
-async fn chunks_written_before_compression_still_read() {
-    let (_dir, store) = temp_store().await;
-    let id = store.create_job(&spec("v1", Activation::Tanh, 1, &[]), None).await.unwrap().id;
-    let recs = fill(&store, id, 600, 2, &[600]).await;
-    let before = store.history(id, &HistoryQuery::default()).await.unwrap();
-    // Rewrite every chunk as version 1 (raw columns) from its decoded contents.
-    let w = store.writer_pool();
-    let rows: Vec<(i64, i64, Vec<u8>)> =
-        sqlx::query_as("SELECT rowid, layer, data FROM chunks WHERE job_id = ?").bind(id.0).fetch_all(w).await.unwrap();
-    for (rowid, layer, data) in rows {
-        let ncols = if layer < 0 { STEP_METRICS.len() } else { LayerStats::METRICS.len() };
-        let c = super::codec::Chunk::decode(&data, ncols).unwrap();
-        let mut v1 = vec![0x47, 1, ncols as u8, 0];
-        v1.extend_from_slice(&(c.len() as u32).to_le_bytes());
-        for i in 0..c.len() {
-            v1.extend_from_slice(&c.step(i).to_le_bytes());
+mod sqlite;
+
+/// Runs each generic store test against every backend.
+macro_rules! every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (_dir, store) = super::temp_store().await;
+                super::$name(std::sync::Arc::new(store)).await;
+            })*
         }
-        for col in 0..ncols {
-            for i in 0..c.len() {
-                v1.extend_from_slice(&c.value(i, col).to_bits().to_le_bytes());
-            }
-        }
-        sqlx::query("UPDATE chunks SET data = ? WHERE rowid = ?").bind(v1).bind(rowid).execute(w).await.unwrap();
-    }
-    let series_bits = |h: &crate::runner::HistoryResult| {
-        h.series
-            .iter()
-            .map(|s| {
-                (s.layer, s.metric.clone(), s.steps.clone(), s.values.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
-            })
-            .collect::<Vec<_>>()
     };
-    assert_eq!(series_bits(&store.history(id, &HistoryQuery::default()).await.unwrap()), series_bits(&before));
-    let read = store.read_steps(id, 0, 1000).await.unwrap();
-    assert_eq!(read.iter().map(bits).collect::<Vec<_>>(), recs.iter().map(bits).collect::<Vec<_>>());
-    // Appending to a version-1 tail chunk rewrites it in the current version.
-    let more: Vec<StepRecord> = (600..700).map(|s| record(s, 2, 50)).collect();
-    store.append_metrics(&[batch(id, more.clone(), vec![])]).await.unwrap();
-    let read = store.read_steps(id, 0, 1000).await.unwrap();
-    assert_eq!(read.len(), 700);
-    assert_eq!(read[650..].iter().map(bits).collect::<Vec<_>>(), more[50..].iter().map(bits).collect::<Vec<_>>());
 }
+
+every_backend!(
+    create_get_list_filter_and_paginate,
+    state_transitions,
+    claims_leases_and_fencing,
+    the_queue_limit_is_checked_where_jobs_are_stored,
+    append_and_read_steps_round_trip_bits,
+    append_is_one_transaction,
+    history_full_and_downsampled,
+    a_single_spike_survives_downsampling,
+    requeue_clears_history,
+    bad_requests_are_errors,
+    concurrent_appends_to_different_jobs,
+    a_sweep_is_stored_with_its_jobs_and_its_counts_follow_them,
+    sweeps_list_newest_first_in_pages,
+    streamed_reads_come_in_bounded_pieces_and_add_up_to_the_whole,
+    a_reader_that_stops_reading_stops_the_read,
+);
