@@ -202,14 +202,20 @@ fn bench_store(c: &mut Criterion) {
     let sizes_steps = 20_000;
     let smooth = rt.block_on(store.create_job(&spec, None, None)).unwrap().id;
     for part in trained(sizes_steps).chunks(1000) {
-        rt.block_on(store.append_metrics(&[MetricBatch { job: Some(smooth), attempt: None, steps: part.to_vec(), evals: vec![] }]))
-            .unwrap();
+        rt.block_on(store.append_metrics(&[MetricBatch {
+            job: Some(smooth),
+            attempt: None,
+            steps: part.to_vec(),
+            evals: vec![],
+        }]))
+        .unwrap();
     }
     let rough = rt.block_on(store.create_job(&spec, None, None)).unwrap().id;
     let mut state = 0x9e37_79b9_7f4a_7c15;
     for from in (0..sizes_steps).step_by(1000) {
         let steps = (from..from + 1000).map(|s| noisy(s, &mut state)).collect();
-        rt.block_on(store.append_metrics(&[MetricBatch { job: Some(rough), attempt: None, steps, evals: vec![] }])).unwrap();
+        rt.block_on(store.append_metrics(&[MetricBatch { job: Some(rough), attempt: None, steps, evals: vec![] }]))
+            .unwrap();
     }
     for (name, job) in [("a training run (tanh 16x32, digits)", smooth), ("random f32 statistics", rough)] {
         let b = rt.block_on(stored_bytes_per_layer_step(&path, job));

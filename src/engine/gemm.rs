@@ -1,7 +1,9 @@
 //! Matrix products for the training step, split over rayon for wide layers.
 //!
-//! The kernel is the `gemm` crate's (faer's), single-threaded: 10-25% faster than ndarray's
-//! `matrixmultiply` on the step's shapes (`benches/train_step.rs` runs both).
+//! The kernel is faer's (`gemm-f32` and `gemm-f64`, the real-valued halves of the `gemm`
+//! crate, without its complex and f16 kernels, which took a minute of every fresh build),
+//! single-threaded: 10-25% faster than ndarray's `matrixmultiply` on the step's shapes
+//! (`benches/train_step.rs` runs both).
 //!
 //! Determinism: a split only ever cuts the output, by rows or by columns, never the inner
 //! dimension. Each output element is then computed by the same kernel over the same K-blocks in
@@ -41,7 +43,7 @@ const LHS_PACKING_THRESHOLD: usize = 32;
 
 fn tune_kernel() {
     static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| gemm::set_lhs_packing_threshold_single_thread(LHS_PACKING_THRESHOLD));
+    ONCE.call_once(|| gemm_common::gemm::set_lhs_packing_threshold_single_thread(LHS_PACKING_THRESHOLD));
 }
 
 /// c = a . b + beta * c on the calling thread. Panics if the shapes do not agree.
@@ -60,31 +62,72 @@ pub fn matmul_serial<F: Real>(a: ArrayView2<'_, F>, b: ArrayView2<'_, F>, beta: 
     let [a_rs, a_cs] = [a.strides()[0], a.strides()[1]];
     let [b_rs, b_cs] = [b.strides()[0], b.strides()[1]];
     let [c_rs, c_cs] = [c.strides()[0], c.strides()[1]];
-    // SAFETY: the three views are valid for their shapes and strides (checked above to agree),
-    // and `c` is borrowed mutably, so it overlaps neither `a` nor `b`. gemm computes
-    // dst = alpha * dst + beta * lhs . rhs, reading dst only when told to.
+    assert!(
+        [a_rs, a_cs, b_rs, b_cs, c_rs, c_cs].iter().all(|&s| s >= 0),
+        "matmul takes views with non-negative strides"
+    );
+    // As the `gemm` crate's entry point does: the kernels prefer a column-major destination, so
+    // a row-major one is computed as the transposed product (c' = b' . a').
+    let transpose = c_cs.abs() < c_rs.abs();
+    let (m, n, dst_cs, dst_rs, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs) = if transpose {
+        (n, m, c_rs, c_cs, b.as_ptr(), b_rs, b_cs, a.as_ptr(), a_rs, a_cs)
+    } else {
+        (m, n, c_cs, c_rs, a.as_ptr(), a_cs, a_rs, b.as_ptr(), b_cs, b_rs)
+    };
+    let (dst, read_dst, alpha, parallelism) = (c.as_mut_ptr(), beta != F::zero(), beta, gemm_common::Parallelism::None);
+    // SAFETY: the three views are valid for their shapes and strides (checked above to agree
+    // and to be non-negative), and `c` is borrowed mutably, so it overlaps neither `a` nor `b`.
+    // The kernel computes dst = alpha * dst + beta * lhs . rhs, reading dst only when told to;
+    // F is f32 or f64 (the only `Real`s), checked by TypeId before the pointer casts.
     unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            c_cs,
-            c_rs,
-            beta != F::zero(),
-            a.as_ptr(),
-            a_cs,
-            a_rs,
-            b.as_ptr(),
-            b_cs,
-            b_rs,
-            beta,
-            F::one(),
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
+        if std::any::TypeId::of::<F>() == std::any::TypeId::of::<f32>() {
+            let f = |x: F| *(&x as *const F as *const f32);
+            gemm_f32::gemm::f32::get_gemm_fn()(
+                m,
+                n,
+                k,
+                dst as *mut f32,
+                dst_cs,
+                dst_rs,
+                read_dst,
+                lhs as *const f32,
+                lhs_cs,
+                lhs_rs,
+                rhs as *const f32,
+                rhs_cs,
+                rhs_rs,
+                f(alpha),
+                f(F::one()),
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        } else {
+            assert_eq!(std::any::TypeId::of::<F>(), std::any::TypeId::of::<f64>(), "Real is f32 or f64");
+            let f = |x: F| *(&x as *const F as *const f64);
+            gemm_f64::gemm::f64::get_gemm_fn()(
+                m,
+                n,
+                k,
+                dst as *mut f64,
+                dst_cs,
+                dst_rs,
+                read_dst,
+                lhs as *const f64,
+                lhs_cs,
+                lhs_rs,
+                rhs as *const f64,
+                rhs_cs,
+                rhs_rs,
+                f(alpha),
+                f(F::one()),
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
     }
 }
 

@@ -115,6 +115,7 @@
 //! `StoreError::Corrupt`, never a panic.
 
 mod codec;
+mod migrations;
 mod sqlite;
 mod sweeps;
 #[cfg(test)]

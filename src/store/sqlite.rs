@@ -387,7 +387,7 @@ impl SqliteStore {
 
 /// Brings the schema up to date, refusing a database whose schema is newer than this build's.
 async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
-    let migrator = sqlx::migrate!("./migrations/sqlite");
+    let migrator = super::migrations::sqlite();
     let applied: Option<i64> =
         sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations").fetch_one(pool).await.unwrap_or(None);
     super::check_schema(applied, &migrator)?;
