@@ -93,6 +93,29 @@ impl LayerStats {
         }
     }
 
+    /// Rebuilds statistics from their [`Self::values`]; `nonfinite` must be a count (a
+    /// non-negative integer).
+    pub fn from_values(v: &[f64; 12]) -> Result<LayerStats, String> {
+        let nf = v[11];
+        if !(nf >= 0.0 && nf.fract() == 0.0 && nf < 18_446_744_073_709_551_616.0) {
+            return Err(format!("nonfinite count {nf} is not a non-negative integer"));
+        }
+        Ok(LayerStats {
+            grad_norm: v[0],
+            bias_grad_norm: v[1],
+            err_norm: v[2],
+            grad_mean_abs: v[3],
+            grad_max_abs: v[4],
+            weight_norm: v[5],
+            update_ratio: v[6],
+            act_mean: v[7],
+            act_std: v[8],
+            saturated: v[9],
+            dead: v[10],
+            nonfinite: nf as u64,
+        })
+    }
+
     pub fn metric(&self, name: &str) -> Option<f64> {
         Self::METRICS.iter().position(|m| *m == name).map(|i| self.values()[i])
     }

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use super::downsample::Downsampler;
 use super::model::{HistoryMeta, HistoryQuery, HistoryResult, JobId, Series, Store, StoreError};
 use crate::engine::stats::LayerStats;
-use crate::engine::train::EvalRecord;
+use crate::engine::train::{EvalRecord, StepRecord};
 use crate::store::STEP_METRICS;
 
 /// Values (steps x metrics, x3 with min and max when downsampled) one piece holds at most:
@@ -296,4 +296,54 @@ fn gather(out: &mut HistoryResult, open: &mut Option<Option<u32>>, p: HistoryPie
             s.values.extend(c.values);
         }
     }
+}
+
+/// Whole recorded steps from `from_step`, at most `limit` (what watchers replay): the step
+/// scalars first, then each layer over the same steps, then their histograms.
+pub async fn read_steps<S: Store + ?Sized>(
+    store: &S,
+    id: JobId,
+    from_step: u64,
+    limit: usize,
+) -> Result<Vec<StepRecord>, StoreError> {
+    let meta = store.history_meta(id).await?;
+    if limit == 0 || from_step >= meta.steps_done {
+        return Ok(Vec::new());
+    }
+    let all_scalars: Vec<usize> = (0..STEP_METRICS.len()).collect();
+    let scalars = store.read_series(id, None, &all_scalars, from_step, u64::MAX, limit).await?;
+    let mut out: Vec<StepRecord> = (0..scalars.steps.len())
+        .map(|i| StepRecord {
+            step: scalars.steps[i],
+            loss: scalars.columns[0][i],
+            accuracy: scalars.columns[1][i],
+            lr: scalars.columns[2][i],
+            grad_norm: scalars.columns[3][i],
+            layers: Vec::new(),
+            histograms: Vec::new(),
+        })
+        .collect();
+    let (Some(first), Some(last)) = (out.first().map(|r| r.step), out.last().map(|r| r.step)) else {
+        return Ok(out);
+    };
+    let corrupt = |problem: String| StoreError::Corrupt { job: id, problem };
+    let n_layers = meta.n_layers.ok_or_else(|| corrupt("steps stored without a layer count".into()))?;
+    let all_metrics: Vec<usize> = (0..LayerStats::METRICS.len()).collect();
+    for layer in 0..n_layers {
+        let rows = store.read_series(id, Some(layer as u32), &all_metrics, first, last, out.len()).await?;
+        if rows.steps != scalars.steps {
+            return Err(corrupt(format!("layer {layer}'s steps differ from the step series' in {first}..={last}")));
+        }
+        for (i, rec) in out.iter_mut().enumerate() {
+            let v: [f64; 12] = std::array::from_fn(|c| rows.columns[c][i]);
+            rec.layers.push(LayerStats::from_values(&v).map_err(corrupt)?);
+        }
+    }
+    for (step, hists) in store.read_histograms(id, first, last).await? {
+        let at = out
+            .binary_search_by_key(&step, |r| r.step)
+            .map_err(|_| corrupt(format!("histograms at step {step}, which has no record")))?;
+        out[at].histograms = hists;
+    }
+    Ok(out)
 }

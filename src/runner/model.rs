@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::sweep::SweepSpec;
 use crate::engine::spec::JobSpec;
+use crate::engine::stats::Histogram;
 use crate::engine::train::{EvalRecord, StepRecord, Summary};
 use crate::engine::verdict::Verdict;
 
@@ -464,7 +465,11 @@ pub trait Store: Send + Sync + 'static {
     async fn append_metrics(&self, batches: &[MetricBatch]) -> Result<Vec<JobId>, StoreError>;
     /// Recorded steps with `step >= from_step`, in step order, at most `limit` of them, each
     /// with its per-layer statistics and histograms: what a watcher replays.
-    async fn read_steps(&self, id: JobId, from_step: u64, limit: usize) -> Result<Vec<StepRecord>, StoreError>;
+    async fn read_steps(&self, id: JobId, from_step: u64, limit: usize) -> Result<Vec<StepRecord>, StoreError> {
+        super::history::read_steps(self, id, from_step, limit).await
+    }
+    /// The histograms stored for steps in `[lo, hi]`, by step, each step's for every layer.
+    async fn read_histograms(&self, id: JobId, lo: u64, hi: u64) -> Result<Vec<(u64, Vec<Histogram>)>, StoreError>;
     async fn read_evals(&self, id: JobId, from_step: u64) -> Result<Vec<EvalRecord>, StoreError>;
     /// Series for a history query, all at once (`runner::history::collect`; long histories
     /// are better read in pieces with `runner::history::read`).

@@ -3,7 +3,7 @@
 //! Everything is little-endian and length-checked on the way back in; a malformed BLOB is an
 //! error ([`Malformed`]), never a panic, and the caller turns it into `StoreError::Corrupt`.
 
-use crate::engine::stats::{Histogram, LayerStats};
+use crate::engine::stats::Histogram;
 
 /// Most recorded steps one chunk holds (see the module docs of `store` for the choice).
 pub const CHUNK_STEPS: usize = 512;
@@ -256,29 +256,6 @@ impl Chunk {
     }
 }
 
-/// Rebuilds a `LayerStats` from the 12 values in `LayerStats::METRICS` order. `nonfinite` must
-/// be a non-negative integer.
-pub fn layer_stats_from(v: &[f64; 12]) -> Result<LayerStats, Malformed> {
-    let nf = v[11];
-    if !(nf >= 0.0 && nf.fract() == 0.0 && nf < 18_446_744_073_709_551_616.0) {
-        return Err(Malformed(format!("nonfinite count {nf} is not a non-negative integer")));
-    }
-    Ok(LayerStats {
-        grad_norm: v[0],
-        bias_grad_norm: v[1],
-        err_norm: v[2],
-        grad_mean_abs: v[3],
-        grad_max_abs: v[4],
-        weight_norm: v[5],
-        update_ratio: v[6],
-        act_mean: v[7],
-        act_std: v[8],
-        saturated: v[9],
-        dead: v[10],
-        nonfinite: nf as u64,
-    })
-}
-
 /// One step's histograms (one per layer): `[magic][version][0][0][layers u32]`, then per layer
 /// `[bins u32][zeros u64][underflow u64][overflow u64][nonfinite u64][counts u64 x bins]`.
 pub fn encode_histograms(hists: &[Histogram]) -> Vec<u8> {
@@ -464,17 +441,6 @@ mod tests {
         huge[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(decode_histograms(&huge).is_err());
         assert!(decode_histograms(&[]).is_err());
-    }
-
-    #[test]
-    fn layer_stats_nonfinite_must_be_a_count() {
-        let mut v = [0.0; 12];
-        v[11] = 3.0;
-        assert_eq!(layer_stats_from(&v).unwrap().nonfinite, 3);
-        v[11] = -1.0;
-        assert!(layer_stats_from(&v).is_err());
-        v[11] = f64::NAN;
-        assert!(layer_stats_from(&v).is_err());
     }
 
     proptest::proptest! {

@@ -116,6 +116,7 @@
 
 mod codec;
 mod migrations;
+mod shared;
 mod sqlite;
 mod sweeps;
 #[cfg(test)]
@@ -123,18 +124,5 @@ mod tests;
 
 pub use codec::{CHUNK_STEPS, STEP_METRICS};
 
-use crate::runner::StoreError;
-
-/// Refuses a database whose schema (the highest migration it has applied) is newer than the
-/// newest this build knows: an older server must not write what a newer one laid out.
-fn check_schema(applied: Option<i64>, migrator: &sqlx::migrate::Migrator) -> Result<(), StoreError> {
-    let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
-    match applied {
-        Some(found) if found > known => Err(StoreError::Invalid(format!(
-            "the database's schema is version {found}, newer than this gradlab knows (version {known}): \
-             run a gradlab at least as new as the one that last upgraded it"
-        ))),
-        _ => Ok(()),
-    }
-}
-pub use sqlite::{DEFAULT_PAGE, MAX_PAGE, SqliteStore};
+pub use shared::{DEFAULT_PAGE, MAX_PAGE};
+pub use sqlite::SqliteStore;

@@ -1,37 +1,26 @@
 //! [`SqliteStore`]: the [`Store`] trait over one SQLite file (see the `store` module docs).
 
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::AssertSqlSafe;
 use sqlx::sqlite::SqliteConnection;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{AssertSqlSafe, Row};
-use tokio_stream::StreamExt;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use super::codec::{
-    CHUNK_STEPS, Chunk, Malformed, STEP_LAYER, STEP_METRICS, decode_histograms, encode_chunk, encode_histograms,
-    layer_stats_from,
+use super::codec::{CHUNK_STEPS, Chunk, Malformed, STEP_LAYER, STEP_METRICS, decode_histograms, encode_histograms};
+use super::shared::{
+    self, Arg, ChunkWrite, JOB_COLUMNS, clamp_i64, col, corrupt, job_from_row, now_ms, page_of, step_i64,
 };
 use super::sweeps;
 use crate::engine::spec::JobSpec;
-use crate::engine::stats::LayerStats;
-use crate::engine::train::{EvalRecord, StepRecord};
+use crate::engine::stats::{Histogram, LayerStats};
+use crate::engine::train::EvalRecord;
 use crate::runner::sweep::SweepSpec;
 use crate::runner::{
     Claim, HistoryMeta, JobFilter, JobId, JobRecord, JobState, JobSummary, LeaseReport, MetricBatch, Order,
     PageRequest, SeriesRows, StateCounts, Store, StoreError, SweepId, SweepRecord,
 };
-
-/// Page size when the request asks for 0.
-pub const DEFAULT_PAGE: u32 = 50;
-/// Largest page served.
-pub const MAX_PAGE: u32 = 1000;
-
-const JOB_COLUMNS: &str =
-    "id, sweep_id, spec, state, steps_done, created_ms, started_ms, finished_ms, summary, error, owner, attempt";
 
 /// Chunks of one series whose steps may fall in `[?3, ?4]`: from the last chunk starting at or
 /// before `?3` (it may reach into the range) up to the last one starting at or before `?4`.
@@ -40,165 +29,58 @@ const RANGE_CHUNKS: &str = "SELECT data FROM chunks WHERE job_id = ?1 AND layer 
          WHERE job_id = ?1 AND layer = ?2 AND first_step <= ?3), 0) \
      ORDER BY first_step";
 
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        StoreError::Database(e.to_string())
-    }
-}
-
-impl From<sqlx::migrate::MigrateError> for StoreError {
-    fn from(e: sqlx::migrate::MigrateError) -> Self {
-        StoreError::Database(format!("migration: {e}"))
-    }
-}
-
-fn corrupt(job: JobId, problem: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt { job, problem: problem.to_string() }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
-/// A step as SQLite stores it (INTEGER is i64).
-fn step_i64(step: u64) -> Result<i64, StoreError> {
-    i64::try_from(step).map_err(|_| StoreError::Invalid(format!("step {step} is out of range")))
-}
-
-/// A bound for a range query: steps past i64::MAX cannot be stored, so clamping is exact.
-fn clamp_i64(step: u64) -> i64 {
-    step.min(i64::MAX as u64) as i64
-}
-
-/// Reads column `name` of a job's row; a value of the wrong type is corrupt data.
-fn col<'r, T>(row: &'r SqliteRow, name: &str, job: JobId) -> Result<T, StoreError>
-where
-    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
-{
-    row.try_get(name).map_err(|e| corrupt(job, format!("column {name}: {e}")))
-}
-
-fn job_from_row(row: &SqliteRow) -> Result<JobRecord, StoreError> {
-    let id = JobId(row.try_get("id")?);
-    let spec_json: String = col(row, "spec", id)?;
-    let spec: JobSpec = serde_json::from_str(&spec_json).map_err(|e| corrupt(id, format!("spec: {e}")))?;
-    let state: String = col(row, "state", id)?;
-    let state = JobState::from_str(&state).map_err(|e| corrupt(id, e))?;
-    let steps_done: i64 = col(row, "steps_done", id)?;
-    let steps_done = u64::try_from(steps_done).map_err(|_| corrupt(id, format!("steps_done {steps_done}")))?;
-    let summary: Option<String> = col(row, "summary", id)?;
-    let summary = match summary {
-        Some(s) => Some(serde_json::from_str(&s).map_err(|e| corrupt(id, format!("summary: {e}")))?),
-        None => None,
-    };
-    Ok(JobRecord {
-        id,
-        sweep_id: col(row, "sweep_id", id)?,
-        spec,
-        state,
-        steps_done,
-        created_ms: col(row, "created_ms", id)?,
-        started_ms: col(row, "started_ms", id)?,
-        finished_ms: col(row, "finished_ms", id)?,
-        summary,
-        error: col(row, "error", id)?,
-        owner: col(row, "owner", id)?,
-        attempt: {
-            let a: i64 = col(row, "attempt", id)?;
-            u64::try_from(a).map_err(|_| corrupt(id, format!("attempt {a}")))?
-        },
-    })
-}
-
 async fn job_meta(conn: &mut SqliteConnection, id: JobId) -> Result<HistoryMeta, StoreError> {
-    let row = sqlx::query("SELECT steps_done, n_layers, depth FROM jobs WHERE id = ?")
-        .bind(id.0)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or(StoreError::NotFound(id))?;
-    let steps_done: i64 = col(&row, "steps_done", id)?;
-    let n_layers: Option<i64> = col(&row, "n_layers", id)?;
-    let depth: i64 = col(&row, "depth", id)?;
-    Ok(HistoryMeta {
-        steps_done: u64::try_from(steps_done).map_err(|_| corrupt(id, format!("steps_done {steps_done}")))?,
-        n_layers: match n_layers {
-            Some(n) => Some(usize::try_from(n).map_err(|_| corrupt(id, format!("n_layers {n}")))?),
-            None => None,
-        },
-        depth: usize::try_from(depth).map_err(|_| corrupt(id, format!("depth {depth}")))?,
-    })
+    let row: Option<(i64, Option<i64>, i64)> =
+        sqlx::query_as("SELECT steps_done, n_layers, depth FROM jobs WHERE id = ?")
+            .bind(id.0)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(shared::read_failed(id))?;
+    let (steps_done, n_layers, depth) = row.ok_or(StoreError::NotFound(id))?;
+    shared::history_meta(id, steps_done, n_layers, depth)
 }
 
-/// The chunk BLOBs of series `layer` that may hold steps in `[lo, hi]`, in step order.
-async fn range_chunks(
-    conn: &mut SqliteConnection,
-    id: JobId,
-    layer: i64,
-    lo: u64,
-    hi: u64,
-) -> Result<Vec<SqliteRow>, StoreError> {
-    Ok(sqlx::query(RANGE_CHUNKS).bind(id.0).bind(layer).bind(clamp_i64(lo)).bind(clamp_i64(hi)).fetch_all(conn).await?)
-}
-
-fn chunk_view(row: &SqliteRow, ncols: usize, id: JobId) -> Result<Chunk, StoreError> {
-    let data: &[u8] = col(row, "data", id)?;
-    Chunk::decode(data, ncols).map_err(|Malformed(m)| corrupt(id, m))
-}
-
-/// Appends `steps` (all after the series' last stored step) to series `layer` of job `id`:
-/// first fills the tail chunk up to [`CHUNK_STEPS`], then writes full chunks.
+/// Appends a checked batch's steps to each of the job's series (see `shared::plan_append`).
 async fn append_series(
     conn: &mut SqliteConnection,
     id: JobId,
-    layer: i64,
-    ncols: usize,
-    steps: &[u64],
-    value: impl Fn(usize, usize) -> f64,
+    checked: &shared::Checked<'_>,
 ) -> Result<(), StoreError> {
-    let mut start = 0;
-    let tail =
-        sqlx::query("SELECT rowid, data FROM chunks WHERE job_id = ? AND layer = ? ORDER BY first_step DESC LIMIT 1")
-            .bind(id.0)
-            .bind(layer)
-            .fetch_optional(&mut *conn)
-            .await?;
-    if let Some(row) = tail {
-        let rowid: i64 = row.try_get("rowid")?;
-        let view = chunk_view(&row, ncols, id)?;
-        let old = view.len();
-        if !view.is_empty() && view.step(old - 1) >= steps[0] {
-            return Err(corrupt(
-                id,
-                format!("series {layer} holds step {} but steps_done is lower", view.step(old - 1)),
-            ));
+    for (layer, ncols, value) in shared::series_of(checked) {
+        let tail: Option<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT rowid, data FROM chunks WHERE job_id = ? AND layer = ? ORDER BY first_step DESC LIMIT 1",
+        )
+        .bind(id.0)
+        .bind(layer)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let tail = tail.as_ref().map(|(k, d)| (*k, d.as_slice()));
+        for write in shared::plan_append(id, layer, ncols, tail, &checked.nums, &*value)? {
+            match write {
+                ChunkWrite::Update { key, last_step, n, data } => {
+                    sqlx::query("UPDATE chunks SET last_step = ?, n = ?, data = ? WHERE rowid = ?")
+                        .bind(last_step)
+                        .bind(n)
+                        .bind(data)
+                        .bind(key)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                ChunkWrite::Insert { first_step, last_step, n, data } => {
+                    sqlx::query(
+                        "INSERT INTO chunks (job_id, layer, first_step, last_step, n, data) VALUES (?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(id.0)
+                    .bind(layer)
+                    .bind(first_step)
+                    .bind(last_step)
+                    .bind(n)
+                    .bind(data)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+            }
         }
-        if old < CHUNK_STEPS {
-            let take = (CHUNK_STEPS - old).min(steps.len());
-            let merged: Vec<u64> = (0..old).map(|i| view.step(i)).chain(steps[..take].iter().copied()).collect();
-            let blob = encode_chunk(&merged, ncols, |i, c| if i < old { view.value(i, c) } else { value(i - old, c) });
-            sqlx::query("UPDATE chunks SET last_step = ?, n = ?, data = ? WHERE rowid = ?")
-                .bind(step_i64(merged[merged.len() - 1])?)
-                .bind(merged.len() as i64)
-                .bind(blob)
-                .bind(rowid)
-                .execute(&mut *conn)
-                .await?;
-            start = take;
-        }
-    }
-    while start < steps.len() {
-        let end = (start + CHUNK_STEPS).min(steps.len());
-        let blob = encode_chunk(&steps[start..end], ncols, |i, c| value(start + i, c));
-        sqlx::query("INSERT INTO chunks (job_id, layer, first_step, last_step, n, data) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(id.0)
-            .bind(layer)
-            .bind(step_i64(steps[start])?)
-            .bind(step_i64(steps[end - 1])?)
-            .bind((end - start) as i64)
-            .bind(blob)
-            .execute(&mut *conn)
-            .await?;
-        start = end;
     }
     Ok(())
 }
@@ -206,44 +88,16 @@ async fn append_series(
 /// Writes one job's batch inside the caller's transaction; `LeaseLost` (writing nothing) if
 /// the batch's claim is no longer the job's.
 async fn append_batch(conn: &mut SqliteConnection, batch: &MetricBatch) -> Result<(), StoreError> {
-    let id = batch.job.ok_or_else(|| StoreError::Invalid("metric batch without a job id".into()))?;
+    let id = shared::batch_job(batch)?;
     if let Some(attempt) = batch.attempt
         && state_and_attempt(conn, id).await? != (JobState::Running, attempt)
     {
         return Err(StoreError::LeaseLost(id));
     }
     let meta = job_meta(conn, id).await?;
-    let steps: Vec<&StepRecord> = batch.steps.iter().filter(|s| !s.layers.is_empty()).collect();
-    if let Some(first) = steps.first() {
-        let nums: Vec<u64> = steps.iter().map(|s| s.step).collect();
-        if first.step < meta.steps_done {
-            return Err(StoreError::Invalid(format!(
-                "job {id}: step {} is already stored (steps_done {})",
-                first.step, meta.steps_done
-            )));
-        }
-        if let Some(w) = nums.windows(2).find(|w| w[1] <= w[0]) {
-            return Err(StoreError::Invalid(format!("job {id}: steps not increasing ({} then {})", w[0], w[1])));
-        }
-        let last = step_i64(nums[nums.len() - 1])?;
-        let n_layers = meta.n_layers.unwrap_or(first.layers.len());
-        if let Some(bad) = steps.iter().find(|s| s.layers.len() != n_layers) {
-            return Err(StoreError::Invalid(format!(
-                "job {id}: step {} has {} layers, the job's steps have {n_layers}",
-                bad.step,
-                bad.layers.len()
-            )));
-        }
-        append_series(conn, id, STEP_LAYER, STEP_METRICS.len(), &nums, |i, c| {
-            let s = steps[i];
-            [s.loss, s.accuracy, s.lr, s.grad_norm][c]
-        })
-        .await?;
-        for layer in 0..n_layers {
-            let vals: Vec<[f64; 12]> = steps.iter().map(|s| s.layers[layer].values()).collect();
-            append_series(conn, id, layer as i64, LayerStats::METRICS.len(), &nums, |i, c| vals[i][c]).await?;
-        }
-        for s in steps.iter().filter(|s| !s.histograms.is_empty()) {
+    if let Some(checked) = shared::check_batch(id, &meta, batch)? {
+        append_series(conn, id, &checked).await?;
+        for s in checked.steps.iter().filter(|s| !s.histograms.is_empty()) {
             sqlx::query("INSERT INTO histograms (job_id, step, data) VALUES (?, ?, ?)")
                 .bind(id.0)
                 .bind(step_i64(s.step)?)
@@ -252,8 +106,8 @@ async fn append_batch(conn: &mut SqliteConnection, batch: &MetricBatch) -> Resul
                 .await?;
         }
         sqlx::query("UPDATE jobs SET steps_done = ?, n_layers = ? WHERE id = ?")
-            .bind(last + 1)
-            .bind(n_layers as i64)
+            .bind(checked.steps_done()?)
+            .bind(checked.n_layers as i64)
             .bind(id.0)
             .execute(&mut *conn)
             .await?;
@@ -292,12 +146,6 @@ async fn evals_in(conn: &mut SqliteConnection, id: JobId, lo: u64, hi: u64) -> R
             })
         })
         .collect()
-}
-
-/// A value bound into a dynamically built query.
-enum Arg {
-    Int(i64),
-    Text(String),
 }
 
 /// The `Store` over SQLite. One writer connection (writes are serialized in the process and
@@ -390,7 +238,7 @@ async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     let migrator = super::migrations::sqlite();
     let applied: Option<i64> =
         sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations").fetch_one(pool).await.unwrap_or(None);
-    super::check_schema(applied, &migrator)?;
+    shared::check_schema(applied, &migrator)?;
     Ok(migrator.run(pool).await?)
 }
 
@@ -471,23 +319,6 @@ pub(super) async fn insert_job(
     })
 }
 
-/// The id a keyset page token names (the decimal id of the previous page's last row).
-pub(super) fn page_token(token: &str) -> Result<i64, StoreError> {
-    token
-        .parse()
-        .ok()
-        .filter(|&id: &i64| id > 0 && token.bytes().all(|b| b.is_ascii_digit()))
-        .ok_or_else(|| StoreError::Invalid(format!("bad page token {token:?}")))
-}
-
-/// The page size a request asks for, capped.
-pub(super) fn page_size(page: &PageRequest) -> u32 {
-    match page.size {
-        0 => DEFAULT_PAGE,
-        n => n.min(MAX_PAGE),
-    }
-}
-
 fn pool(max: u32) -> SqlitePoolOptions {
     SqlitePoolOptions::new()
         .max_connections(max)
@@ -526,77 +357,18 @@ impl Store for SqliteStore {
         order: Order,
         page: &PageRequest,
     ) -> Result<(Vec<JobRecord>, Option<String>), StoreError> {
-        let size = page_size(page);
-        let mut conds: Vec<String> = Vec::new();
-        let mut args: Vec<Arg> = Vec::new();
-        if !filter.states.is_empty() {
-            conds.push(format!("state IN ({})", vec!["?"; filter.states.len()].join(", ")));
-            args.extend(filter.states.iter().map(|s| Arg::Text(s.as_str().into())));
-        }
-        if let Some(a) = &filter.activation {
-            conds.push("activation = ?".into());
-            args.push(Arg::Text(a.clone()));
-        }
-        if let Some(d) = filter.min_depth {
-            conds.push("depth >= ?".into());
-            args.push(Arg::Int(d.into()));
-        }
-        if let Some(d) = filter.max_depth {
-            conds.push("depth <= ?".into());
-            args.push(Arg::Int(d.into()));
-        }
-        if let Some((key, value)) = &filter.label {
-            args.push(Arg::Text(key.clone()));
-            match value {
-                Some(v) => {
-                    conds.push(
-                        "EXISTS (SELECT 1 FROM job_labels l WHERE l.job_id = jobs.id AND l.key = ? AND l.value = ?)"
-                            .into(),
-                    );
-                    args.push(Arg::Text(v.clone()));
-                }
-                None => conds.push("EXISTS (SELECT 1 FROM job_labels l WHERE l.job_id = jobs.id AND l.key = ?)".into()),
-            }
-        }
-        if let Some(v) = &filter.verdict {
-            conds.push("verdict = ?".into());
-            args.push(Arg::Text(v.as_str().into()));
-        }
-        if let Some(s) = &filter.name_contains {
-            conds.push("instr(name, ?) > 0".into());
-            args.push(Arg::Text(s.clone()));
-        }
-        if let Some(s) = filter.sweep_id {
-            conds.push("sweep_id = ?".into());
-            args.push(Arg::Int(s));
-        }
-        let (cmp, dir) = match order {
-            Order::CreatedDesc => ("<", "DESC"),
-            Order::CreatedAsc => (">", "ASC"),
-        };
-        if let Some(token) = &page.token {
-            let after = page_token(token)?;
-            conds.push(format!("id {cmp} ?"));
-            args.push(Arg::Int(after));
-        }
-        let where_ = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
-        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs {where_} ORDER BY id {dir} LIMIT {}", size as u64 + 1);
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for a in args {
-            q = match a {
-                Arg::Int(i) => q.bind(i),
-                Arg::Text(t) => q.bind(t),
+        let q = shared::list_sql(filter, order, page, |_| "?".to_string(), |col, p| format!("instr({col}, {p}) > 0"))?;
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs {} ORDER BY id {} LIMIT {}", q.where_, q.order, q.limit);
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for a in q.args {
+            query = match a {
+                Arg::Int(i) => query.bind(i),
+                Arg::Text(t) => query.bind(t),
             };
         }
-        let rows = q.fetch_all(&self.reader).await?;
-        let mut jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>, _>>()?;
-        let next = if jobs.len() > size as usize {
-            jobs.truncate(size as usize);
-            jobs.last().map(|j| j.id.0.to_string())
-        } else {
-            None
-        };
-        Ok((jobs, next))
+        let rows = query.fetch_all(&self.reader).await?;
+        let jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(page_of(jobs, q.size, |j| j.id.0))
     }
 
     async fn claim_next(&self, owner: &str, lease: Duration) -> Result<Option<Claim>, StoreError> {
@@ -765,82 +537,22 @@ impl Store for SqliteStore {
         Ok(lost)
     }
 
-    async fn read_steps(&self, id: JobId, from_step: u64, limit: usize) -> Result<Vec<StepRecord>, StoreError> {
-        let mut tx = self.reader.begin().await?;
-        let meta = job_meta(&mut tx, id).await?;
-        if limit == 0 || from_step >= meta.steps_done {
-            return Ok(Vec::new());
-        }
-        let mut out: Vec<StepRecord> = Vec::new();
-        {
-            let mut rows = sqlx::query(RANGE_CHUNKS)
-                .bind(id.0)
-                .bind(STEP_LAYER)
-                .bind(clamp_i64(from_step))
-                .bind(i64::MAX)
-                .fetch(&mut *tx);
-            while let Some(row) = rows.next().await {
-                let row = row?;
-                let view = chunk_view(&row, STEP_METRICS.len(), id)?;
-                for i in view.rows_in(from_step, u64::MAX) {
-                    out.push(StepRecord {
-                        step: view.step(i),
-                        loss: view.value(i, 0),
-                        accuracy: view.value(i, 1),
-                        lr: view.value(i, 2),
-                        grad_norm: view.value(i, 3),
-                        layers: Vec::new(),
-                        histograms: Vec::new(),
-                    });
-                    if out.len() == limit {
-                        break;
-                    }
-                }
-                if out.len() == limit {
-                    break;
-                }
-            }
-        }
-        let (Some(first), Some(last)) = (out.first().map(|r| r.step), out.last().map(|r| r.step)) else {
-            return Ok(out);
-        };
-        let n_layers = meta.n_layers.ok_or_else(|| corrupt(id, "steps stored without a layer count"))?;
-        for layer in 0..n_layers {
-            let rows = range_chunks(&mut tx, id, layer as i64, first, last).await?;
-            let mut k = 0;
-            for row in &rows {
-                let view = chunk_view(row, LayerStats::METRICS.len(), id)?;
-                for i in view.rows_in(first, last) {
-                    let rec = out.get_mut(k).filter(|r| r.step == view.step(i)).ok_or_else(|| {
-                        corrupt(id, format!("layer {layer} has step {} that the step series lacks", view.step(i)))
-                    })?;
-                    let mut v = [0.0; 12];
-                    for (c, x) in v.iter_mut().enumerate() {
-                        *x = view.value(i, c);
-                    }
-                    rec.layers.push(layer_stats_from(&v).map_err(|Malformed(m)| corrupt(id, m))?);
-                    k += 1;
-                }
-            }
-            if k != out.len() {
-                return Err(corrupt(id, format!("layer {layer} lacks step {}", out[k].step)));
-            }
-        }
-        let hists = sqlx::query("SELECT step, data FROM histograms WHERE job_id = ? AND step >= ? AND step <= ?")
-            .bind(id.0)
-            .bind(clamp_i64(first))
-            .bind(clamp_i64(last))
-            .fetch_all(&mut *tx)
-            .await?;
-        for row in &hists {
-            let step: i64 = col(row, "step", id)?;
-            let data: &[u8] = col(row, "data", id)?;
-            let Ok(at) = out.binary_search_by_key(&step, |r| r.step as i64) else {
-                return Err(corrupt(id, format!("histograms at step {step}, which has no record")));
-            };
-            out[at].histograms = decode_histograms(data).map_err(|Malformed(m)| corrupt(id, m))?;
-        }
-        Ok(out)
+    async fn read_histograms(&self, id: JobId, lo: u64, hi: u64) -> Result<Vec<(u64, Vec<Histogram>)>, StoreError> {
+        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT step, data FROM histograms WHERE job_id = ? AND step >= ? AND step <= ? ORDER BY step",
+        )
+        .bind(id.0)
+        .bind(clamp_i64(lo))
+        .bind(clamp_i64(hi))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(shared::read_failed(id))?;
+        rows.into_iter()
+            .map(|(step, data)| {
+                let h = decode_histograms(&data).map_err(|Malformed(m)| corrupt(id, m))?;
+                Ok((shared::unsigned(id, "histogram step", step)?, h))
+            })
+            .collect()
     }
 
     async fn read_evals(&self, id: JobId, from_step: u64) -> Result<Vec<EvalRecord>, StoreError> {

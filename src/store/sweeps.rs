@@ -4,9 +4,9 @@
 use sqlx::sqlite::{SqliteConnection, SqlitePool, SqliteRow};
 use sqlx::{AssertSqlSafe, Row};
 
-use super::sqlite::{page_size, page_token};
+use super::shared::{page_size, page_token, sweep_counts};
 use crate::runner::sweep::SweepSpec;
-use crate::runner::{JobState, PageRequest, StateCounts, StoreError, SweepId, SweepRecord};
+use crate::runner::{PageRequest, StateCounts, StoreError, SweepId, SweepRecord};
 
 const SWEEP_COLUMNS: &str = "id, spec, created_ms, cancelled_ms";
 
@@ -38,23 +38,12 @@ async fn complete(pool: &SqlitePool, row: &SqliteRow) -> Result<SweepRecord, Sto
     let id = SweepId(row.try_get("id")?);
     let json: String = row.try_get("spec").map_err(|e| corrupt(id, e))?;
     let spec: SweepSpec = serde_json::from_str(&json).map_err(|e| corrupt(id, format!("spec: {e}")))?;
-    let rows = sqlx::query(
-        "SELECT state, count(*) AS n, max(finished_ms) AS last FROM jobs WHERE sweep_id = ? GROUP BY state",
-    )
-    .bind(id.0)
-    .fetch_all(pool)
-    .await?;
-    let mut counts = StateCounts::default();
-    let mut last_end: Option<i64> = None;
-    for r in &rows {
-        let state: String = r.try_get("state")?;
-        let state: JobState = state.parse().map_err(|e| corrupt(id, e))?;
-        let n: i64 = r.try_get("n")?;
-        counts.add(state, n as u64);
-        let last: Option<i64> = r.try_get("last")?;
-        last_end = last_end.max(last);
-    }
-    let finished_ms = if counts.queued + counts.running == 0 { last_end } else { None };
+    let groups: Vec<(String, i64, Option<i64>)> =
+        sqlx::query_as("SELECT state, count(*), max(finished_ms) FROM jobs WHERE sweep_id = ? GROUP BY state")
+            .bind(id.0)
+            .fetch_all(pool)
+            .await?;
+    let (counts, finished_ms) = sweep_counts(groups).map_err(|e| corrupt(id, e))?;
     Ok(SweepRecord {
         id,
         spec,

@@ -1,0 +1,405 @@
+//! What both backends share, free of any SQL dialect: decoding a job's row, checking a batch of
+//! metrics, planning the chunk writes of an append, building `ListJobs`' filter, page tokens and
+//! a sweep's counts. Each backend runs its own SQL around these.
+
+use std::str::FromStr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sqlx::{ColumnIndex, Decode, Row, Type};
+
+use super::codec::{CHUNK_STEPS, Chunk, Malformed, STEP_LAYER, STEP_METRICS, encode_chunk};
+use crate::engine::stats::LayerStats;
+use crate::engine::train::StepRecord;
+use crate::runner::{
+    HistoryMeta, JobFilter, JobId, JobRecord, JobState, MetricBatch, Order, PageRequest, StateCounts, StoreError,
+};
+
+/// Page size when the request asks for 0.
+pub const DEFAULT_PAGE: u32 = 50;
+/// Largest page served.
+pub const MAX_PAGE: u32 = 1000;
+
+/// The columns of a job's row that [`job_from_row`] reads, in a SELECT.
+pub const JOB_COLUMNS: &str =
+    "id, sweep_id, spec, state, steps_done, created_ms, started_ms, finished_ms, summary, error, owner, attempt";
+
+impl From<sqlx::Error> for StoreError {
+    /// Errors that say the database cannot be reached now (the connection was refused, lost or
+    /// timed out; the server is shutting down) are `Unavailable`: the same call may succeed
+    /// later. Everything else is a `Database` error.
+    fn from(e: sqlx::Error) -> Self {
+        let unreachable = match &e {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+                true
+            }
+            // PostgreSQL's connection exceptions (class 08) and operator interventions
+            // (57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now).
+            sqlx::Error::Database(d) => d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P0")),
+            _ => false,
+        };
+        if unreachable { StoreError::Unavailable(e.to_string()) } else { StoreError::Database(e.to_string()) }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Database(format!("migration: {e}"))
+    }
+}
+
+pub fn corrupt(job: JobId, problem: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt { job, problem: problem.to_string() }
+}
+
+/// A failed read of job `job`'s row: a value of the wrong type is corrupt data; anything else
+/// is the database's error.
+pub fn read_failed(job: JobId) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| match e {
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => corrupt(job, e),
+        e => e.into(),
+    }
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// A step as the databases store it (a signed 64-bit integer).
+pub fn step_i64(step: u64) -> Result<i64, StoreError> {
+    i64::try_from(step).map_err(|_| StoreError::Invalid(format!("step {step} is out of range")))
+}
+
+/// A bound for a range query: steps past i64::MAX cannot be stored, so clamping is exact.
+pub fn clamp_i64(step: u64) -> i64 {
+    step.min(i64::MAX as u64) as i64
+}
+
+/// A stored count or step, which must not be negative.
+pub fn unsigned(id: JobId, what: &str, v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| corrupt(id, format!("{what} {v}")))
+}
+
+/// Reads column `name` of a job's row; a value of the wrong type is corrupt data.
+pub fn col<'r, R, T>(row: &'r R, name: &str, job: JobId) -> Result<T, StoreError>
+where
+    R: Row,
+    for<'n> &'n str: ColumnIndex<R>,
+    T: Decode<'r, R::Database> + Type<R::Database>,
+{
+    row.try_get(name).map_err(|e| corrupt(job, format!("column {name}: {e}")))
+}
+
+/// A job record from a row holding [`JOB_COLUMNS`].
+pub fn job_from_row<'r, R>(row: &'r R) -> Result<JobRecord, StoreError>
+where
+    R: Row,
+    for<'n> &'n str: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let id = JobId(row.try_get("id")?);
+    let spec_json: String = col(row, "spec", id)?;
+    let spec = serde_json::from_str(&spec_json).map_err(|e| corrupt(id, format!("spec: {e}")))?;
+    let state: String = col(row, "state", id)?;
+    let state = JobState::from_str(&state).map_err(|e| corrupt(id, e))?;
+    let summary: Option<String> = col(row, "summary", id)?;
+    let summary = match summary {
+        Some(s) => Some(serde_json::from_str(&s).map_err(|e| corrupt(id, format!("summary: {e}")))?),
+        None => None,
+    };
+    Ok(JobRecord {
+        id,
+        sweep_id: col(row, "sweep_id", id)?,
+        spec,
+        state,
+        steps_done: unsigned(id, "steps_done", col(row, "steps_done", id)?)?,
+        created_ms: col(row, "created_ms", id)?,
+        started_ms: col(row, "started_ms", id)?,
+        finished_ms: col(row, "finished_ms", id)?,
+        summary,
+        error: col(row, "error", id)?,
+        owner: col(row, "owner", id)?,
+        attempt: unsigned(id, "attempt", col(row, "attempt", id)?)?,
+    })
+}
+
+/// What history reads need of a job, from its stored (steps_done, n_layers, depth).
+pub fn history_meta(id: JobId, steps_done: i64, n_layers: Option<i64>, depth: i64) -> Result<HistoryMeta, StoreError> {
+    Ok(HistoryMeta {
+        steps_done: unsigned(id, "steps_done", steps_done)?,
+        n_layers: n_layers.map(|n| unsigned(id, "n_layers", n).map(|n| n as usize)).transpose()?,
+        depth: unsigned(id, "depth", depth)? as usize,
+    })
+}
+
+/// A batch's recorded steps, checked against what the job has stored.
+pub struct Checked<'a> {
+    pub steps: Vec<&'a StepRecord>,
+    /// Their step numbers, increasing.
+    pub nums: Vec<u64>,
+    /// Layers of every step (the job's from its first append on).
+    pub n_layers: usize,
+}
+
+impl Checked<'_> {
+    /// `steps_done` after the batch.
+    pub fn steps_done(&self) -> Result<i64, StoreError> {
+        Ok(step_i64(self.nums[self.nums.len() - 1])? + 1)
+    }
+}
+
+/// The batch's job, which it must name.
+pub fn batch_job(batch: &MetricBatch) -> Result<JobId, StoreError> {
+    batch.job.ok_or_else(|| StoreError::Invalid("metric batch without a job id".into()))
+}
+
+/// Checks a batch: steps after the last stored one, in increasing order, all with the job's
+/// layer count. Steps with no layers (not recorded) are skipped; None if none is left.
+pub fn check_batch<'a>(
+    id: JobId,
+    meta: &HistoryMeta,
+    batch: &'a MetricBatch,
+) -> Result<Option<Checked<'a>>, StoreError> {
+    let steps: Vec<&StepRecord> = batch.steps.iter().filter(|s| !s.layers.is_empty()).collect();
+    let Some(first) = steps.first() else { return Ok(None) };
+    let nums: Vec<u64> = steps.iter().map(|s| s.step).collect();
+    if first.step < meta.steps_done {
+        return Err(StoreError::Invalid(format!(
+            "job {id}: step {} is already stored (steps_done {})",
+            first.step, meta.steps_done
+        )));
+    }
+    if let Some(w) = nums.windows(2).find(|w| w[1] <= w[0]) {
+        return Err(StoreError::Invalid(format!("job {id}: steps not increasing ({} then {})", w[0], w[1])));
+    }
+    step_i64(nums[nums.len() - 1])?;
+    let n_layers = meta.n_layers.unwrap_or(first.layers.len());
+    if let Some(bad) = steps.iter().find(|s| s.layers.len() != n_layers) {
+        return Err(StoreError::Invalid(format!(
+            "job {id}: step {} has {} layers, the job's steps have {n_layers}",
+            bad.step,
+            bad.layers.len()
+        )));
+    }
+    Ok(Some(Checked { steps, nums, n_layers }))
+}
+
+/// Row `i`'s column `c` of a series being appended.
+pub type Values<'a> = Box<dyn Fn(usize, usize) -> f64 + Send + Sync + 'a>;
+
+/// The series of a checked batch: each one's stored layer (`STEP_LAYER` for the step scalars),
+/// column count and values.
+pub fn series_of<'a>(checked: &'a Checked<'a>) -> Vec<(i64, usize, Values<'a>)> {
+    let mut out: Vec<(i64, usize, Values<'a>)> = Vec::with_capacity(1 + checked.n_layers);
+    out.push((
+        STEP_LAYER,
+        STEP_METRICS.len(),
+        Box::new(|i, c| {
+            let s = checked.steps[i];
+            [s.loss, s.accuracy, s.lr, s.grad_norm][c]
+        }),
+    ));
+    for layer in 0..checked.n_layers {
+        let vals: Vec<[f64; 12]> = checked.steps.iter().map(|s| s.layers[layer].values()).collect();
+        out.push((layer as i64, LayerStats::METRICS.len(), Box::new(move |i, c| vals[i][c])));
+    }
+    out
+}
+
+/// A write of one chunk row.
+pub enum ChunkWrite {
+    /// The series' tail chunk, `key` its row, rewritten with more steps.
+    Update {
+        key: i64,
+        last_step: i64,
+        n: i64,
+        data: Vec<u8>,
+    },
+    Insert {
+        first_step: i64,
+        last_step: i64,
+        n: i64,
+        data: Vec<u8>,
+    },
+}
+
+/// The writes that append `steps` (after every stored step) to a series whose tail chunk is
+/// `tail` (its row key and BLOB): first the tail filled up to [`CHUNK_STEPS`], then full chunks.
+/// So every chunk but the last of a series is full, and a read of N steps touches about
+/// N / CHUNK_STEPS rows.
+pub fn plan_append(
+    id: JobId,
+    layer: i64,
+    ncols: usize,
+    tail: Option<(i64, &[u8])>,
+    steps: &[u64],
+    value: &(dyn Fn(usize, usize) -> f64 + Send + Sync),
+) -> Result<Vec<ChunkWrite>, StoreError> {
+    let mut writes = Vec::new();
+    let mut start = 0;
+    if let Some((key, data)) = tail {
+        let view = Chunk::decode(data, ncols).map_err(|Malformed(m)| corrupt(id, m))?;
+        let old = view.len();
+        if !view.is_empty() && view.step(old - 1) >= steps[0] {
+            return Err(corrupt(
+                id,
+                format!("series {layer} holds step {} but steps_done is lower", view.step(old - 1)),
+            ));
+        }
+        if old < CHUNK_STEPS {
+            let take = (CHUNK_STEPS - old).min(steps.len());
+            let merged: Vec<u64> = (0..old).map(|i| view.step(i)).chain(steps[..take].iter().copied()).collect();
+            let data = encode_chunk(&merged, ncols, |i, c| if i < old { view.value(i, c) } else { value(i - old, c) });
+            writes.push(ChunkWrite::Update {
+                key,
+                last_step: step_i64(merged[merged.len() - 1])?,
+                n: merged.len() as i64,
+                data,
+            });
+            start = take;
+        }
+    }
+    while start < steps.len() {
+        let end = (start + CHUNK_STEPS).min(steps.len());
+        writes.push(ChunkWrite::Insert {
+            first_step: step_i64(steps[start])?,
+            last_step: step_i64(steps[end - 1])?,
+            n: (end - start) as i64,
+            data: encode_chunk(&steps[start..end], ncols, |i, c| value(start + i, c)),
+        });
+        start = end;
+    }
+    Ok(writes)
+}
+
+/// A value bound into a dynamically built query.
+pub enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+/// `ListJobs` as SQL: the WHERE clause (empty or starting with WHERE), its arguments, the
+/// ORDER BY direction and LIMIT; `param(n)` writes the n-th placeholder (1-based) of the
+/// dialect, `contains(column, placeholder)` a case-sensitive substring test.
+pub struct ListSql {
+    pub where_: String,
+    pub args: Vec<Arg>,
+    pub order: &'static str,
+    pub limit: u64,
+    pub size: u32,
+}
+
+pub fn list_sql(
+    filter: &JobFilter,
+    order: Order,
+    page: &PageRequest,
+    param: impl Fn(usize) -> String,
+    contains: impl Fn(&str, &str) -> String,
+) -> Result<ListSql, StoreError> {
+    let size = page_size(page);
+    let mut conds: Vec<String> = Vec::new();
+    let mut args: Vec<Arg> = Vec::new();
+    let push = |args: &mut Vec<Arg>, a: Arg| {
+        args.push(a);
+        param(args.len())
+    };
+    if !filter.states.is_empty() {
+        let ps: Vec<String> = filter.states.iter().map(|s| push(&mut args, Arg::Text(s.as_str().into()))).collect();
+        conds.push(format!("state IN ({})", ps.join(", ")));
+    }
+    if let Some(a) = &filter.activation {
+        conds.push(format!("activation = {}", push(&mut args, Arg::Text(a.clone()))));
+    }
+    if let Some(d) = filter.min_depth {
+        conds.push(format!("depth >= {}", push(&mut args, Arg::Int(d.into()))));
+    }
+    if let Some(d) = filter.max_depth {
+        conds.push(format!("depth <= {}", push(&mut args, Arg::Int(d.into()))));
+    }
+    if let Some((key, value)) = &filter.label {
+        let k = push(&mut args, Arg::Text(key.clone()));
+        let v = match value {
+            Some(v) => format!(" AND l.value = {}", push(&mut args, Arg::Text(v.clone()))),
+            None => String::new(),
+        };
+        conds.push(format!("EXISTS (SELECT 1 FROM job_labels l WHERE l.job_id = jobs.id AND l.key = {k}{v})"));
+    }
+    if let Some(v) = &filter.verdict {
+        conds.push(format!("verdict = {}", push(&mut args, Arg::Text(v.as_str().into()))));
+    }
+    if let Some(s) = &filter.name_contains {
+        let p = push(&mut args, Arg::Text(s.clone()));
+        conds.push(contains("name", &p));
+    }
+    if let Some(s) = filter.sweep_id {
+        conds.push(format!("sweep_id = {}", push(&mut args, Arg::Int(s))));
+    }
+    let (cmp, dir) = match order {
+        Order::CreatedDesc => ("<", "DESC"),
+        Order::CreatedAsc => (">", "ASC"),
+    };
+    if let Some(token) = &page.token {
+        let after = page_token(token)?;
+        conds.push(format!("id {cmp} {}", push(&mut args, Arg::Int(after))));
+    }
+    let where_ = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
+    Ok(ListSql { where_, args, order: dir, limit: size as u64 + 1, size })
+}
+
+/// A page of `rows` read with one more than `size`: the page, and the next page's token.
+pub fn page_of<T>(mut rows: Vec<T>, size: u32, id: impl Fn(&T) -> i64) -> (Vec<T>, Option<String>) {
+    if rows.len() > size as usize {
+        rows.truncate(size as usize);
+        let next = rows.last().map(|r| id(r).to_string());
+        (rows, next)
+    } else {
+        (rows, None)
+    }
+}
+
+/// The id a keyset page token names (the decimal id of the previous page's last row).
+pub fn page_token(token: &str) -> Result<i64, StoreError> {
+    token
+        .parse()
+        .ok()
+        .filter(|&id: &i64| id > 0 && token.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| StoreError::Invalid(format!("bad page token {token:?}")))
+}
+
+/// The page size a request asks for, capped.
+pub fn page_size(page: &PageRequest) -> u32 {
+    match page.size {
+        0 => DEFAULT_PAGE,
+        n => n.min(MAX_PAGE),
+    }
+}
+
+/// A sweep's counts and end from its jobs' (state, count, latest end) groups: it has ended
+/// when none of its jobs is queued or running.
+pub fn sweep_counts(
+    groups: impl IntoIterator<Item = (String, i64, Option<i64>)>,
+) -> Result<(StateCounts, Option<i64>), String> {
+    let mut counts = StateCounts::default();
+    let mut last_end: Option<i64> = None;
+    for (state, n, last) in groups {
+        counts.add(JobState::from_str(&state)?, n as u64);
+        last_end = last_end.max(last);
+    }
+    let finished = if counts.queued + counts.running == 0 { last_end } else { None };
+    Ok((counts, finished))
+}
+
+/// Refuses a database whose schema (the highest migration it has applied) is newer than the
+/// newest this build knows: an older server must not write what a newer one laid out.
+pub fn check_schema(applied: Option<i64>, migrator: &sqlx::migrate::Migrator) -> Result<(), StoreError> {
+    let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    match applied {
+        Some(found) if found > known => Err(StoreError::Invalid(format!(
+            "the database's schema is version {found}, newer than this gradlab knows (version {known}): \
+             run a gradlab at least as new as the one that last upgraded it"
+        ))),
+        _ => Ok(()),
+    }
+}
