@@ -224,6 +224,8 @@ pub fn job_to_pb(r: &JobRecord) -> pb::Job {
         }),
         error: r.error.clone().unwrap_or_default(),
         sweep_id: r.sweep_id,
+        worker: r.owner.clone().unwrap_or_default(),
+        attempt: r.attempt,
     }
 }
 

@@ -41,6 +41,18 @@ pub async fn serve(
     let auth = RequireToken::new(options.token.as_deref());
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<ExperimentsServer<ExperimentsService>>().await;
+    // NOT_SERVING while the database cannot be reached (load balancers send calls elsewhere).
+    let mut store_ok = runner.health();
+    tokio::spawn(async move {
+        while store_ok.changed().await.is_ok() {
+            let ok = *store_ok.borrow_and_update();
+            if ok {
+                health_reporter.set_serving::<ExperimentsServer<ExperimentsService>>().await;
+            } else {
+                health_reporter.set_not_serving::<ExperimentsServer<ExperimentsService>>().await;
+            }
+        }
+    });
     // Reflection describes the API and nothing else, but it is behind the token too: a server
     // that wants a token tells strangers nothing, and grpcurl can send the header (-H).
     let reflection_v1 = tonic_reflection::server::Builder::configure()

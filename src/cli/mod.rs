@@ -46,6 +46,8 @@ pub enum Command {
     Probe(probe::ProbeArgs),
     /// Run the gRPC server: accept jobs, train them, store every layer's history.
     Serve(serve::ServeArgs),
+    /// Train jobs from a database shared with `gradlab serve` (PostgreSQL); serve no API.
+    Worker(serve::WorkerArgs),
     /// Submit a training job; prints its id.
     Submit(Box<submit::SubmitArgs>),
     /// Follow a job live: progress, loss, every layer's gradient norm.
@@ -77,12 +79,13 @@ pub enum Command {
 pub fn run() -> Result<()> {
     let cli = Cli::parse();
     let server = &cli.client;
-    if !matches!(cli.command, Command::Serve(_)) {
+    if !matches!(cli.command, Command::Serve(_) | Command::Worker(_)) {
         quiet_on_closed_pipe();
     }
     match cli.command {
         Command::Probe(args) => probe::run(&args),
         Command::Serve(args) => runtime()?.block_on(serve::run(args, server.token.clone())),
+        Command::Worker(args) => runtime()?.block_on(serve::worker(args)),
         Command::Submit(args) => runtime()?.block_on(submit::run(*args, server)),
         Command::Watch(args) => runtime()?.block_on(watch::run(args, server)),
         Command::Ls(args) => runtime()?.block_on(jobs::ls(args, server)),

@@ -1,8 +1,7 @@
-//! `gradlab serve`: the gRPC server over a SQLite history.
+//! `gradlab serve` and `gradlab worker`: the gRPC server and the training node over a store.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -16,17 +15,36 @@ use super::client::source_chain;
 use crate::api::auth::check_token;
 use crate::api::server::{ServeOptions, serve};
 use crate::runner::{DataPolicy, Leases, Limits, Runner, RunnerConfig};
-use crate::store::SqliteStore;
+use crate::store::{is_postgres, mask_url};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "GRADLAB_ADDR", default_value = "127.0.0.1:50051")]
     pub addr: SocketAddr,
-    /// SQLite database (created if missing): sqlite://PATH or a path.
+    #[command(flatten)]
+    pub node: NodeArgs,
+    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Listen on a non-loopback address without --token. Anyone who reaches the address can
+    /// then submit, read and cancel jobs: only for a network you trust.
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+/// What `serve` and `worker` share: the database, the training, the logs.
+#[derive(Args, Debug)]
+pub struct NodeArgs {
+    /// The database: sqlite://PATH or a path (created if missing; one server), or
+    /// postgres://USER[:PASSWORD]@HOST[:PORT]/DB (shared by any number of servers and workers).
     #[arg(long, env = "GRADLAB_DATABASE", default_value = "sqlite://gradlab.db")]
     pub database: String,
-    /// Jobs trained at once (and training threads); default: the CPU count.
+    /// Jobs trained at once (and training threads); default: the CPU count. 0: train nothing
+    /// (serve the API over a database `gradlab worker`s train from).
     #[arg(long, env = "GRADLAB_WORKERS")]
     pub workers: Option<usize>,
     /// Serve Prometheus metrics over HTTP on this address (e.g. 127.0.0.1:9184).
@@ -38,16 +56,6 @@ pub struct ServeArgs {
     /// Log format: text for people, json for machines.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// Serve TLS with this certificate chain (PEM); needs --tls-key.
-    #[arg(long, value_name = "PEM", requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// The private key of --tls-cert (PEM).
-    #[arg(long, value_name = "PEM", requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    /// Listen on a non-loopback address without --token. Anyone who reaches the address can
-    /// then submit, read and cancel jobs: only for a network you trust.
-    #[arg(long)]
-    pub insecure: bool,
     /// Jobs may read dataset files (csv:, idx:) under this directory; repeatable, or
     /// colon-separated in GRADLAB_DATA_DIR. Without one the server reads no files for clients:
     /// jobs get only the built-in and generated datasets.
@@ -57,6 +65,79 @@ pub struct ServeArgs {
     pub limits: LimitArgs,
     #[command(flatten)]
     pub leases: LeaseArgs,
+}
+
+/// `gradlab worker`: trains jobs from a shared database and serves no API.
+#[derive(Args, Debug)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+/// A started node: its runner, and what its log line says of it.
+struct Node {
+    runner: Runner,
+    workers: usize,
+    database: String,
+    data_dirs: String,
+}
+
+impl NodeArgs {
+    /// Checks every flag, then starts logging, opens the database (creating nothing on
+    /// PostgreSQL; a bad URL, an unreachable server, a wrong password or a missing database
+    /// is one line naming the URL, its password masked) and starts the runner.
+    async fn start(&self, default_workers: usize) -> Result<Node> {
+        let limits = self.limits.limits()?;
+        let leases = self.leases.leases()?;
+        let data = DataPolicy::allow(&self.data_dirs).map_err(CliError)?;
+        init_logging(&self.log, self.log_format)?;
+        let workers = self.workers.unwrap_or(default_workers);
+        let database = mask_url(&self.database);
+        let store = crate::store::open(&self.database).await.map_err(|e| {
+            CliError(format!(
+                "cannot open the database {database}: {}",
+                e.to_string().replace(&self.database, &database)
+            ))
+        })?;
+        if workers == 0 && !is_postgres(&self.database) {
+            warn!("--workers 0 on SQLite: nothing will train the jobs submitted here (workers share PostgreSQL only)");
+        }
+        if let Some(addr) = self.metrics_addr {
+            let handle = crate::api::metrics::install()?;
+            let listener =
+                TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (--metrics-addr)"))?;
+            info!(addr = %listener.local_addr()?, "metrics on http");
+            tokio::spawn(crate::api::metrics::serve(listener, handle, std::future::pending::<()>()));
+        }
+        let data_dirs = data.dirs().iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(":");
+        let runner = Runner::start(store, RunnerConfig { workers, limits, data, leases }).await?;
+        Ok(Node { runner, workers, database, data_dirs })
+    }
+}
+
+/// The CPU count: one worker per CPU unless --workers says otherwise.
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `gradlab worker`: claims and trains jobs until Ctrl-C or SIGTERM, then stores what it holds
+/// and gives its running jobs back (another worker reruns them from step 0).
+pub async fn worker(args: WorkerArgs) -> Result<()> {
+    if args.node.workers == Some(0) {
+        return Err(CliError("--workers: a worker needs at least 1 (0 is for `gradlab serve`)".into()).into());
+    }
+    let node = args.node.start(cpus()).await?;
+    info!(
+        worker = node.runner.worker_id(),
+        database = %node.database,
+        workers = node.workers,
+        data_dirs = node.data_dirs,
+        "gradlab worker running"
+    );
+    shutdown_signal().await;
+    node.runner.shutdown(FLUSH_TIMEOUT).await;
+    info!("gradlab worker stopped");
+    Ok(())
 }
 
 /// How workers hold the jobs they claim (see [`Leases`]).
@@ -202,23 +283,7 @@ pub async fn run(args: ServeArgs, token: Option<String>) -> Result<()> {
         check_token(t).map_err(CliError)?;
     }
     let tls = tls_identity(&args)?;
-    let limits = args.limits.limits()?;
-    let leases = args.leases.leases()?;
-    let data = DataPolicy::allow(&args.data_dirs).map_err(CliError)?;
-    init_logging(&args.log, args.log_format)?;
-    let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let store = SqliteStore::open(&args.database)
-        .await
-        .with_context(|| format!("cannot open the database {}", args.database))?;
-    if let Some(addr) = args.metrics_addr {
-        let handle = crate::api::metrics::install()?;
-        let listener =
-            TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr} (--metrics-addr)"))?;
-        info!(addr = %listener.local_addr()?, "metrics on http");
-        tokio::spawn(crate::api::metrics::serve(listener, handle, std::future::pending::<()>()));
-    }
-    let data_dirs = data.dirs().iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(":");
-    let runner = Runner::start(Arc::new(store), RunnerConfig { workers, limits, data, leases }).await?;
+    let Node { runner, workers, database, data_dirs } = args.node.start(cpus()).await?;
     let listener = TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
     let addr = listener.local_addr()?;
     if !addr.ip().is_loopback() && token.is_some() && tls.is_none() {
@@ -226,7 +291,7 @@ pub async fn run(args: ServeArgs, token: Option<String>) -> Result<()> {
     }
     info!(
         %addr,
-        database = %args.database,
+        database = %database,
         workers,
         tls = tls.is_some(),
         token = token.is_some(),

@@ -94,7 +94,13 @@ pub async fn run(
 
 /// Records a job's end and tells its watchers. If the store refuses, the end is kept in
 /// `unrecorded` and tried again; the job stays live (its watchers wait) until it is recorded.
-async fn finish(store: &dyn Store, registry: &Registry, f: Finish, unrecorded: &mut Vec<Finish>) {
+async fn finish(store: &dyn Store, registry: &Registry, mut f: Finish, unrecorded: &mut Vec<Finish>) {
+    // Storing its last steps may have failed after the job ended (the end was queued behind
+    // them): then its history is incomplete, and it did not succeed.
+    if let Some(failure) = registry.get(f.job).and_then(|l| l.failure()) {
+        f.state = JobState::Failed;
+        f.error = Some(failure);
+    }
     let now = super::now_ms();
     let res = store.mark_finished(f.job, f.attempt, f.state, now, f.summary.as_deref(), f.error.as_deref()).await;
     if let Err(StoreError::LeaseLost(job)) = res {

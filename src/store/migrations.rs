@@ -25,7 +25,6 @@ pub fn sqlite() -> Migrator {
 }
 
 // Used by the PostgreSQL store (next commit) and the test below.
-#[allow(dead_code)]
 pub fn postgres() -> Migrator {
     Migrator::with_migrations(vec![migration(1, "init", include_str!("../../migrations/postgres/0001_init.sql"))])
 }

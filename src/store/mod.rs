@@ -116,13 +116,31 @@
 
 mod codec;
 mod migrations;
+mod postgres;
 mod shared;
 mod sqlite;
 mod sweeps;
+pub mod testing;
 #[cfg(test)]
 mod tests;
 
 pub use codec::{CHUNK_STEPS, STEP_METRICS};
 
+pub use postgres::{PgStore, mask_url};
 pub use shared::{DEFAULT_PAGE, MAX_PAGE};
 pub use sqlite::SqliteStore;
+
+use std::sync::Arc;
+
+use crate::runner::{Store, StoreError};
+
+/// Opens the store a database URL names: `postgres://` or `postgresql://` for PostgreSQL
+/// (shared by several servers), else SQLite (`sqlite://PATH` or a plain path; one server).
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if is_postgres(url) { Ok(Arc::new(PgStore::open(url).await?)) } else { Ok(Arc::new(SqliteStore::open(url).await?)) }
+}
+
+/// Whether `url` names a PostgreSQL database.
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}

@@ -7,11 +7,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use super::codec::{CHUNK_STEPS, Chunk, Malformed, STEP_LAYER, STEP_METRICS, encode_chunk};
-use crate::engine::stats::LayerStats;
-use crate::engine::train::StepRecord;
+use super::codec::{CHUNK_STEPS, Chunk, Malformed, STEP_LAYER, STEP_METRICS, decode_histograms, encode_chunk};
+use crate::engine::spec::JobSpec;
+use crate::engine::stats::{Histogram, LayerStats};
+use crate::engine::train::{EvalRecord, StepRecord};
 use crate::runner::{
-    HistoryMeta, JobFilter, JobId, JobRecord, JobState, MetricBatch, Order, PageRequest, StateCounts, StoreError,
+    HistoryMeta, JobFilter, JobId, JobRecord, JobState, MetricBatch, Order, PageRequest, SeriesRows, StateCounts,
+    StoreError,
 };
 
 /// Page size when the request asks for 0.
@@ -274,6 +276,74 @@ pub fn plan_append(
     Ok(writes)
 }
 
+/// The series and column count a read of `layer` (None: the step scalars) addresses, with
+/// `cols` checked against it.
+pub fn series_key(layer: Option<u32>, cols: &[usize]) -> Result<(i64, usize), StoreError> {
+    let (series, ncols) = match layer {
+        None => (STEP_LAYER, STEP_METRICS.len()),
+        Some(l) => (i64::from(l), LayerStats::METRICS.len()),
+    };
+    match cols.iter().find(|&&c| c >= ncols) {
+        Some(&c) => Err(StoreError::Invalid(format!("column {c} out of range: series have {ncols}"))),
+        None => Ok((series, ncols)),
+    }
+}
+
+/// How many chunks, from the one holding a window's first step, cover `max_rows` rows.
+pub fn chunks_for(max_rows: usize) -> i64 {
+    (max_rows / CHUNK_STEPS + 2) as i64
+}
+
+/// The rows in `[lo, hi]`, at most `max_rows`, of a series' consecutive chunk BLOBs: only the
+/// columns `cols` decoded.
+pub fn rows_of<'a>(
+    id: JobId,
+    ncols: usize,
+    cols: &[usize],
+    lo: u64,
+    hi: u64,
+    max_rows: usize,
+    chunks: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<SeriesRows, StoreError> {
+    let mut out = SeriesRows { steps: Vec::new(), columns: vec![Vec::new(); cols.len()] };
+    for data in chunks {
+        if out.steps.len() == max_rows {
+            break;
+        }
+        let chunk = Chunk::decode_columns(data, ncols, Some(cols)).map_err(|Malformed(m)| corrupt(id, m))?;
+        let range = chunk.rows_in(lo, hi);
+        let take = range.start..range.end.min(range.start + (max_rows - out.steps.len()));
+        out.steps.extend_from_slice(chunk.steps(take.clone()));
+        for (dst, &c) in out.columns.iter_mut().zip(cols) {
+            dst.extend_from_slice(chunk.column(c, take.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// Stored (step, BLOB) histogram rows, decoded.
+pub fn histograms_of(id: JobId, rows: Vec<(i64, Vec<u8>)>) -> Result<Vec<(u64, Vec<Histogram>)>, StoreError> {
+    rows.into_iter()
+        .map(|(step, data)| {
+            let h = decode_histograms(&data).map_err(|Malformed(m)| corrupt(id, m))?;
+            Ok((unsigned(id, "histogram step", step)?, h))
+        })
+        .collect()
+}
+
+/// Stored (step, loss, accuracy) evaluation rows; a missing value reads as NaN.
+pub fn evals_of(id: JobId, rows: Vec<(i64, Option<f64>, Option<f64>)>) -> Result<Vec<EvalRecord>, StoreError> {
+    rows.into_iter()
+        .map(|(step, loss, acc)| {
+            Ok(EvalRecord {
+                step: unsigned(id, "eval step", step)?,
+                test_loss: loss.unwrap_or(f64::NAN),
+                test_accuracy: acc.unwrap_or(f64::NAN),
+            })
+        })
+        .collect()
+}
+
 /// A value bound into a dynamically built query.
 pub enum Arg {
     Int(i64),
@@ -401,5 +471,28 @@ pub fn check_schema(applied: Option<i64>, migrator: &sqlx::migrate::Migrator) ->
              run a gradlab at least as new as the one that last upgraded it"
         ))),
         _ => Ok(()),
+    }
+}
+
+/// A job's spec as stored: JSON.
+pub fn spec_json(spec: &JobSpec) -> Result<String, StoreError> {
+    serde_json::to_string(spec).map_err(|e| StoreError::Invalid(format!("spec: {e}")))
+}
+
+/// The record of a job just inserted.
+pub fn queued_job(id: JobId, sweep_id: Option<i64>, spec: &JobSpec, created_ms: i64) -> JobRecord {
+    JobRecord {
+        id,
+        sweep_id,
+        spec: spec.clone(),
+        state: JobState::Queued,
+        steps_done: 0,
+        created_ms,
+        started_ms: None,
+        finished_ms: None,
+        summary: None,
+        error: None,
+        owner: None,
+        attempt: 0,
     }
 }

@@ -8,13 +8,11 @@ use sqlx::AssertSqlSafe;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use super::codec::{CHUNK_STEPS, Chunk, Malformed, STEP_LAYER, STEP_METRICS, decode_histograms, encode_histograms};
-use super::shared::{
-    self, Arg, ChunkWrite, JOB_COLUMNS, clamp_i64, col, corrupt, job_from_row, now_ms, page_of, step_i64,
-};
+use super::codec::encode_histograms;
+use super::shared::{self, Arg, ChunkWrite, JOB_COLUMNS, clamp_i64, corrupt, job_from_row, now_ms, page_of, step_i64};
 use super::sweeps;
 use crate::engine::spec::JobSpec;
-use crate::engine::stats::{Histogram, LayerStats};
+use crate::engine::stats::Histogram;
 use crate::engine::train::EvalRecord;
 use crate::runner::sweep::SweepSpec;
 use crate::runner::{
@@ -123,29 +121,6 @@ async fn append_batch(conn: &mut SqliteConnection, batch: &MetricBatch) -> Resul
             .await?;
     }
     Ok(())
-}
-
-async fn evals_in(conn: &mut SqliteConnection, id: JobId, lo: u64, hi: u64) -> Result<Vec<EvalRecord>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT step, test_loss, test_accuracy FROM evals WHERE job_id = ? AND step >= ? AND step <= ? ORDER BY step",
-    )
-    .bind(id.0)
-    .bind(clamp_i64(lo))
-    .bind(clamp_i64(hi))
-    .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let step: i64 = col(r, "step", id)?;
-            let loss: Option<f64> = col(r, "test_loss", id)?;
-            let acc: Option<f64> = col(r, "test_accuracy", id)?;
-            Ok(EvalRecord {
-                step: u64::try_from(step).map_err(|_| corrupt(id, format!("eval step {step}")))?,
-                test_loss: loss.unwrap_or(f64::NAN),
-                test_accuracy: acc.unwrap_or(f64::NAN),
-            })
-        })
-        .collect()
 }
 
 /// The `Store` over SQLite. One writer connection (writes are serialized in the process and
@@ -282,7 +257,7 @@ pub(super) async fn insert_job(
     sweep_id: Option<i64>,
     created_ms: i64,
 ) -> Result<JobRecord, StoreError> {
-    let spec_json = serde_json::to_string(spec).map_err(|e| StoreError::Invalid(format!("spec: {e}")))?;
+    let spec_json = shared::spec_json(spec)?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO jobs (sweep_id, spec, name, activation, depth, state, created_ms) \
          VALUES (?, ?, ?, ?, ?, 'queued', ?) RETURNING id",
@@ -303,20 +278,7 @@ pub(super) async fn insert_job(
             .execute(&mut *conn)
             .await?;
     }
-    Ok(JobRecord {
-        id: JobId(id),
-        sweep_id,
-        spec: spec.clone(),
-        state: JobState::Queued,
-        steps_done: 0,
-        created_ms,
-        started_ms: None,
-        finished_ms: None,
-        summary: None,
-        error: None,
-        owner: None,
-        attempt: 0,
-    })
+    Ok(shared::queued_job(JobId(id), sweep_id, spec, created_ms))
 }
 
 fn pool(max: u32) -> SqlitePoolOptions {
@@ -547,18 +509,21 @@ impl Store for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .map_err(shared::read_failed(id))?;
-        rows.into_iter()
-            .map(|(step, data)| {
-                let h = decode_histograms(&data).map_err(|Malformed(m)| corrupt(id, m))?;
-                Ok((shared::unsigned(id, "histogram step", step)?, h))
-            })
-            .collect()
+        shared::histograms_of(id, rows)
     }
 
     async fn read_evals(&self, id: JobId, from_step: u64) -> Result<Vec<EvalRecord>, StoreError> {
-        let mut tx = self.reader.begin().await?;
-        job_meta(&mut tx, id).await?;
-        evals_in(&mut tx, id, from_step, u64::MAX).await
+        let mut conn = self.reader.acquire().await?;
+        job_meta(&mut conn, id).await?;
+        let rows: Vec<(i64, Option<f64>, Option<f64>)> = sqlx::query_as(
+            "SELECT step, test_loss, test_accuracy FROM evals WHERE job_id = ? AND step >= ? ORDER BY step",
+        )
+        .bind(id.0)
+        .bind(clamp_i64(from_step))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(shared::read_failed(id))?;
+        shared::evals_of(id, rows)
     }
 
     async fn history_meta(&self, id: JobId) -> Result<HistoryMeta, StoreError> {
@@ -574,41 +539,20 @@ impl Store for SqliteStore {
         hi: u64,
         max_rows: usize,
     ) -> Result<SeriesRows, StoreError> {
-        let (series, ncols) = match layer {
-            None => (STEP_LAYER, STEP_METRICS.len()),
-            Some(l) => (i64::from(l), LayerStats::METRICS.len()),
-        };
-        if let Some(&c) = cols.iter().find(|&&c| c >= ncols) {
-            return Err(StoreError::Invalid(format!("column {c} out of range: series have {ncols}")));
-        }
-        let mut out = SeriesRows { steps: Vec::new(), columns: vec![Vec::new(); cols.len()] };
+        let (series, ncols) = shared::series_key(layer, cols)?;
         if max_rows == 0 || lo > hi {
-            return Ok(out);
+            return Ok(SeriesRows { steps: Vec::new(), columns: vec![Vec::new(); cols.len()] });
         }
-        // Whole chunks from the one holding `lo`: enough of them for `max_rows` rows.
-        let limit = (max_rows / CHUNK_STEPS + 2) as i64;
-        let rows = sqlx::query(AssertSqlSafe(format!("{RANGE_CHUNKS} LIMIT ?5")))
+        let rows: Vec<(Vec<u8>,)> = sqlx::query_as(AssertSqlSafe(format!("{RANGE_CHUNKS} LIMIT ?5")))
             .bind(id.0)
             .bind(series)
             .bind(clamp_i64(lo))
             .bind(clamp_i64(hi))
-            .bind(limit)
+            .bind(shared::chunks_for(max_rows))
             .fetch_all(&self.reader)
-            .await?;
-        for row in &rows {
-            let data: &[u8] = col(row, "data", id)?;
-            let chunk = Chunk::decode_columns(data, ncols, Some(cols)).map_err(|Malformed(m)| corrupt(id, m))?;
-            let range = chunk.rows_in(lo, hi);
-            let take = range.start..range.end.min(range.start + (max_rows - out.steps.len()));
-            out.steps.extend_from_slice(chunk.steps(take.clone()));
-            for (dst, &c) in out.columns.iter_mut().zip(cols) {
-                dst.extend_from_slice(chunk.column(c, take.clone()));
-            }
-            if out.steps.len() == max_rows {
-                break;
-            }
-        }
-        Ok(out)
+            .await
+            .map_err(shared::read_failed(id))?;
+        shared::rows_of(id, ncols, cols, lo, hi, max_rows, rows.iter().map(|(d,)| d.as_slice()))
     }
 
     async fn job_counts(&self) -> Result<StateCounts, StoreError> {

@@ -152,6 +152,14 @@ pub struct ServeProcess {
     pub metrics: Option<String>,
 }
 
+impl Drop for ServeProcess {
+    /// A test that fails leaves no server behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn logged_addr(line: &str) -> String {
     let at = line.find("addr=").expect("the log line names the address") + 5;
     line[at..].split_whitespace().next().unwrap().to_string()
@@ -160,10 +168,16 @@ fn logged_addr(line: &str) -> String {
 /// Starts `gradlab serve --addr 127.0.0.1:0 --workers 2 --database DB EXTRA...` and reads the
 /// addresses it serves on from its log.
 pub fn spawn_serve(db: &Path, extra: &[&str]) -> ServeProcess {
+    spawn_serve_on(db.to_str().unwrap(), extra)
+}
+
+/// [`spawn_serve`] on any database URL (`postgres://...` too); `--workers` in `extra` replaces
+/// the 2.
+pub fn spawn_serve_on(database: &str, extra: &[&str]) -> ServeProcess {
     use std::io::{BufRead, BufReader};
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gradlab"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--workers", "2", "--log-format", "text", "--database"])
-        .arg(db)
+        .args(["serve", "--addr", "127.0.0.1:0", "--log-format", "text", "--database", database])
+        .args(if extra.contains(&"--workers") { &[][..] } else { &["--workers", "2"][..] })
         .args(extra)
         .env("RUST_LOG", "info")
         .stderr(std::process::Stdio::piped())
@@ -172,8 +186,12 @@ pub fn spawn_serve(db: &Path, extra: &[&str]) -> ServeProcess {
         .expect("start gradlab serve");
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut metrics = None;
+    let mut said = Vec::new();
     let url = loop {
-        let line = lines.next().expect("the server logs before it serves").unwrap();
+        let Some(Ok(line)) = lines.next() else {
+            panic!("gradlab serve ended before it served; it said:\n{}", said.join("\n"))
+        };
+        said.push(line.clone());
         if line.contains("metrics on http") {
             metrics = Some(format!("http://{}", logged_addr(&line)));
         }

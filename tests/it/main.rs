@@ -18,6 +18,7 @@ mod hostile_input;
 mod latency;
 mod load;
 mod metrics;
+mod scale_out;
 mod security;
 mod service;
 mod sweeps;

@@ -785,6 +785,7 @@ pub(super) async fn a_reader_that_stops_reading_stops_the_read(store: Arc<dyn St
     reading.await.unwrap().unwrap();
 }
 
+mod postgres;
 mod sqlite;
 
 /// Runs each generic store test against every backend.
@@ -795,6 +796,15 @@ macro_rules! every_backend {
             async fn $name() {
                 let (_dir, store) = super::temp_store().await;
                 super::$name(std::sync::Arc::new(store)).await;
+            })*
+        }
+        mod on_postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(db) = crate::store::testing::PgTestDb::create().await else { return };
+                let store = crate::store::PgStore::open(&db.url).await.expect("open the test database");
+                super::$name(std::sync::Arc::new(store.clone())).await;
+                store.close().await;
             })*
         }
     };

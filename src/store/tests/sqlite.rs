@@ -228,3 +228,22 @@ async fn until(store: &SqliteStore, id: JobId, done: impl Fn(&JobRecord) -> bool
     }
     panic!("job {id} never got there: {:?}", store.get_job(id).await);
 }
+
+#[tokio::test]
+async fn a_schema_newer_than_this_build_is_refused_naming_both_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("future.db");
+    let store = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99, 'from the future', 1, x'00', 0)",
+    )
+    .execute(store.writer_pool())
+    .await
+    .unwrap();
+    store.close().await;
+    let err = SqliteStore::open(path.to_str().unwrap()).await.expect_err("a newer schema must be refused");
+    let known = crate::store::migrations::sqlite().iter().map(|m| m.version).max().unwrap();
+    let msg = err.to_string();
+    assert!(msg.contains("version 99") && msg.contains(&format!("version {known}")), "{msg}");
+}

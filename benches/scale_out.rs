@@ -1,0 +1,215 @@
+//! Several servers on one PostgreSQL: what sharing costs (issue 12's figures), from one run.
+//!
+//! Each case runs on a database of its own (`store::testing::PgTestDb`, on
+//! GRADLAB_TEST_DATABASE_URL or this machine's server) with the "servers" in this process:
+//! each a `Runner` over its own `PgStore` (its own connection pool and LISTEN connection), as
+//! separate processes would be.
+//!
+//! - ingest into PostgreSQL: a 17-layer job's steps, 1,000 a call (SQLite beside it);
+//! - one layer's 100,000-step history read back (all 12 metrics, and one);
+//! - claim latency: a job submitted on a server without workers until another server's idle
+//!   worker has it running (woken by NOTIFY);
+//! - cross-server watch latency: each step of a job seen by a watcher on the server training
+//!   it and by one on another server; the difference;
+//! - the 288-job `seed-claims-mini` sweep on two servers with one worker each, sharing
+//!   PostgreSQL, against one server with two workers on SQLite.
+//!
+//!     cargo bench --bench scale_out
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gradlab::engine::spec::JobSpec;
+use gradlab::engine::stats::LayerStats;
+use gradlab::engine::train::StepRecord;
+use gradlab::runner::sweep::preset;
+use gradlab::runner::{HistoryQuery, JobId, JobState, LiveEvent, MetricBatch, Runner, RunnerConfig, Store};
+use gradlab::store::testing::PgTestDb;
+use gradlab::store::{PgStore, SqliteStore};
+use tokio::sync::mpsc;
+
+const LAYERS: usize = 17;
+
+fn record(step: u64) -> StepRecord {
+    let layers = (0..LAYERS)
+        .map(|l| {
+            let x = ((step as f64 + 1.0).ln() * (l as f64 + 1.0)) as f32 as f64;
+            LayerStats {
+                grad_norm: x * 1e-3,
+                err_norm: x.sin(),
+                weight_norm: 1.0 + x,
+                act_std: 0.5,
+                ..Default::default()
+            }
+        })
+        .collect();
+    let mut r = StepRecord {
+        step,
+        loss: 1.0 / (step as f64 + 1.0),
+        accuracy: 0.5,
+        lr: 0.01,
+        grad_norm: 1.0,
+        layers,
+        histograms: vec![],
+    };
+    r.round_to_f32();
+    r
+}
+
+fn batch(job: JobId, from: u64, n: u64) -> MetricBatch {
+    MetricBatch { job: Some(job), attempt: None, steps: (from..from + n).map(record).collect(), evals: vec![] }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Layer-step rows per second appending 1,000-step batches to a fresh job.
+async fn ingest(store: &dyn Store) -> f64 {
+    let spec = JobSpec::default().with_depth(LAYERS - 1, 8);
+    let job = store.create_job(&spec, None, None).await.unwrap().id;
+    let calls = 20;
+    let batches: Vec<MetricBatch> = (0..calls).map(|c| batch(job, c * 1000, 1000)).collect();
+    let t = Instant::now();
+    for b in &batches {
+        store.append_metrics(std::slice::from_ref(b)).await.unwrap();
+    }
+    (calls * 1000 * LAYERS as u64) as f64 / t.elapsed().as_secs_f64()
+}
+
+/// Milliseconds to read one layer's 100,000 steps (all 12 metrics, then one).
+async fn long_read(store: &dyn Store) -> (f64, f64) {
+    let spec = JobSpec::default().with_depth(LAYERS - 1, 8);
+    let job = store.create_job(&spec, None, None).await.unwrap().id;
+    for from in (0..100_000).step_by(10_000) {
+        store.append_metrics(&[batch(job, from, 10_000)]).await.unwrap();
+    }
+    let all: Vec<String> = LayerStats::METRICS.iter().map(|m| m.to_string()).collect();
+    let mut out = [0.0; 2];
+    for (k, metrics) in [all, vec!["grad_norm".to_string()]].into_iter().enumerate() {
+        let q = HistoryQuery { layers: Some(vec![8]), metrics: Some(metrics), ..Default::default() };
+        let mut ms = Vec::new();
+        for _ in 0..7 {
+            let t = Instant::now();
+            let h = store.history(job, &q).await.unwrap();
+            ms.push(t.elapsed().as_secs_f64() * 1e3);
+            assert_eq!(h.series[0].steps.len(), 100_000);
+        }
+        out[k] = median(ms);
+    }
+    (out[0], out[1])
+}
+
+async fn pg_runner(url: &str, workers: usize) -> Runner {
+    let store = PgStore::open(url).await.unwrap();
+    Runner::start(Arc::new(store), RunnerConfig::with_workers(workers)).await.unwrap()
+}
+
+async fn until_state(store: &dyn Store, id: JobId, done: impl Fn(JobState) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done(store.get_job(id).await.unwrap().unwrap().state) {
+        assert!(Instant::now() < deadline, "job {id} stuck");
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+}
+
+/// Milliseconds from a submission on one server to the job running on another's idle worker.
+async fn claim_latency(url: &str) -> f64 {
+    let api = pg_runner(url, 0).await;
+    let worker = pg_runner(url, 1).await;
+    let spec = JobSpec { steps: 1, ..JobSpec::default().with_depth(1, 4) };
+    let mut ms = Vec::new();
+    for _ in 0..30 {
+        let t = Instant::now();
+        let id = api.submit(spec.clone(), None).await.unwrap().id;
+        until_state(&**api.store(), id, |s| s != JobState::Queued).await;
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+        until_state(&**api.store(), id, |s| s.is_terminal()).await;
+    }
+    drop(worker);
+    median(ms)
+}
+
+/// Step arrival times (since `t0`) at a watcher of job `id` on `runner`.
+fn watch_times(runner: Runner, id: JobId, t0: Instant) -> tokio::task::JoinHandle<Vec<(u64, f64)>> {
+    tokio::spawn(async move {
+        let (tx, mut rx) = mpsc::channel(4096);
+        let watching = runner.clone();
+        tokio::spawn(async move { watching.watch(id, 0, tx).await });
+        let mut seen = Vec::new();
+        while let Some(Ok(ev)) = rx.recv().await {
+            if let LiveEvent::Step(s) = ev {
+                seen.push((s.step, t0.elapsed().as_secs_f64() * 1e3));
+            }
+        }
+        seen
+    })
+}
+
+/// Median milliseconds between a step reaching a watcher on the training server and one on
+/// another server.
+async fn watch_latency(url: &str) -> f64 {
+    let trainer = pg_runner(url, 1).await;
+    let other = pg_runner(url, 0).await;
+    // Slow enough that every step is its own commit: 8 layers of 256, a step every few ms.
+    let spec = JobSpec { steps: 400, batch: 128, ..JobSpec::default().with_depth(8, 256) };
+    let id = other.submit(spec, None).await.unwrap().id;
+    let t0 = Instant::now();
+    let (local, remote) = (watch_times(trainer.clone(), id, t0), watch_times(other.clone(), id, t0));
+    let (local, remote) = (local.await.unwrap(), remote.await.unwrap());
+    assert_eq!(remote.len(), 400, "the remote watcher saw every step");
+    let local: std::collections::HashMap<u64, f64> = local.into_iter().collect();
+    median(remote.iter().filter_map(|(s, t)| local.get(s).map(|l| t - l)).collect())
+}
+
+/// Jobs per second of the 288-job seed-claims-mini sweep on these runners (submitted to the
+/// first, trained by all).
+async fn sweep_rate(runners: &[Runner]) -> f64 {
+    let spec = preset("seed-claims-mini").unwrap();
+    let t = Instant::now();
+    let sweep = runners[0].submit_sweep(spec).await.unwrap();
+    loop {
+        let s = runners[0].get_sweep(sweep.id).await.unwrap();
+        if s.state().is_terminal() {
+            assert_eq!(s.counts.succeeded, 288);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    288.0 / t.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = SqliteStore::open(dir.path().join("b.db").to_str().unwrap()).await.unwrap();
+        let Some(db) = PgTestDb::create().await else {
+            eprintln!("no PostgreSQL: nothing to measure");
+            return;
+        };
+        let pg = PgStore::open(&db.url).await.unwrap();
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+            .unwrap_or_default();
+        println!("scale_out bench on {cpu}, PostgreSQL on this machine");
+        println!("ingest, layer-step rows/s (1,000 steps x 17 layers a call): PostgreSQL {:.0}, SQLite {:.0}", ingest(&pg).await, ingest(&sqlite).await);
+        let (all, one) = long_read(&pg).await;
+        println!("one layer's 100,000 steps from PostgreSQL: {all:.1} ms (12 metrics), {one:.1} ms (one metric)");
+        println!("claim latency, submit to running on another server's idle worker: median {:.1} ms", claim_latency(&db.url).await);
+        println!("cross-server watch latency, a step on the training server's watcher to another's: median {:.1} ms", watch_latency(&db.url).await);
+        drop(pg);
+
+        let db2 = PgTestDb::create().await.unwrap();
+        let shared = [pg_runner(&db2.url, 1).await, pg_runner(&db2.url, 1).await];
+        let two_pg = sweep_rate(&shared).await;
+        let single = Runner::start(Arc::new(sqlite), RunnerConfig::with_workers(2)).await.unwrap();
+        let one_sqlite = sweep_rate(&[single]).await;
+        println!(
+            "seed-claims-mini (288 jobs): two servers x 1 worker on PostgreSQL {two_pg:.1} jobs/s, one server x 2 workers on SQLite {one_sqlite:.1} jobs/s: {:.2}x",
+            two_pg / one_sqlite
+        );
+    });
+}

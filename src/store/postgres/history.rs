@@ -1,0 +1,284 @@
+//! Histories on PostgreSQL: appends (chunks planned by `shared::plan_append`, the same as
+//! SQLite's) and reads of windows of a series, histograms and evaluations.
+
+use sqlx::{PgConnection, Postgres, Transaction};
+
+use super::PgStore;
+use super::listen::{Note, notify};
+use crate::engine::stats::Histogram;
+use crate::engine::train::EvalRecord;
+use crate::runner::{HistoryMeta, JobId, JobState, MetricBatch, SeriesRows, StoreError};
+use crate::store::codec::encode_histograms;
+use crate::store::shared::{self, ChunkWrite, clamp_i64, corrupt, read_failed, step_i64, unsigned};
+
+/// Chunks of one series whose steps may fall in `[$3, $4]`: from the last chunk starting at or
+/// before `$3` (it may reach into the range) up to the last one starting at or before `$4`.
+const RANGE_CHUNKS: &str = "SELECT data FROM chunks WHERE job_id = $1 AND layer = $2 AND first_step <= $4 \
+     AND first_step >= coalesce((SELECT max(first_step) FROM chunks \
+         WHERE job_id = $1 AND layer = $2 AND first_step <= $3), 0) \
+     ORDER BY first_step LIMIT $5";
+
+pub(super) async fn job_meta(conn: &mut PgConnection, id: JobId) -> Result<HistoryMeta, StoreError> {
+    let row: Option<(i64, Option<i64>, i64)> =
+        sqlx::query_as("SELECT steps_done, n_layers, depth FROM jobs WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(conn)
+            .await
+            .map_err(read_failed(id))?;
+    let (steps_done, n_layers, depth) = row.ok_or(StoreError::NotFound(id))?;
+    shared::history_meta(id, steps_done, n_layers, depth)
+}
+
+/// The job's (state, attempt), its row locked for the rest of the transaction; or NotFound.
+pub(super) async fn lock_job(conn: &mut PgConnection, id: JobId) -> Result<(JobState, u64), StoreError> {
+    let row: Option<(String, i64)> = sqlx::query_as("SELECT state, attempt FROM jobs WHERE id = $1 FOR UPDATE")
+        .bind(id.0)
+        .fetch_optional(conn)
+        .await
+        .map_err(read_failed(id))?;
+    let (state, attempt) = row.ok_or(StoreError::NotFound(id))?;
+    Ok((state.parse().map_err(|e| corrupt(id, e))?, unsigned(id, "attempt", attempt)?))
+}
+
+/// Deletes a job's stored history and resets its progress (inside the caller's transaction).
+pub(super) async fn clear_history(conn: &mut PgConnection, id: JobId) -> Result<(), StoreError> {
+    for sql in [
+        "DELETE FROM chunks WHERE job_id = $1",
+        "DELETE FROM histograms WHERE job_id = $1",
+        "DELETE FROM evals WHERE job_id = $1",
+        "UPDATE jobs SET steps_done = 0, n_layers = NULL WHERE id = $1",
+    ] {
+        sqlx::query(sql).bind(id.0).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Appends a checked batch's steps to each of the job's series.
+async fn append_series(conn: &mut PgConnection, id: JobId, checked: &shared::Checked<'_>) -> Result<(), StoreError> {
+    for (layer, ncols, value) in shared::series_of(checked) {
+        let tail: Option<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, data FROM chunks WHERE job_id = $1 AND layer = $2 ORDER BY first_step DESC LIMIT 1",
+        )
+        .bind(id.0)
+        .bind(layer)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let tail = tail.as_ref().map(|(k, d)| (*k, d.as_slice()));
+        for write in shared::plan_append(id, layer, ncols, tail, &checked.nums, &*value)? {
+            match write {
+                ChunkWrite::Update { key, last_step, n, data } => {
+                    sqlx::query("UPDATE chunks SET last_step = $1, n = $2, data = $3 WHERE id = $4")
+                        .bind(last_step)
+                        .bind(n)
+                        .bind(data)
+                        .bind(key)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                ChunkWrite::Insert { first_step, last_step, n, data } => {
+                    sqlx::query(
+                        "INSERT INTO chunks (job_id, layer, first_step, last_step, n, data) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(id.0)
+                    .bind(layer)
+                    .bind(first_step)
+                    .bind(last_step)
+                    .bind(n)
+                    .bind(data)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes one job's batch inside the caller's transaction; `LeaseLost` (writing nothing) if the
+/// batch's claim is no longer the job's. Returns the last step stored, if any.
+async fn append_batch(conn: &mut PgConnection, batch: &MetricBatch) -> Result<Option<u64>, StoreError> {
+    let id = shared::batch_job(batch)?;
+    // Locked either way: a claim of this job waits for the batch, and the batch for a claim.
+    let (state, attempt) = lock_job(conn, id).await?;
+    if batch.attempt.is_some_and(|a| (state, attempt) != (JobState::Running, a)) {
+        return Err(StoreError::LeaseLost(id));
+    }
+    let meta = job_meta(conn, id).await?;
+    let mut last = None;
+    if let Some(checked) = shared::check_batch(id, &meta, batch)? {
+        append_series(conn, id, &checked).await?;
+        for s in checked.steps.iter().filter(|s| !s.histograms.is_empty()) {
+            sqlx::query("INSERT INTO histograms (job_id, step, data) VALUES ($1, $2, $3)")
+                .bind(id.0)
+                .bind(step_i64(s.step)?)
+                .bind(encode_histograms(&s.histograms))
+                .execute(&mut *conn)
+                .await?;
+        }
+        sqlx::query("UPDATE jobs SET steps_done = $1, n_layers = $2 WHERE id = $3")
+            .bind(checked.steps_done()?)
+            .bind(checked.n_layers as i64)
+            .bind(id.0)
+            .execute(&mut *conn)
+            .await?;
+        last = checked.nums.last().copied();
+    }
+    for e in &batch.evals {
+        sqlx::query(
+            "INSERT INTO evals (job_id, step, test_loss, test_accuracy) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (job_id, step) DO UPDATE SET test_loss = excluded.test_loss, \
+             test_accuracy = excluded.test_accuracy",
+        )
+        .bind(id.0)
+        .bind(step_i64(e.step)?)
+        .bind(e.test_loss)
+        .bind(e.test_accuracy)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(last.or(batch.evals.last().map(|e| e.step)))
+}
+
+/// How often an append that lost a deadlock or a serialization conflict is tried again.
+const CONFLICT_RETRIES: u32 = 5;
+
+/// An append's failure: the database's own error kept whole until it is known whether trying
+/// again can help.
+enum AppendError {
+    Sql(sqlx::Error),
+    Store(StoreError),
+}
+
+impl From<sqlx::Error> for AppendError {
+    fn from(e: sqlx::Error) -> Self {
+        AppendError::Sql(e)
+    }
+}
+
+impl From<StoreError> for AppendError {
+    fn from(e: StoreError) -> Self {
+        AppendError::Store(e)
+    }
+}
+
+impl From<AppendError> for StoreError {
+    fn from(e: AppendError) -> Self {
+        match e {
+            AppendError::Sql(e) => e.into(),
+            AppendError::Store(e) => e,
+        }
+    }
+}
+
+/// A deadlock (40P01) or a serialization failure (40001): PostgreSQL rolled the transaction
+/// back, and the same transaction tried again normally succeeds.
+fn is_conflict(e: &AppendError) -> bool {
+    matches!(e, AppendError::Sql(sqlx::Error::Database(d)) if matches!(d.code().as_deref(), Some("40P01" | "40001")))
+}
+
+impl PgStore {
+    pub(super) async fn begin(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
+    pub(super) async fn append(&self, batches: &[MetricBatch]) -> Result<Vec<JobId>, StoreError> {
+        let mut lost = Vec::new();
+        if batches.iter().all(|b| b.steps.iter().all(|s| s.layers.is_empty()) && b.evals.is_empty()) {
+            return Ok(lost);
+        }
+        // Job rows are locked in id order, as every transaction that locks several does, so
+        // that two of them never wait on each other.
+        let mut ordered: Vec<&MetricBatch> = batches.iter().collect();
+        ordered.sort_by_key(|b| b.job);
+        let mut tries = 0;
+        loop {
+            lost.clear();
+            match self.append_once(&ordered, &mut lost).await {
+                Err(e) if is_conflict(&e) && tries < CONFLICT_RETRIES => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(5 << tries)).await;
+                }
+                Err(e) => return Err(e.into()),
+                Ok(()) => return Ok(lost),
+            }
+        }
+    }
+
+    async fn append_once(&self, batches: &[&MetricBatch], lost: &mut Vec<JobId>) -> Result<(), AppendError> {
+        let mut tx = self.pool.begin().await?;
+        for batch in batches {
+            match append_batch(&mut tx, batch).await {
+                Err(StoreError::LeaseLost(id)) => lost.push(id),
+                Err(e) => return Err(AppendError::Store(e)),
+                Ok(Some(step)) => {
+                    notify(&mut tx, &self.origin, Note::Progress(shared::batch_job(batch)?, step)).await?
+                }
+                Ok(None) => {}
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn meta(&self, id: JobId) -> Result<HistoryMeta, StoreError> {
+        job_meta(&mut *self.pool.acquire().await?, id).await
+    }
+
+    pub(super) async fn series(
+        &self,
+        id: JobId,
+        layer: Option<u32>,
+        cols: &[usize],
+        lo: u64,
+        hi: u64,
+        max_rows: usize,
+    ) -> Result<SeriesRows, StoreError> {
+        let (series, ncols) = shared::series_key(layer, cols)?;
+        if max_rows == 0 || lo > hi {
+            return Ok(SeriesRows { steps: Vec::new(), columns: vec![Vec::new(); cols.len()] });
+        }
+        let rows: Vec<(Vec<u8>,)> = sqlx::query_as(RANGE_CHUNKS)
+            .bind(id.0)
+            .bind(series)
+            .bind(clamp_i64(lo))
+            .bind(clamp_i64(hi))
+            .bind(shared::chunks_for(max_rows))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(read_failed(id))?;
+        shared::rows_of(id, ncols, cols, lo, hi, max_rows, rows.iter().map(|(d,)| d.as_slice()))
+    }
+
+    pub(super) async fn histograms(
+        &self,
+        id: JobId,
+        lo: u64,
+        hi: u64,
+    ) -> Result<Vec<(u64, Vec<Histogram>)>, StoreError> {
+        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT step, data FROM histograms WHERE job_id = $1 AND step >= $2 AND step <= $3 ORDER BY step",
+        )
+        .bind(id.0)
+        .bind(clamp_i64(lo))
+        .bind(clamp_i64(hi))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(read_failed(id))?;
+        shared::histograms_of(id, rows)
+    }
+
+    pub(super) async fn evals(&self, id: JobId, from_step: u64) -> Result<Vec<EvalRecord>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        job_meta(&mut conn, id).await?;
+        let rows: Vec<(i64, Option<f64>, Option<f64>)> = sqlx::query_as(
+            "SELECT step, test_loss, test_accuracy FROM evals WHERE job_id = $1 AND step >= $2 ORDER BY step",
+        )
+        .bind(id.0)
+        .bind(clamp_i64(from_step))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(read_failed(id))?;
+        shared::evals_of(id, rows)
+    }
+}

@@ -1,0 +1,103 @@
+//! A PostgreSQL database of its own for each test, dropped when the test ends (passing or not).
+//!
+//! Tests reach the server named by `GRADLAB_TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`, this project's machines' server). When none
+//! answers, PostgreSQL tests print that they were skipped and why, and pass; under `CI=true`
+//! they fail instead, so that CI never passes without them.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+
+/// The server tests use when GRADLAB_TEST_DATABASE_URL is not set.
+pub const DEFAULT_TEST_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A database created for one test.
+pub struct PgTestDb {
+    /// Its URL, for a store or a server process.
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+fn admin_url() -> String {
+    std::env::var("GRADLAB_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_TEST_URL.to_string())
+}
+
+/// The URL of database `name` on the server `admin` points at.
+fn with_database(admin: &str, name: &str) -> String {
+    let (base, query) = admin.split_once('?').map_or((admin, None), |(b, q)| (b, Some(q)));
+    let at = base.rfind('/').filter(|&i| i > base.find("://").map_or(0, |j| j + 2)).unwrap_or(base.len());
+    let mut url = format!("{}/{name}", &base[..at]);
+    if let Some(q) = query {
+        url = format!("{url}?{q}");
+    }
+    url
+}
+
+impl PgTestDb {
+    /// Creates a fresh, empty database; None (after saying why) when no PostgreSQL answers and
+    /// CI is not set.
+    pub async fn create() -> Option<PgTestDb> {
+        static COUNT: AtomicU32 = AtomicU32::new(0);
+        let admin_url = admin_url();
+        let mut admin = match PgConnection::connect(&admin_url).await {
+            Ok(c) => c,
+            Err(e) => {
+                let why = format!("no PostgreSQL at {} ({e})", crate::store::mask_url(&admin_url));
+                if std::env::var("CI").is_ok_and(|v| v == "true") {
+                    panic!("{why}; CI needs it (start it, or set GRADLAB_TEST_DATABASE_URL)");
+                }
+                eprintln!("skipping a PostgreSQL test: {why}");
+                return None;
+            }
+        };
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let name = format!("gradlab_test_{}_{}_{nanos:08x}", std::process::id(), COUNT.fetch_add(1, Ordering::Relaxed));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .expect("create a test database");
+        let _ = admin.close().await;
+        Some(PgTestDb { url: with_database(&admin_url, &name), admin_url, name })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for PgTestDb {
+    /// Drops the database, forcing off whatever is still connected (a server process the test
+    /// killed, a pool not yet closed). On a thread of its own: drop cannot await.
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+            rt.block_on(async {
+                let mut admin = PgConnection::connect(&admin_url).await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                    .execute(&mut admin)
+                    .await?;
+                admin.close().await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop the test database {}: {dropped:?}", self.name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_keep_their_server_and_options() {
+        assert_eq!(with_database("postgres://u@h:5432/test", "x"), "postgres://u@h:5432/x");
+        assert_eq!(with_database("postgres://u:p@h/test?sslmode=disable", "x"), "postgres://u:p@h/x?sslmode=disable");
+        assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
+    }
+}

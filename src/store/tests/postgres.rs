@@ -1,0 +1,77 @@
+//! Store tests that only PostgreSQL has: notifications between servers, and opening a database
+//! that is missing or laid out by a newer gradlab.
+
+use super::*;
+use crate::runner::StoreEvent;
+use crate::store::PgStore;
+use crate::store::testing::PgTestDb;
+
+async fn next_event(rx: &mut tokio::sync::broadcast::Receiver<StoreEvent>) -> StoreEvent {
+    tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+        .await
+        .expect("no notification within 5 s")
+        .expect("the event channel closed")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_on_one_server_reach_the_others() {
+    let Some(db) = PgTestDb::create().await else { return };
+    let a = PgStore::open(&db.url).await.unwrap();
+    let b = PgStore::open(&db.url).await.unwrap();
+    let mut seen = b.events().expect("PostgreSQL stores announce changes");
+    // Each listener reports itself once it listens; give it that moment.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    while seen.try_recv().is_ok() {}
+
+    let id = a.create_job(&spec("n", Activation::Tanh, 1, &[]), None, None).await.unwrap().id;
+    assert!(matches!(next_event(&mut seen).await, StoreEvent::Queued));
+    let (claimed, attempt) = claim(&a).await;
+    assert_eq!(claimed, id);
+    assert!(matches!(next_event(&mut seen).await, StoreEvent::State { job } if job == id));
+    fill(&a, id, 10, 2, &[5]).await;
+    let mut last = None;
+    while let StoreEvent::Progress { job, step } = next_event(&mut seen).await {
+        assert_eq!(job, id);
+        last = Some(step);
+        if step == 9 {
+            break;
+        }
+    }
+    assert_eq!(last, Some(9), "progress stops at the last stored step");
+    let mut on_a = a.events().unwrap();
+    b.request_cancel(id, 20).await.unwrap();
+    // The worker training it (on A) hears of the cancel without waiting for a heartbeat.
+    while !matches!(next_event(&mut on_a).await, StoreEvent::Cancel { job } if job == id) {}
+    a.mark_finished(id, attempt, JobState::Cancelled, 30, None, None).await.unwrap();
+    while !matches!(next_event(&mut seen).await, StoreEvent::State { job } if job == id) {}
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_newer_than_this_build_is_refused_naming_both_versions() {
+    let Some(db) = PgTestDb::create().await else { return };
+    let store = PgStore::open(&db.url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99, 'from the future', true, '\\x00', 0)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    store.close().await;
+    let err = PgStore::open(&db.url).await.expect_err("a newer schema must be refused");
+    let known = crate::store::migrations::postgres().iter().map(|m| m.version).max().unwrap();
+    let msg = err.to_string();
+    assert!(msg.contains("version 99") && msg.contains(&format!("version {known}")), "{msg}");
+}
+
+#[tokio::test]
+async fn a_missing_database_is_an_error_naming_it_and_is_not_created() {
+    let Some(db) = PgTestDb::create().await else { return };
+    let missing = db.url.replace(db.name(), &format!("{}_missing", db.name()));
+    let err = PgStore::open(&missing).await.expect_err("no such database");
+    assert!(err.to_string().contains(&format!("{}_missing", db.name())), "{err}");
+    let err = PgStore::open(&missing).await.expect_err("still missing: opening creates nothing");
+    assert!(err.to_string().contains("does not exist"), "{err}");
+}
