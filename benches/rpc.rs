@@ -145,7 +145,11 @@ async fn bench(config: &Config, calls: usize) -> anyhow::Result<()> {
         time(calls, || {
             let mut c = c.clone();
             async move {
-                let mut s = c.watch_job(pb::WatchRequest { job_id: id, from_step: 0 }).await.unwrap().into_inner();
+                let mut s = c
+                    .watch_job(pb::WatchRequest { job_id: id, from_step: 0, max_batch: 0 })
+                    .await
+                    .unwrap()
+                    .into_inner();
                 let first = s.message().await.unwrap().unwrap();
                 assert!(matches!(first.event, Some(Event::Job(_))));
             }

@@ -89,7 +89,7 @@ struct Watched {
 
 async fn watch(mut client: ExperimentsClient<Channel>, job_id: i64, steps: u64) -> Watched {
     let mut w = Watched::default();
-    let mut stream = match client.watch_job(pb::WatchRequest { job_id, from_step: 0 }).await {
+    let mut stream = match client.watch_job(pb::WatchRequest { job_id, from_step: 0, max_batch: 0 }).await {
         Ok(r) => r.into_inner(),
         Err(e) => {
             w.error = Some(format!("WatchJob failed: {e}"));
@@ -106,6 +106,14 @@ async fn watch(mut client: ExperimentsClient<Channel>, job_id: i64, steps: u64) 
                             w.error = Some(format!("expected step {}, got step {}", w.steps, s.step));
                         }
                         w.steps += 1;
+                    }
+                    Some(Event::Steps(b)) => {
+                        for s in b.steps {
+                            if s.step != w.steps && w.error.is_none() {
+                                w.error = Some(format!("expected step {}, got step {}", w.steps, s.step));
+                            }
+                            w.steps += 1;
+                        }
                     }
                     Some(Event::Eval(_)) => {}
                     Some(Event::Job(j)) => w.final_state = pb::JobState::try_from(j.state).ok(),

@@ -18,3 +18,4 @@ pub mod request_size;
 pub mod server;
 pub mod service;
 pub mod status;
+pub mod watch_stream;

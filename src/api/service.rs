@@ -11,6 +11,7 @@ use tracing::{Instrument, info_span};
 
 use super::pb::{self, experiments_server::Experiments};
 use super::status::{from_runner, from_store, invalid};
+use super::watch_stream::WatchStream;
 use super::{convert, convert_sweep};
 use crate::runner::history;
 use crate::runner::sweep::DEFAULT_MARGIN;
@@ -90,9 +91,7 @@ impl Experiments for ExperimentsService {
             }
             .instrument(span),
         );
-        let stream =
-            ReceiverStream::new(rx).map(|item| item.map(|ev| convert::progress_to_pb(&ev)).map_err(from_runner));
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(Box::pin(WatchStream::new(rx, req.max_batch))))
     }
 
     async fn submit_sweep(&self, request: Request<pb::SweepSpec>) -> Result<Response<pb::Sweep>, Status> {

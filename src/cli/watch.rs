@@ -51,6 +51,8 @@ pub fn finish(job: Option<pb::Job>) -> Result<()> {
 }
 
 const BAR_UNITS: u64 = 1000;
+/// Steps a message from the server when the terminal falls behind (a replay, a fast job).
+const WATCH_BATCH: u32 = 256;
 
 /// The decades the layer bars span: fitted to the norms seen, a decade of room each side, and
 /// only ever widened, so bars stay comparable across the run.
@@ -219,7 +221,11 @@ fn test_text(e: Option<&pb::EvalEvent>) -> String {
 /// Watches a job to its end (or until Ctrl-C, which detaches and leaves the job running).
 /// Returns the final job, or None when detached.
 pub async fn watch(client: &mut Client, id: i64, from_step: u64, plain: bool) -> Result<Option<pb::Job>> {
-    let mut stream = client.watch_job(pb::WatchRequest { job_id: id, from_step }).await.map_err(status)?.into_inner();
+    let mut stream = client
+        .watch_job(pb::WatchRequest { job_id: id, from_step, max_batch: WATCH_BATCH })
+        .await
+        .map_err(status)?
+        .into_inner();
     let mut view: Option<View> = None;
     let mut last_job: Option<pb::Job> = None;
     let mut last_eval: Option<pb::EvalEvent> = None;
@@ -247,6 +253,14 @@ pub async fn watch(client: &mut Client, id: i64, from_step: u64, plain: bool) ->
                 let total = last_job.as_ref().map_or(0, |j| j.total_steps);
                 if let Some(v) = view.as_mut() {
                     v.step(&s, total, last_eval.as_ref());
+                }
+            }
+            Some(Event::Steps(b)) => {
+                let total = last_job.as_ref().map_or(0, |j| j.total_steps);
+                if let Some(v) = view.as_mut() {
+                    for s in &b.steps {
+                        v.step(s, total, last_eval.as_ref());
+                    }
                 }
             }
             // Evaluations ride on the step lines (at their rate), never lines of their own.

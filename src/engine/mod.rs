@@ -11,6 +11,7 @@ pub mod init;
 pub mod loss;
 pub mod meanfield;
 pub mod network;
+pub mod nonfinite;
 pub mod optim;
 pub mod real;
 pub mod rng;

@@ -66,9 +66,13 @@ pub struct EvalRecord {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub steps_done: u64,
+    #[serde(with = "crate::engine::nonfinite")]
     pub train_loss: f64,
+    #[serde(with = "crate::engine::nonfinite")]
     pub train_accuracy: f64,
+    #[serde(with = "crate::engine::nonfinite")]
     pub test_loss: f64,
+    #[serde(with = "crate::engine::nonfinite")]
     pub test_accuracy: f64,
     pub verdict: VerdictReport,
     /// True when training stopped at a non-finite value (`stop_on_nonfinite`).

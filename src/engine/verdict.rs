@@ -134,8 +134,10 @@ pub struct VerdictReport {
     /// One sentence: which threshold was crossed, by what value.
     pub reason: String,
     /// First/last hidden-layer gradient-norm ratio at step 0.
+    #[serde(with = "crate::engine::nonfinite::option", default)]
     pub ratio_at_init: Option<f64>,
     /// Its median over the final quarter of recorded steps.
+    #[serde(with = "crate::engine::nonfinite::option", default)]
     pub ratio_at_end: Option<f64>,
     pub nonfinite_seen: bool,
 }

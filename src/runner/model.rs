@@ -72,20 +72,27 @@ impl std::str::FromStr for JobState {
 /// What mean-field theory predicted for a job's network at initialization.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MeanFieldSummary {
+    #[serde(with = "crate::engine::nonfinite")]
     pub sigma_w: f64,
+    #[serde(with = "crate::engine::nonfinite")]
     pub sigma_b: f64,
     /// The fixed point q*, if the length map settles (0 when q drifts to 0).
+    #[serde(with = "crate::engine::nonfinite::option", default)]
     pub q_star: Option<f64>,
     /// converged, drifts_to_zero, drifts_to_infinity or neutral.
     pub fixed_point: String,
+    #[serde(with = "crate::engine::nonfinite")]
     pub chi1: f64,
     /// ordered, critical or chaotic.
     pub regime: String,
     /// 1/|ln chi_1| layers (infinite at chi_1 = 1).
+    #[serde(with = "crate::engine::nonfinite")]
     pub depth_scale: f64,
     /// Predicted first/last hidden-layer weight-gradient-norm ratio.
+    #[serde(with = "crate::engine::nonfinite")]
     pub first_last_ratio: f64,
     /// Predicted per hidden layer: weight-gradient norm over the last hidden layer's.
+    #[serde(with = "crate::engine::nonfinite::vec")]
     pub layer_ratios: Vec<f64>,
 }
 

@@ -24,9 +24,11 @@ pub fn sqlite() -> Migrator {
     ])
 }
 
-// Used by the PostgreSQL store (next commit) and the test below.
 pub fn postgres() -> Migrator {
-    Migrator::with_migrations(vec![migration(1, "init", include_str!("../../migrations/postgres/0001_init.sql"))])
+    Migrator::with_migrations(vec![
+        migration(1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
+        migration(2, "precompressed", include_str!("../../migrations/postgres/0002_precompressed.sql")),
+    ])
 }
 
 #[cfg(test)]

@@ -97,14 +97,36 @@ pub struct Watched {
     pub steps: Vec<pb::StepEvent>,
     pub evals: Vec<pb::EvalEvent>,
     pub jobs: Vec<pb::Job>,
+    /// Messages received.
+    pub messages: usize,
 }
 
+/// Watches job `id` to its end, steps one per message.
 pub async fn watch_all(client: &mut ExperimentsClient<Channel>, id: i64, from_step: u64) -> Watched {
-    let mut stream = client.watch_job(pb::WatchRequest { job_id: id, from_step }).await.expect("watch").into_inner();
+    watch_all_batched(client, id, from_step, 0).await
+}
+
+/// [`watch_all`] asking for up to `max_batch` steps a message; the steps come out one by one.
+pub async fn watch_all_batched(
+    client: &mut ExperimentsClient<Channel>,
+    id: i64,
+    from_step: u64,
+    max_batch: u32,
+) -> Watched {
+    let req = pb::WatchRequest { job_id: id, from_step, max_batch };
+    let mut stream = client.watch_job(req).await.expect("watch").into_inner();
     let mut w = Watched::default();
     while let Some(msg) = stream.message().await.expect("stream message") {
+        w.messages += 1;
         match msg.event.expect("event") {
-            Event::Step(s) => w.steps.push(s),
+            Event::Step(s) => {
+                assert!(max_batch <= 1, "a single step where a batch was asked for");
+                w.steps.push(s)
+            }
+            Event::Steps(b) => {
+                assert!(max_batch > 1 && !b.steps.is_empty() && b.steps.len() <= max_batch as usize, "{max_batch}");
+                w.steps.extend(b.steps)
+            }
             Event::Eval(e) => w.evals.push(e),
             Event::Job(j) => w.jobs.push(j),
         }

@@ -109,7 +109,8 @@ async fn sigterm_stops_promptly_and_the_next_server_finishes_the_job() {
     let id = client.submit_job(job(5)).await.unwrap().into_inner().id;
     wait_for(&mut client, id, |j| j.steps_done > 200).await;
     let mut watcher = connect_retrying(&server.url).await;
-    let mut stream = watcher.watch_job(pb::WatchRequest { job_id: id, from_step: 0 }).await.unwrap().into_inner();
+    let mut stream =
+        watcher.watch_job(pb::WatchRequest { job_id: id, from_step: 0, max_batch: 0 }).await.unwrap().into_inner();
 
     let asked = std::time::Instant::now();
     let term = std::process::Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();

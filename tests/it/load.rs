@@ -43,9 +43,11 @@ fn rss_peak_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Watches a job to its end; checks steps come 0, 1, 2, ... with no gap or repeat.
+/// Watches a job to its end; checks steps come 0, 1, 2, ... with no gap or repeat. Half the
+/// watchers (odd job ids) take steps in batches.
 async fn watch_checked(mut client: Client, id: i64) -> u64 {
-    let mut stream = client.watch_job(pb::WatchRequest { job_id: id, from_step: 0 }).await.unwrap().into_inner();
+    let req = pb::WatchRequest { job_id: id, from_step: 0, max_batch: if id % 2 == 1 { 16 } else { 0 } };
+    let mut stream = client.watch_job(req).await.unwrap().into_inner();
     let mut next = 0;
     let mut last_state = None;
     while let Some(msg) = stream.message().await.expect("a watch stream never fails") {
@@ -53,6 +55,12 @@ async fn watch_checked(mut client: Client, id: i64) -> u64 {
             Event::Step(s) => {
                 assert_eq!(s.step, next, "job {id}: step {} after {}", s.step, next as i64 - 1);
                 next += 1;
+            }
+            Event::Steps(b) => {
+                for s in b.steps {
+                    assert_eq!(s.step, next, "job {id}: step {} after {}", s.step, next as i64 - 1);
+                    next += 1;
+                }
             }
             Event::Job(j) => last_state = Some(JobState::try_from(j.state).unwrap()),
             Event::Eval(_) => {}

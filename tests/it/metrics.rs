@@ -37,7 +37,8 @@ async fn metrics_count_jobs_steps_rpcs_and_streams() {
     // A watcher held open on a long job.
     let long = client.submit_job(small_job(1_000_000)).await.unwrap().into_inner().id;
     let mut watcher = connect_retrying(&server.url).await;
-    let mut stream = watcher.watch_job(pb::WatchRequest { job_id: long, from_step: 0 }).await.unwrap().into_inner();
+    let mut stream =
+        watcher.watch_job(pb::WatchRequest { job_id: long, from_step: 0, max_batch: 0 }).await.unwrap().into_inner();
     stream.message().await.unwrap().expect("first message");
 
     // Job counts refresh every 5 s.

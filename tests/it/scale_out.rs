@@ -85,7 +85,8 @@ async fn three_servers_share_a_sweep_and_one_killed_loses_nothing() {
     let mut watch = cb.watch_sweep(pb::SweepId { id: sweep.id }).await.unwrap().into_inner();
     // A job trained elsewhere, watched from B step by step.
     let long = ca.submit_job(small(999, 3000)).await.unwrap().into_inner();
-    let mut long_watch = cb.watch_job(pb::WatchRequest { job_id: long.id, from_step: 0 }).await.unwrap().into_inner();
+    let mut long_watch =
+        cb.watch_job(pb::WatchRequest { job_id: long.id, from_step: 0, max_batch: 0 }).await.unwrap().into_inner();
     let long_steps = tokio::spawn(async move {
         let mut steps = Vec::new();
         while let Some(m) = long_watch.message().await.unwrap() {

@@ -87,7 +87,8 @@ async fn a_token_server_lets_in_only_the_right_token_and_health_without_one() {
     let mut client = server.client_with_token(Some("s3cret-token")).await;
     let job = client.submit_job(small_job(5)).await.unwrap().into_inner();
     assert_eq!(client.get_job(pb::JobId { id: job.id }).await.unwrap().into_inner().id, job.id);
-    let mut stream = client.watch_job(pb::WatchRequest { job_id: job.id, from_step: 0 }).await.unwrap().into_inner();
+    let mut stream =
+        client.watch_job(pb::WatchRequest { job_id: job.id, from_step: 0, max_batch: 0 }).await.unwrap().into_inner();
     while stream.message().await.unwrap().is_some() {}
 
     // Health answers anyone; reflection only with the token.
@@ -416,14 +417,14 @@ async fn queued_jobs_and_watchers_are_bounded_and_their_places_given_back() {
 
     // One watcher at a time; a watcher that hangs up gives its place back at once, though the
     // queued job it watched has sent nothing.
-    let first = client.watch_job(pb::WatchRequest { job_id: b.id, from_step: 0 }).await.unwrap();
-    let e = client.watch_job(pb::WatchRequest { job_id: a.id, from_step: 0 }).await.unwrap_err();
+    let first = client.watch_job(pb::WatchRequest { job_id: b.id, from_step: 0, max_batch: 0 }).await.unwrap();
+    let e = client.watch_job(pb::WatchRequest { job_id: a.id, from_step: 0, max_batch: 0 }).await.unwrap_err();
     assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
     assert!(e.message().contains("1 watch streams are open, this server's --max-watchers 1"), "{e:?}");
     drop(first);
     let second = retry_while_exhausted(|| {
         let mut c = client.clone();
-        async move { c.watch_job(pb::WatchRequest { job_id: a.id, from_step: 0 }).await }
+        async move { c.watch_job(pb::WatchRequest { job_id: a.id, from_step: 0, max_batch: 0 }).await }
     })
     .await;
     drop(second);

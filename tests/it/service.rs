@@ -1,7 +1,7 @@
 //! The gRPC service end to end: a real server on 127.0.0.1:0, a real SQLite file, the generated
 //! tonic client.
 
-use crate::common::{TestServer, small_job, state, wait_for, watch_all};
+use crate::common::{TestServer, small_job, state, wait_for, watch_all, watch_all_batched};
 use gradlab::api::pb::{self, JobState};
 use tonic::Code;
 
@@ -84,6 +84,11 @@ async fn watchers_joining_mid_run_and_after_the_end_see_the_same_steps() {
     assert_eq!(key(&first).len(), 3000);
     assert_eq!(key(&first), key(&middle));
     assert_eq!(key(&first), key(&after));
+    // Asking for batches changes the messages, not the steps.
+    let batched = watch_all_batched(&mut client, job.id, 0, 64).await;
+    assert_eq!(key(&batched), key(&first));
+    assert_eq!(batched.evals, after.evals);
+    assert!(batched.messages < 3000 / 8, "a replay goes out in batches: {} messages", batched.messages);
     // from_step skips what came before.
     let tail = watch_all(&mut client, job.id, 2990).await;
     assert_eq!(tail.steps.iter().map(|s| s.step).collect::<Vec<_>>(), (2990..3000).collect::<Vec<_>>());
@@ -152,7 +157,7 @@ async fn bad_input_gets_invalid_argument_naming_the_field() {
     for e in [
         client.get_job(pb::JobId { id: 999 }).await.unwrap_err(),
         client.cancel_job(pb::JobId { id: 999 }).await.unwrap_err(),
-        client.watch_job(pb::WatchRequest { job_id: 999, from_step: 0 }).await.unwrap_err(),
+        client.watch_job(pb::WatchRequest { job_id: 999, from_step: 0, max_batch: 0 }).await.unwrap_err(),
         client.get_history(pb::HistoryRequest { job_id: 999, ..Default::default() }).await.unwrap_err(),
     ] {
         assert_eq!(e.code(), Code::NotFound, "{e:?}");
@@ -291,7 +296,8 @@ async fn shutdown_ends_watch_streams_and_stops_promptly() {
     let mut client = server.client().await;
     let long = client.submit_job(small_job(1_000_000)).await.unwrap().into_inner();
     wait_for(&mut client, long.id, |j| j.steps_done > 5).await;
-    let mut stream = client.watch_job(pb::WatchRequest { job_id: long.id, from_step: 0 }).await.unwrap().into_inner();
+    let mut stream =
+        client.watch_job(pb::WatchRequest { job_id: long.id, from_step: 0, max_batch: 0 }).await.unwrap().into_inner();
     let watcher = tokio::spawn(async move {
         loop {
             match stream.message().await {
@@ -311,4 +317,32 @@ async fn shutdown_ends_watch_streams_and_stops_promptly() {
     assert!(stopped.is_ok(), "the server stopped within 10 s of its watchers");
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert!(status.message().contains("shutting down"), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_explodes_stays_readable_with_its_non_finite_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("g.db"), 1).await;
+    let mut client = server.client().await;
+    let spec = pb::JobSpec {
+        activation: "identity".into(),
+        depth: Some(6),
+        width: Some(16),
+        sigma_w: Some(4.0),
+        lr: Some(2.0),
+        steps: Some(60),
+        ..small_job(60)
+    };
+    let id = client.submit_job(spec).await.unwrap().into_inner().id;
+    let job = wait_for(&mut client, id, |j| state(j) == JobState::Succeeded || state(j) == JobState::Failed).await;
+    let summary = job.summary.expect("a summary");
+    assert!(!summary.test_loss.is_finite(), "the run should explode: {summary:?}");
+    assert!(summary.stopped_early);
+    // Read back from the store by every path: one job, a list, a watch replay.
+    let again = client.get_job(pb::JobId { id }).await.unwrap().into_inner();
+    assert!(again.summary.unwrap().test_loss.is_nan());
+    let listed = client.list_jobs(pb::ListJobsRequest::default()).await.unwrap().into_inner().jobs;
+    assert_eq!(listed.len(), 1);
+    assert!(watch_all(&mut client, id, 0).await.jobs.last().is_some());
+    server.stop().await;
 }
