@@ -1,0 +1,204 @@
+"""A training job on a gradlab server: its state, progress events, history and cancellation."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from . import _history
+from ._proto import gradlab_pb2 as pb
+from ._wire import parse_chunk, parse_progress
+from .errors import DeadlineExceeded
+from .models import TERMINAL, EvalEvent, JobSpec, StepEvent, Summary, enum_name, ms_time
+
+if TYPE_CHECKING:
+    from ._connection import Connection
+
+#: ``from_step`` past every step: a watch that replays nothing and skips live steps (state only).
+_NO_STEPS = 2**63 - 1
+
+#: The most steps :meth:`Job.watch` asks for in one message. grpcio takes ~70-90 us a message
+#: whatever its size, more than a fast job takes a step; the server batches only steps already
+#: waiting (a replay, a watcher behind the job), so a watcher keeping up still gets each step at once.
+_MAX_BATCH = 1024
+#: Bytes of a batch the request aims under (far below the client's receive limit): a step is
+#: estimated at _LAYER_BYTES a layer, about a layer's statistics and a histogram at their largest.
+_BATCH_BYTES = 64 << 20
+_LAYER_BYTES = 512
+
+
+def _max_batch(spec: JobSpec) -> int:
+    """Steps a message for a watch of a job of this spec: _MAX_BATCH, fewer for deep nets."""
+    per_step = 64 + (len(spec.hidden) + 1) * _LAYER_BYTES
+    return max(1, min(_MAX_BATCH, _BATCH_BYTES // per_step))
+
+
+@dataclass(frozen=True, slots=True)
+class StateEvent:
+    """The job as it is: first when watching starts, then after each change of state (the last one
+    is terminal)."""
+
+    job: Job
+
+
+#: What :meth:`Job.watch` yields.
+JobEvent = StateEvent | StepEvent | EvalEvent
+
+
+class Job:
+    """A job as the server last described it; :meth:`refresh` asks again.
+
+    Attributes mirror the server's ``Job``: :attr:`id`, :attr:`state` (``queued``, ``running``,
+    ``succeeded``, ``failed`` or ``cancelled``), :attr:`spec` (every default filled in),
+    :attr:`summary` (once finished), :attr:`verdict`, :attr:`steps_done`, :attr:`error`,
+    :attr:`worker` and :attr:`attempt` (who trains it and how many claims so far).
+    """
+
+    def __init__(self, conn: Connection, msg: pb.Job) -> None:
+        self._conn = conn
+        self._set(msg)
+
+    def _set(self, msg: pb.Job) -> None:
+        self._msg = msg
+        self.id: int = msg.id
+        self.state: str = enum_name(pb.JobState, msg.state, "JOB_STATE_")
+        self.spec: JobSpec = JobSpec.from_pb(msg.spec)
+        self.summary: Summary | None = Summary.from_pb(msg.summary) if msg.HasField("summary") else None
+        self.steps_done: int = msg.steps_done
+        self.total_steps: int = msg.total_steps
+        self.error: str = msg.error
+        self.sweep_id: int | None = msg.sweep_id if msg.HasField("sweep_id") else None
+        self.worker: str | None = msg.worker or None
+        self.attempt: int = msg.attempt
+        self.created: _dt.datetime | None = ms_time(msg.created_ms)
+        self.started: _dt.datetime | None = ms_time(msg.started_ms)
+        self.finished: _dt.datetime | None = ms_time(msg.finished_ms)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def verdict(self) -> str | None:
+        """``healthy``, ``vanishing``, ``exploding``, ``dead`` or ``not_learning``; None until finished."""
+        return self.summary.verdict if self.summary else None
+
+    @property
+    def done(self) -> bool:
+        """True once the job succeeded, failed or was cancelled."""
+        return self.state in TERMINAL
+
+    @property
+    def proto(self) -> pb.Job:
+        """The server's message itself."""
+        return self._msg
+
+    def __repr__(self) -> str:
+        spec = self.spec
+        shape = f"{spec.depth}x{spec.width}" if spec.width else ",".join(map(str, spec.hidden))
+        verdict = f", verdict={self.verdict!r}" if self.verdict else ""
+        return (
+            f"<Job {self.id} {spec.name!r} {spec.activation} {shape}: {self.state}, "
+            f"{self.steps_done}/{self.total_steps} steps{verdict}>"
+        )
+
+    def refresh(self) -> Job:
+        """Asks the server for the job as it is now; returns this job, updated."""
+        self._set(self._conn.unary("GetJob", pb.JobId(id=self.id)))
+        return self
+
+    def cancel(self) -> Job:
+        """Cancels the job: a queued one never starts, a running one stops within a step keeping its
+        history. Returns it, updated. A job that already ended raises FailedPrecondition."""
+        self._set(self._conn.unary("CancelJob", pb.JobId(id=self.id)))
+        return self
+
+    def watch(self, from_step: int = 0) -> Iterator[JobEvent]:
+        """The job's progress: a :class:`StateEvent` first, the stored steps and evaluations from
+        ``from_step`` (replay), then live ones as they are stored, and a final StateEvent when the
+        job ends (then the iteration stops). Each StateEvent also updates this job. Closing the
+        iterator early (``break``) hangs up. Steps already waiting (a replay, a job faster than the
+        loop) come from the server many to a message; they are yielded one at a time all the same."""
+        req = pb.WatchRequest(job_id=self.id, from_step=from_step, max_batch=_max_batch(self.spec))
+        for data in self._conn.raw_stream("WatchJob", req):
+            ev = parse_progress(data)
+            if isinstance(ev, list):
+                yield from ev
+            elif isinstance(ev, pb.Job):
+                self._set(ev)
+                yield StateEvent(Job(self._conn, ev))
+            elif ev is not None:
+                yield ev
+
+    def wait(self, timeout: float | None = None) -> Job:
+        """Blocks until the job ends; returns it, updated (check :attr:`state`: a failed or
+        cancelled job is returned too). Raises :class:`gradlab.DeadlineExceeded` (a TimeoutError)
+        when ``timeout`` seconds pass first."""
+        start = time.monotonic()
+        req = pb.WatchRequest(job_id=self.id, from_step=_NO_STEPS)
+        try:
+            for msg in self._conn.stream("WatchJob", req, timeout=timeout):
+                if msg.WhichOneof("event") == "job":
+                    self._set(msg.job)
+                    if self.done:
+                        return self
+        except DeadlineExceeded:
+            pass
+        self.refresh()
+        if self.done:
+            return self
+        waited = time.monotonic() - start
+        raise DeadlineExceeded(
+            f"job {self.id} is still {self.state} ({self.steps_done}/{self.total_steps} steps) after {waited:.1f} s",
+            server=self._conn.server,
+        )
+
+    def history(
+        self,
+        layers: int | Sequence[int] | None = None,
+        metrics: str | Sequence[str] | None = None,
+        steps: tuple[int | None, int | None] | range | slice | None = None,
+        max_points: int | None = None,
+        wide: bool = False,
+    ) -> pd.DataFrame:
+        """The job's recorded series as a DataFrame, streamed (any length).
+
+        Args:
+            layers: layer indices (0 = first hidden layer; the last is the output layer); default all.
+            metrics: grad_norm, bias_grad_norm, err_norm, grad_mean_abs, grad_max_abs, weight_norm,
+                update_ratio, act_mean, act_std, saturated, dead, nonfinite, and per step loss,
+                accuracy, lr, global_grad_norm; default all.
+            steps: ``(first, last)`` inclusive, either end None; or a ``range``/``slice``.
+            max_points: at most this many points per series, keeping each bucket's last value
+                (``value``) and its extremes (``min``, ``max``).
+            wide: one row per step and one column per (layer, metric) instead.
+
+        Returns:
+            Long format (the default): columns ``step``, ``layer`` (<NA> for the per-step metrics),
+            ``metric`` (categorical), ``value``, and ``min``/``max`` when downsampled; rows in the
+            order and with the values of ``gradlab history --format csv``. ``df.pivot(index="layer",
+            columns="step", values="value")`` of one metric is a heat map's matrix. The read covers the
+            steps stored when it starts (a running job's so far); nothing stored in the selection
+            gives an empty frame.
+        """
+        req = _history.request(self.id, layers, metrics, steps, max_points)
+        chunks = (parse_chunk(b) for b in self._conn.raw_stream("StreamHistory", req))
+        if wide:
+            return _history.wide(chunks)
+        builder = _history.FrameBuilder()
+        for c in chunks:
+            builder.add(c)
+        return builder.frame()
+
+    def evals(self) -> pd.DataFrame:
+        """The held-out evaluations: step, test_loss, test_accuracy."""
+        req = pb.HistoryRequest(job_id=self.id, metrics=["lr"])
+        evals: list[pb.EvalEvent] = []
+        for b in self._conn.raw_stream("StreamHistory", req):
+            evals.extend(parse_chunk(b).evals)
+        return _history.evals_frame(evals)
