@@ -69,9 +69,18 @@ impl Cursor {
         Ok(true)
     }
 
-    /// Forwards a live event unless it was already sent. False if the receiver is gone.
-    async fn live(&mut self, ev: LiveEvent) -> bool {
-        match &ev {
+    /// Forwards a live event unless it was already sent. A step beyond the next one to send
+    /// means steps were published before this watcher subscribed: they are stored (a step is
+    /// published only once committed), so they are read from the store first. False if the
+    /// receiver is gone.
+    async fn live(&mut self, store: &dyn Store, id: JobId, ev: LiveEvent) -> Result<bool, RunnerError> {
+        if let LiveEvent::Step(s) = &ev
+            && s.step > self.next_step
+            && !self.replay(store, id).await?
+        {
+            return Ok(false);
+        }
+        Ok(match &ev {
             LiveEvent::Step(s) if s.step < self.next_step => true,
             LiveEvent::Eval(e) if e.step < self.next_eval => true,
             LiveEvent::Step(s) => {
@@ -83,7 +92,7 @@ impl Cursor {
                 self.send(ev).await
             }
             LiveEvent::State(_) => self.send(ev).await,
-        }
+        })
     }
 }
 
@@ -144,7 +153,12 @@ async fn stream(
             {
                 return Ok(());
             }
+            // Subscribed now, after the replay: what was published in between is read back
+            // from the store (replay below, and `live` on a step beyond the cursor).
             sub = registry.get(id).map(|live| live.events.subscribe());
+            if sub.is_some() && !cur.replay(store, id).await? {
+                return Ok(());
+            }
             continue;
         };
         // Take what has arrived within a short window and send it as one burst: tonic writes
@@ -174,7 +188,7 @@ async fn stream(
                     return Ok(());
                 }
                 ev => {
-                    if !cur.live(ev).await {
+                    if !cur.live(store, id, ev).await? {
                         return Ok(());
                     }
                 }
