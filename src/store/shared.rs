@@ -12,8 +12,8 @@ use crate::engine::spec::JobSpec;
 use crate::engine::stats::{Histogram, LayerStats};
 use crate::engine::train::{EvalRecord, StepRecord};
 use crate::runner::{
-    HistoryMeta, JobFilter, JobId, JobRecord, JobState, MetricBatch, Order, PageRequest, SeriesRows, StateCounts,
-    StoreError,
+    HistoryMeta, JobFilter, JobId, JobRecord, JobState, JobSummary, MetricBatch, Order, PageRequest, SeriesRows,
+    StateCounts, StoreError,
 };
 
 /// Page size when the request asks for 0.
@@ -495,4 +495,18 @@ pub fn queued_job(id: JobId, sweep_id: Option<i64>, spec: &JobSpec, created_ms: 
         owner: None,
         attempt: 0,
     }
+}
+
+/// What a job's end stores beside its state: the summary as JSON and its verdict; `Invalid` if
+/// `state` is not an end.
+pub fn end_columns(
+    state: JobState,
+    summary: Option<&JobSummary>,
+) -> Result<(Option<String>, Option<&'static str>), StoreError> {
+    if !state.is_terminal() {
+        return Err(StoreError::Invalid(format!("{state} is not a terminal state")));
+    }
+    let json =
+        summary.map(serde_json::to_string).transpose().map_err(|e| StoreError::Invalid(format!("summary: {e}")))?;
+    Ok((json, summary.map(|s| s.run.verdict.verdict.as_str())))
 }

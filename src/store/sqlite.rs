@@ -437,12 +437,7 @@ impl Store for SqliteStore {
         summary: Option<&JobSummary>,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        if !state.is_terminal() {
-            return Err(StoreError::Invalid(format!("{state} is not a terminal state")));
-        }
-        let summary_json =
-            summary.map(serde_json::to_string).transpose().map_err(|e| StoreError::Invalid(format!("summary: {e}")))?;
-        let verdict = summary.map(|s| s.run.verdict.verdict.as_str());
+        let (summary_json, verdict) = shared::end_columns(state, summary)?;
         let error = error.map(str::to_owned);
         let mut tx = self.begin_write().await?;
         if state_and_attempt(&mut tx, id).await? != (JobState::Running, attempt) {
