@@ -19,3 +19,4 @@ pub mod server;
 pub mod service;
 pub mod status;
 pub mod watch_stream;
+pub mod web;

@@ -4,6 +4,7 @@
 use std::future::Future;
 
 use tokio::net::TcpListener;
+use tonic::service::Routes;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
@@ -13,6 +14,7 @@ use super::metrics::RpcMetricsLayer;
 use super::pb::{self, experiments_server::ExperimentsServer};
 use super::request_size::RequestSizeLayer;
 use super::service::ExperimentsService;
+use super::web::{self, WebAuth};
 use crate::runner::Runner;
 
 /// How the server meets its clients; the default is plaintext and open, for loopback.
@@ -63,19 +65,23 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let experiments =
-        ExperimentsServer::new(ExperimentsService::new(runner)).max_decoding_message_size(limits.max_request_bytes);
+    let experiments = ExperimentsServer::new(ExperimentsService::new(runner.clone()))
+        .max_decoding_message_size(limits.max_request_bytes);
+    let dashboard = web::router(runner.clone(), WebAuth::new(options.token.as_deref(), options.tls.is_some()));
     let mut server = Server::builder();
     if let Some(identity) = options.tls {
         server = server.tls_config(ServerTlsConfig::new().identity(identity))?;
     }
     server
+        // Browsers speak HTTP/1.1 to the dashboard on the same port (and HTTP/2 over TLS).
+        .accept_http1(true)
         // A client's grpc-timeout shortens this; tonic applies the smaller of the two.
         .timeout(limits.request_timeout)
         // One span per RPC, named by its method: every log line of a call carries it.
         .trace_fn(|req| tracing::info_span!("grpc", method = %req.uri().path()))
         .layer(RpcMetricsLayer)
         .layer(RequestSizeLayer::new(limits.max_request_bytes))
+        .add_routes(Routes::from(dashboard))
         .add_service(health)
         .add_service(InterceptedService::new(reflection_v1, auth.clone()))
         .add_service(InterceptedService::new(reflection_v1alpha, auth.clone()))

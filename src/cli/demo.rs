@@ -41,6 +41,12 @@ pub struct DemoArgs {
     /// Plain lines even on a terminal.
     #[arg(long)]
     pub plain: bool,
+    /// Keep the server up after the report, for the dashboard, until Ctrl-C.
+    #[arg(long)]
+    pub serve: bool,
+    /// Where the demo's server listens (loopback only; default: a free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub addr: std::net::SocketAddr,
 }
 
 pub async fn run(args: DemoArgs) -> Result<()> {
@@ -61,7 +67,11 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     }
     let workers = config.workers;
     let runner = Runner::start(Arc::new(store), config).await?;
-    let listener = TcpListener::bind("127.0.0.1:0").await.context("cannot listen on a loopback port")?;
+    if !args.addr.ip().is_loopback() {
+        return Err(CliError(format!("--addr {}: the demo serves loopback only, without a token", args.addr)).into());
+    }
+    let listener =
+        TcpListener::bind(args.addr).await.with_context(|| format!("cannot listen on {} (--addr)", args.addr))?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
     // Loopback, plaintext, no token: the server lives and dies with this command.
@@ -75,6 +85,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         let sweep = client.submit_sweep(sweep_spec_to_pb(&spec)).await.map_err(status)?.into_inner();
         let total = sweep.counts.map_or(0, |c| c.total);
         eprintln!("sweep {} ({}): {total} jobs, {} steps each", sweep.id, spec.name, spec.base.steps);
+        eprintln!("dashboard: http://{addr}/sweeps/{}", sweep.id);
         let plain = args.plain || !std::io::stdout().is_terminal();
         let Some(_) = sweep_watch::watch(&mut client, sweep.id, plain, true).await? else {
             return Err(CliError("demo interrupted".into()).into());
@@ -89,6 +100,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         println!("\nwrote {} files to {}/:", written.len(), args.out.display());
         for p in &written {
             println!("  {}", p.display());
+        }
+        if args.serve {
+            println!("\ndashboard: http://{addr}/sweeps/{} (Ctrl-C stops the server)", sweep.id);
+            super::serve::shutdown_signal().await;
         }
         Ok::<(), anyhow::Error>(())
     }

@@ -298,6 +298,8 @@ pub async fn run(args: ServeArgs, token: Option<String>) -> Result<()> {
         data_dirs,
         "gradlab serving"
     );
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    info!(url = %format!("{scheme}://{addr}/"), "dashboard");
     let options = ServeOptions { token, tls };
     let stopping = runner.clone();
     serve(listener, runner, options, shutdown_signal()).await?;

@@ -49,6 +49,11 @@ impl Downsampler {
         self.lo.saturating_add(bucket.saturating_add(1).saturating_mul(self.width))
     }
 
+    /// The first step of the bucket holding `step` (`lo` for steps before it).
+    pub fn bucket_start(&self, step: u64) -> u64 {
+        self.lo + step.saturating_sub(self.lo) / self.width * self.width
+    }
+
     /// Adds points in increasing step order, one bucket's run at a time.
     pub fn push_all(&mut self, steps: &[u64], values: &[f64]) {
         let mut i = 0;
@@ -87,6 +92,19 @@ impl Downsampler {
     pub fn take_done(&mut self) -> Series {
         let empty = Series { layer: self.out.layer, metric: self.out.metric.clone(), ..Default::default() };
         std::mem::replace(&mut self.out, empty)
+    }
+
+    /// The bucket still filling, as a one-point series (empty when none): what a live view
+    /// shows until the bucket completes and `take_done` hands it on.
+    pub fn partial(&self) -> Series {
+        let mut s = Series { layer: self.out.layer, metric: self.out.metric.clone(), ..Default::default() };
+        if self.current.is_some() {
+            s.steps.push(self.last_step);
+            s.values.push(self.last);
+            s.min.push(self.min);
+            s.max.push(self.max);
+        }
+        s
     }
 
     fn flush(&mut self) {
@@ -142,5 +160,21 @@ mod tests {
         assert_eq!(s.min[0], 1.0);
         assert_eq!(s.max[0], f64::INFINITY);
         assert!(s.values[1].is_nan() && s.min[1].is_nan() && s.max[1].is_nan());
+    }
+
+    #[test]
+    fn the_filling_bucket_shows_as_it_will_complete() {
+        let mut d = Downsampler::new(Series::default(), 10, 29, 2); // width 10: [10..20) [20..30)
+        assert_eq!(d.bucket_start(25), 20);
+        assert_eq!(d.bucket_start(3), 10);
+        assert!(d.partial().steps.is_empty());
+        d.push_all(&[10, 11, 12], &[5.0, -1.0, 2.0]);
+        let p = d.partial();
+        assert_eq!((p.steps, p.values, p.min, p.max), (vec![12], vec![2.0], vec![-1.0], vec![5.0]));
+        assert!(d.take_done().steps.is_empty(), "the bucket is not complete yet");
+        d.push_all(&[19, 20], &[7.0, 1.0]);
+        let done = d.take_done();
+        assert_eq!((done.steps, done.values, done.min, done.max), (vec![19], vec![7.0], vec![-1.0], vec![7.0]));
+        assert_eq!(d.partial().steps, vec![20]);
     }
 }

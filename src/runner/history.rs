@@ -49,7 +49,7 @@ pub struct HistoryPiece {
 
 /// Which metrics a history query names, split by where they are stored: (step-scalar columns,
 /// layer columns), duplicates dropped, in the query's order.
-fn parse_metrics(names: Option<&[String]>) -> Result<(Vec<usize>, Vec<usize>), StoreError> {
+pub(super) fn parse_metrics(names: Option<&[String]>) -> Result<(Vec<usize>, Vec<usize>), StoreError> {
     let Some(names) = names else {
         return Ok(((0..STEP_METRICS.len()).collect(), (0..LayerStats::METRICS.len()).collect()));
     };
@@ -139,9 +139,25 @@ pub async fn read<S: Store + ?Sized>(
     query: &HistoryQuery,
     tx: &mpsc::Sender<HistoryPiece>,
 ) -> Result<(), StoreError> {
+    read_bucketed(store, id, query, None, tx).await
+}
+
+/// As [`read`], with the buckets spanning `[from_step, bucket_hi]` instead of the stored range:
+/// a live view fixes them over the whole planned run, so the stored part it reads first and
+/// the steps that follow fall into the same buckets.
+pub async fn read_bucketed<S: Store + ?Sized>(
+    store: &S,
+    id: JobId,
+    query: &HistoryQuery,
+    bucket_hi: Option<u64>,
+    tx: &mpsc::Sender<HistoryPiece>,
+) -> Result<(), StoreError> {
     let sink = async |p: HistoryPiece| tx.send(p).await.is_ok();
     let meta = store.history_meta(id).await?;
-    let plan = plan(id, &meta, query)?;
+    let mut plan = plan(id, &meta, query)?;
+    if let Some(b) = bucket_hi {
+        plan.bucket_hi = b;
+    }
     let downsampled = plan.max_points.is_some();
     for (layer, cols) in &plan.groups {
         let layer = *layer;

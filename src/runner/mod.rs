@@ -10,6 +10,7 @@ mod exec;
 pub mod history;
 pub mod limits;
 pub mod live;
+pub mod live_series;
 pub mod metrics;
 pub mod model;
 pub mod sweep;
@@ -30,8 +31,9 @@ use tracing::{info, warn};
 
 pub use data_policy::DataPolicy;
 pub use limits::{Limits, Slot};
-pub use live::LiveEvent;
 use live::Registry;
+pub use live::{Change, LiveEvent};
+pub use live_series::SeriesEvent;
 pub use model::*;
 pub use sweep_watch::SweepEvent;
 use writer::WriterMsg;
@@ -301,6 +303,7 @@ impl Runner {
             res => res?,
         };
         info!(job = %record.id, "job queued");
+        self.inner.registry.publish(record.id, LiveEvent::State(Arc::new(record.clone())));
         self.inner.wake.notify_one();
         Ok(record)
     }
@@ -346,6 +349,11 @@ impl Runner {
         self.inner.store.get_job(id).await?.ok_or(RunnerError::NotFound(id))
     }
 
+    /// Resolves once the server begins to stop: long-lived streams end then.
+    pub fn stopping(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.inner.stopping.clone().cancelled_owned()
+    }
+
     fn refuse_when_stopping(&self) -> Result<(), RunnerError> {
         if self.inner.stopping.is_cancelled() { Err(RunnerError::ShuttingDown) } else { Ok(()) }
     }
@@ -356,6 +364,26 @@ impl Runner {
         let (store, registry) = (self.inner.store.clone(), self.inner.registry.clone());
         let _open = metrics::StreamGuard::open("job");
         self.until_stopping(watch::run(store, registry, id, from_step, tx.clone()), tx).await
+    }
+
+    /// Streams job `id`'s series for `query`, downsampled over the whole planned run: stored
+    /// buckets, then live ones (see [`live_series`]). Returns when the job has ended and all is
+    /// sent, or the receiver hung up.
+    pub async fn watch_series(
+        &self,
+        id: JobId,
+        query: HistoryQuery,
+        tx: mpsc::Sender<Result<SeriesEvent, RunnerError>>,
+    ) {
+        let (store, registry) = (self.inner.store.clone(), self.inner.registry.clone());
+        let _open = metrics::StreamGuard::open("series");
+        self.until_stopping(live_series::run(store, registry, id, query, tx.clone()), tx).await
+    }
+
+    /// Every job's state changes from now on (this server's, and other servers' through the
+    /// store); a receiver that lags must re-read the store.
+    pub fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<Change> {
+        self.inner.registry.subscribe_changes()
     }
 
     /// Streams a sweep into `tx` (see [`SweepEvent`]). Returns when every job of the sweep has

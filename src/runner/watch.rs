@@ -17,7 +17,7 @@ use super::live::{Change, LiveEvent, Registry};
 use super::model::{JobId, Store};
 
 /// Steps read from the store per query while replaying.
-const REPLAY_CHUNK: usize = 512;
+pub(super) const REPLAY_CHUNK: usize = 512;
 /// How long a watcher gathers live events before sending them on together.
 const COALESCE: Duration = Duration::from_millis(50);
 /// How often a watcher of a job that is not live in this process looks at the store again

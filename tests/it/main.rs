@@ -22,3 +22,4 @@ mod scale_out;
 mod security;
 mod service;
 mod sweeps;
+mod web;

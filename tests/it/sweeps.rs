@@ -317,15 +317,52 @@ async fn sweep_and_report_commands() {
     server.stop().await;
 }
 
+/// An HTTP/1.0 GET on a plain socket: (status line, body).
+fn http_get(addr: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
 #[test]
-fn the_demo_runs_end_to_end() {
+fn the_demo_runs_end_to_end_and_serves_its_dashboard() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_gradlab"))
-        .args(["demo", "--steps", "30", "--workers", "2", "--out"])
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gradlab"))
+        .args(["demo", "--steps", "30", "--workers", "2", "--serve", "--out"])
         .arg(dir.path().join("report"))
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
         .unwrap();
-    let stdout = ok(&out);
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    // After the report, --serve keeps the server up and says where the dashboard is.
+    let url = loop {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "the demo ended without serving: {seen}");
+        seen.push_str(&line);
+        if let Some(rest) = line.strip_prefix("dashboard: http://") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let (addr, page) = url.split_once('/').unwrap();
+    assert_eq!(page, "sweeps/1");
+    let (status, body) = http_get(addr, "/sweeps/1");
+    assert!(status.contains(" 200 ") && body.contains("<script type=\"module\""), "{status}");
+    let (status, body) = http_get(addr, "/api/sweeps/1/report");
+    assert!(status.contains(" 200 "), "{status}: {body}");
+    assert!(body.contains("\"claims\"") && body.contains("semisigmoid"), "{body}");
+    // SAFETY: kill(2) on the child's pid, which we have not waited for yet.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    stdout.read_to_string(&mut seen).unwrap();
+    assert!(child.wait().unwrap().success(), "{seen}");
+    let stdout = seen;
     assert!(stdout.contains("The post's claims ("), "{stdout}");
     for a in ["logistic", "tanh", "atan", "softsign", "logsig", "ramp", "softplus", "logmin", "semisigmoid"] {
         assert!(stdout.lines().any(|l| l.contains(a) && l.contains("supported")), "{a} has a claim line: {stdout}");
