@@ -43,13 +43,12 @@ from .models import (
     Summary,
     Thresholds,
 )
-from .presets import PRESETS, Preset
+from .presets import Preset
 from .sweeps import Sweep, SweepEvent, SweepJobEvent, SweepProgress, SweepReport
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "PRESETS",
     "Aborted",
     "AlreadyExists",
     "Axis",

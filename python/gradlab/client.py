@@ -15,7 +15,7 @@ from ._proto import gradlab_pb2 as pb
 from .errors import InvalidArgument
 from .jobs import Job
 from .models import enum_value
-from .presets import preset as _preset
+from .presets import Preset, preset_from_pb
 from .sweeps import Sweep
 
 #: The most jobs the server sends in one page.
@@ -162,6 +162,7 @@ class Client:
         timeout: float | None = None,
     ) -> None:
         self._conn = Connection(server, token, ca_cert, timeout)
+        self._presets: dict[str, Preset] | None = None
 
     @property
     def server(self) -> str:
@@ -263,8 +264,8 @@ class Client:
         """Submits a sweep: a base job crossed with axes; returns it with its jobs queued.
 
         Args:
-            preset: start from ``seed-claims``, ``seed-claims-mini`` or ``edge-of-chaos``
-                (:data:`gradlab.PRESETS`).
+            preset: start from one of the server's presets (:meth:`presets`), such as
+                ``seed-claims``, ``seed-claims-mini`` or ``edge-of-chaos``.
             axes: field -> values, e.g. ``{"activation": ["tanh", "relu"], "depth": [2, 8, 32]}``;
                 each replaces the preset's axis of that field or is added after them. Fields:
                 activation, output_activation, depth, width, init, sigma_w, sigma_b, optimizer,
@@ -281,7 +282,7 @@ class Client:
         sweep_axes: dict[str, list[str]] = {}
         sweep_name = ""
         if preset is not None:
-            p = _preset(preset)
+            p = self._preset(preset)
             merged = {**p.base, "labels": dict(p.base.get("labels", {}))}
             sweep_axes = {k: list(v) for k, v in p.axes.items()}
             sweep_name = p.name
@@ -296,6 +297,23 @@ class Client:
             axes=[pb.Axis(field=f, values=v) for f, v in sweep_axes.items()],
         )
         return Sweep(self._conn, self._conn.unary("SubmitSweep", msg))
+
+    def presets(self) -> dict[str, Preset]:
+        """The server's sweep presets by name (what ``gradlab sweep --list-presets`` prints), each
+        with its base job as keyword arguments and its axes. Read once per client."""
+        if self._presets is None:
+            answer = self._conn.unary("ListPresets", pb.ListPresetsRequest())
+            self._presets = {p.name: preset_from_pb(p) for p in answer.presets}
+        return dict(self._presets)
+
+    def _preset(self, name: str) -> Preset:
+        known = self.presets()
+        try:
+            return known[name.strip()]
+        except KeyError:
+            raise InvalidArgument(
+                f"preset: unknown preset {name!r}; known: {', '.join(known)}", field="preset"
+            ) from None
 
     def get_sweep(self, id: int) -> Sweep:
         """The sweep with that id (:class:`gradlab.NotFound` if none)."""

@@ -20,14 +20,3 @@ def test_stubs_live_in_the_package() -> None:
     assert pb.JobSpec.__module__ == "gradlab._proto.gradlab_pb2"
     spec = pb.JobSpec(depth=3, activation="tanh")
     assert pickle.loads(pickle.dumps(spec)) == spec
-
-
-def test_presets_are_the_clis() -> None:
-    # Submitted and compared with the CLI's in test_sweeps.py; here, their sizes.
-    sizes = {}
-    for name, p in gradlab.PRESETS.items():
-        n = 1
-        for values in p.axes.values():
-            n *= len(values)
-        sizes[name] = n
-    assert sizes == {"seed-claims": 1296, "seed-claims-mini": 288, "edge-of-chaos": 80}

@@ -173,6 +173,18 @@ def test_presets_and_overrides_submit_what_the_cli_submits(
             c.get_sweep(s).cancel()
 
 
+def test_presets_come_from_the_server(idle_server: LocalServer, gradlab_bin: str) -> None:
+    with idle_server.client() as c:
+        presets = c.presets()
+    assert {n: p.jobs for n, p in presets.items()} == {"seed-claims": 1296, "seed-claims-mini": 288, "edge-of-chaos": 80}
+    listed = run_cli(gradlab_bin, idle_server, "sweep", "--list-presets")
+    for name, p in presets.items():
+        assert any(line.split(None, 1) == [name, p.about] for line in listed.splitlines()), (name, listed)
+    mini = presets["seed-claims-mini"]
+    assert (mini.base["depth"], mini.base["width"], mini.base["steps"]) == (1, 32, 1500)
+    assert presets["edge-of-chaos"].base["init"].startswith("custom")
+
+
 def test_sweep_errors_name_the_field(idle_server: LocalServer) -> None:
     with idle_server.client() as c:
         with pytest.raises(gradlab.InvalidArgument, match="unknown preset 'seed-claim'") as e:

@@ -14,7 +14,7 @@ use super::status::{from_runner, from_store, invalid};
 use super::watch_stream::WatchStream;
 use super::{convert, convert_sweep};
 use crate::runner::history;
-use crate::runner::sweep::DEFAULT_MARGIN;
+use crate::runner::sweep::{DEFAULT_MARGIN, PRESETS, preset};
 use crate::runner::{JobId, PageRequest, Runner, SweepId};
 
 /// Progress events buffered per watcher before the watcher waits for its client.
@@ -157,6 +157,24 @@ impl Experiments for ExperimentsService {
         let margin = req.margin.unwrap_or(DEFAULT_MARGIN);
         let (sweep, report) = self.runner.sweep_report(SweepId(req.sweep_id), margin).await.map_err(from_runner)?;
         Ok(Response::new(convert_sweep::report_to_pb(&sweep, &report)))
+    }
+
+    async fn list_presets(
+        &self,
+        _request: Request<pb::ListPresetsRequest>,
+    ) -> Result<Response<pb::ListPresetsResponse>, Status> {
+        let presets = PRESETS
+            .iter()
+            .map(|(name, about)| {
+                let spec = preset(name).map_err(invalid)?;
+                Ok(pb::Preset {
+                    name: name.to_string(),
+                    about: about.to_string(),
+                    spec: Some(convert_sweep::sweep_spec_to_pb(&spec)),
+                })
+            })
+            .collect::<Result<_, Status>>()?;
+        Ok(Response::new(pb::ListPresetsResponse { presets }))
     }
 
     async fn get_history(&self, request: Request<pb::HistoryRequest>) -> Result<Response<pb::History>, Status> {

@@ -379,6 +379,24 @@ fn the_demo_runs_end_to_end_and_serves_its_dashboard() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_lists_its_presets_as_the_cli_runs_them() {
+    use gradlab::api::convert_sweep::sweep_spec;
+    use gradlab::runner::sweep::{PRESETS, preset};
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("g.db"), 0).await;
+    let mut client = server.client().await;
+    let listed = client.list_presets(pb::ListPresetsRequest {}).await.unwrap().into_inner().presets;
+    let names: Vec<&str> = listed.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, PRESETS.iter().map(|(n, _)| *n).collect::<Vec<_>>());
+    for p in &listed {
+        // What a client gets back converts to the very sweep `gradlab sweep --preset` submits.
+        assert_eq!(sweep_spec(p.spec.as_ref().unwrap()).unwrap(), preset(&p.name).unwrap(), "{}", p.name);
+        assert!(!p.about.is_empty());
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sweeps_are_held_to_the_server_limits() {
     use gradlab::api::server::ServeOptions;
     use gradlab::runner::RunnerConfig;

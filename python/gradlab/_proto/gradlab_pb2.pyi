@@ -495,6 +495,26 @@ class ListSweepsResponse(_message.Message):
     next_page_token: str
     def __init__(self, sweeps: _Optional[_Iterable[_Union[Sweep, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
+class ListPresetsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Preset(_message.Message):
+    __slots__ = ("name", "about", "spec")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ABOUT_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    about: str
+    spec: SweepSpec
+    def __init__(self, name: _Optional[str] = ..., about: _Optional[str] = ..., spec: _Optional[_Union[SweepSpec, _Mapping]] = ...) -> None: ...
+
+class ListPresetsResponse(_message.Message):
+    __slots__ = ("presets",)
+    PRESETS_FIELD_NUMBER: _ClassVar[int]
+    presets: _containers.RepeatedCompositeFieldContainer[Preset]
+    def __init__(self, presets: _Optional[_Iterable[_Union[Preset, _Mapping]]] = ...) -> None: ...
+
 class SweepProgress(_message.Message):
     __slots__ = ("sweep", "job", "counts")
     SWEEP_FIELD_NUMBER: _ClassVar[int]

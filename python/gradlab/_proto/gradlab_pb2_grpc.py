@@ -99,6 +99,11 @@ class ExperimentsStub(object):
                 request_serializer=gradlab_dot_v1_dot_gradlab__pb2.SweepReportRequest.SerializeToString,
                 response_deserializer=gradlab_dot_v1_dot_gradlab__pb2.SweepReport.FromString,
                 _registered_method=True)
+        self.ListPresets = channel.unary_unary(
+                '/gradlab.v1.Experiments/ListPresets',
+                request_serializer=gradlab_dot_v1_dot_gradlab__pb2.ListPresetsRequest.SerializeToString,
+                response_deserializer=gradlab_dot_v1_dot_gradlab__pb2.ListPresetsResponse.FromString,
+                _registered_method=True)
 
 
 class ExperimentsServicer(object):
@@ -199,6 +204,13 @@ class ExperimentsServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPresets(self, request, context):
+        """The named sweeps a client can start from (`gradlab sweep --preset`), as SweepSpecs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExperimentsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -266,6 +278,11 @@ def add_ExperimentsServicer_to_server(servicer, server):
                     servicer.GetSweepReport,
                     request_deserializer=gradlab_dot_v1_dot_gradlab__pb2.SweepReportRequest.FromString,
                     response_serializer=gradlab_dot_v1_dot_gradlab__pb2.SweepReport.SerializeToString,
+            ),
+            'ListPresets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPresets,
+                    request_deserializer=gradlab_dot_v1_dot_gradlab__pb2.ListPresetsRequest.FromString,
+                    response_serializer=gradlab_dot_v1_dot_gradlab__pb2.ListPresetsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -619,6 +636,33 @@ class Experiments(object):
             '/gradlab.v1.Experiments/GetSweepReport',
             gradlab_dot_v1_dot_gradlab__pb2.SweepReportRequest.SerializeToString,
             gradlab_dot_v1_dot_gradlab__pb2.SweepReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPresets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gradlab.v1.Experiments/ListPresets',
+            gradlab_dot_v1_dot_gradlab__pb2.ListPresetsRequest.SerializeToString,
+            gradlab_dot_v1_dot_gradlab__pb2.ListPresetsResponse.FromString,
             options,
             channel_credentials,
             insecure,
