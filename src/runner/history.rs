@@ -19,7 +19,7 @@ use super::downsample::Downsampler;
 use super::model::{HistoryMeta, HistoryQuery, HistoryResult, JobId, Series, Store, StoreError};
 use crate::engine::stats::LayerStats;
 use crate::engine::train::{EvalRecord, StepRecord};
-use crate::store::STEP_METRICS;
+use crate::store::{CHUNK_STEPS, STEP_METRICS};
 
 /// Values (steps x metrics, x3 with min and max when downsampled) one piece holds at most:
 /// about 0.5 MB of f64 on the wire, well under gRPC's 4 MB default message size.
@@ -178,8 +178,7 @@ pub async fn read_bucketed<S: Store + ?Sized>(
                 })
                 .collect()
         });
-        let per_value = if downsampled { 3 } else { 1 };
-        let window = (PIECE_VALUES / (cols.len() * per_value)).max(1);
+        let window = read_window(cols.len(), plan.max_points);
         let mut sent = false;
         let mut from = plan.lo;
         while let Some(hi) = plan.hi.filter(|&h| from <= h) {
@@ -241,6 +240,22 @@ pub async fn read_bucketed<S: Store + ?Sized>(
     }
     Ok(())
 }
+
+/// Rows one `read_series` call of a group reads: as many as one piece may carry; a downsampled
+/// read whose whole answer fits one piece reads wider windows (they bound only the memory
+/// held), which saves queries. Whole chunks where possible: a window that ends inside a chunk
+/// makes the next one decode that chunk again.
+fn read_window(ncols: usize, max_points: Option<u32>) -> usize {
+    let w = match max_points {
+        Some(p) if (p as usize).saturating_mul(ncols * 3) <= PIECE_VALUES => WIDE_WINDOW,
+        Some(_) => PIECE_VALUES / (ncols * 3),
+        None => PIECE_VALUES / ncols,
+    };
+    if w >= CHUNK_STEPS { w - w % CHUNK_STEPS } else { w.max(1) }
+}
+
+/// Rows of a wide window: 32 chunks (1.5 MB for 12 metrics).
+const WIDE_WINDOW: usize = 32 * CHUNK_STEPS;
 
 /// Downsampled series of one group (same buckets, so the same steps) as one piece, if any
 /// bucket is complete.

@@ -12,6 +12,7 @@ mod cli;
 mod cli_conventions;
 mod cli_probe;
 mod crash;
+mod db_outage;
 mod engine_training;
 mod history_stream;
 mod hostile_input;

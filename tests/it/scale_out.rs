@@ -22,7 +22,7 @@ fn serve(db: &PgTestDb, workers: &str) -> ServeProcess {
     spawn_serve_on(&db.url, &args)
 }
 
-fn small(seed: u64, steps: u64) -> pb::JobSpec {
+pub fn small(seed: u64, steps: u64) -> pb::JobSpec {
     pb::JobSpec {
         activation: "tanh".into(),
         depth: Some(2),
@@ -36,7 +36,7 @@ fn small(seed: u64, steps: u64) -> pb::JobSpec {
 }
 
 /// The bits a job must end with: its spec trained here, uninterrupted.
-fn expected_bits(spec: &pb::JobSpec) -> Vec<(u64, u64, u64)> {
+pub fn expected_bits(spec: &pb::JobSpec) -> Vec<(u64, u64, u64)> {
     let spec = job_spec(spec).unwrap();
     let mut t = Trainer::<f32>::new(&spec).unwrap();
     let mut out = Vec::new();
@@ -50,7 +50,7 @@ fn expected_bits(spec: &pb::JobSpec) -> Vec<(u64, u64, u64)> {
 }
 
 /// A job's stored (step, loss, first layer's grad_norm) bits, read through `client`.
-async fn stored_bits(client: &mut Client, id: i64) -> Vec<(u64, u64, u64)> {
+pub async fn stored_bits(client: &mut Client, id: i64) -> Vec<(u64, u64, u64)> {
     let h = client
         .get_history(pb::HistoryRequest {
             job_id: id,
