@@ -183,7 +183,8 @@ async fn dashboard(addr: std::net::SocketAddr, job_id: i64) -> Watched {
                         let key = (s["layer"].as_u64(), s["metric"].as_str().unwrap_or("").to_string());
                         for step in s["steps"].as_array().into_iter().flatten().filter_map(|x| x.as_u64()) {
                             if last_step.get(&key).is_some_and(|&prev| step <= prev) {
-                                w.error.get_or_insert(format!("{key:?}: bucket at step {step} repeated or out of order"));
+                                w.error
+                                    .get_or_insert(format!("{key:?}: bucket at step {step} repeated or out of order"));
                             }
                             last_step.insert(key.clone(), step);
                             w.steps += 1;
@@ -634,7 +635,12 @@ fn run() -> Result<()> {
         } else {
             "NO"
         };
-        println!("{:>8} | {rate:>9.1} | {:>10.3} | {:>10.3} | {events:>14} | {ok:>8}", label(n), rate / base, worst / base);
+        println!(
+            "{:>8} | {rate:>9.1} | {:>10.3} | {:>10.3} | {events:>14} | {ok:>8}",
+            label(n),
+            rate / base,
+            worst / base
+        );
     }
     println!();
     println!("diagnostics (medians): steps/s over the training thread's active span; its CPU and run-queue wait");

@@ -10,6 +10,7 @@ use crate::engine::spec::{FieldError, JobSpec};
 use crate::engine::stats::{Histogram, LayerStats};
 use crate::engine::train::{EvalRecord, StepRecord};
 use crate::engine::verdict::{Thresholds, Verdict};
+use crate::runner::histograms::{HistogramQuery, HistogramSeries};
 use crate::runner::history::HistoryPiece;
 use crate::runner::{
     HistoryQuery, HistoryResult, JobFilter, JobRecord, JobState, LiveEvent, Order, PageRequest, Series,
@@ -335,6 +336,32 @@ pub fn history_query(r: &pb::HistoryRequest) -> Result<HistoryQuery, FieldError>
         to_step: r.to_step,
         max_points: Some(r.max_points).filter(|&m| m > 0),
     })
+}
+
+pub fn histogram_query(r: &pb::HistogramsRequest) -> Result<HistogramQuery, FieldError> {
+    if let (Some(a), Some(b)) = (r.from_step, r.to_step)
+        && a > b
+    {
+        return Err(FieldError::new("from_step", format!("{a} is after to_step {b}")));
+    }
+    Ok(HistogramQuery {
+        layers: Some(r.layers.clone()).filter(|l| !l.is_empty()),
+        from_step: r.from_step,
+        to_step: r.to_step,
+        max_steps: Some(r.max_steps).filter(|&m| m > 0),
+    })
+}
+
+pub fn histograms_to_pb(job: i64, h: &HistogramSeries) -> pb::Histograms {
+    pb::Histograms {
+        job_id: job,
+        steps: h.steps.clone(),
+        layers: h
+            .layers
+            .iter()
+            .map(|(l, hs)| pb::LayerHistograms { layer: *l, histograms: hs.iter().map(histogram_to_pb).collect() })
+            .collect(),
+    }
 }
 
 pub fn history_to_pb(job: i64, h: HistoryResult) -> pb::History {

@@ -13,9 +13,9 @@ use super::pb::{self, experiments_server::Experiments};
 use super::status::{from_runner, from_store, invalid};
 use super::watch_stream::WatchStream;
 use super::{convert, convert_sweep};
-use crate::runner::history;
 use crate::runner::sweep::{DEFAULT_MARGIN, PRESETS, preset};
 use crate::runner::{JobId, PageRequest, Runner, SweepId};
+use crate::runner::{histograms, history};
 
 /// Progress events buffered per watcher before the watcher waits for its client.
 const WATCH_BUFFER: usize = 256;
@@ -157,6 +157,16 @@ impl Experiments for ExperimentsService {
         let margin = req.margin.unwrap_or(DEFAULT_MARGIN);
         let (sweep, report) = self.runner.sweep_report(SweepId(req.sweep_id), margin).await.map_err(from_runner)?;
         Ok(Response::new(convert_sweep::report_to_pb(&sweep, &report)))
+    }
+
+    async fn get_histograms(
+        &self,
+        request: Request<pb::HistogramsRequest>,
+    ) -> Result<Response<pb::Histograms>, Status> {
+        let req = request.get_ref();
+        let query = convert::histogram_query(req).map_err(invalid)?;
+        let h = histograms::read(&**self.runner.store(), JobId(req.job_id), &query).await.map_err(from_store)?;
+        Ok(Response::new(convert::histograms_to_pb(req.job_id, &h)))
     }
 
     async fn list_presets(

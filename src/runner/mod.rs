@@ -7,6 +7,7 @@
 pub mod data_policy;
 mod downsample;
 mod exec;
+pub mod histograms;
 pub mod history;
 pub mod limits;
 pub mod live;

@@ -307,3 +307,42 @@ async fn a_sweep_streams_its_progress_then_its_report() {
     assert_eq!(get(&server, "/api/sweeps").await.json()["sweeps"][0]["id"], sweep.id);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gradient_histograms_over_time_thinned_as_grpc_thins_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("g.db"), 1).await;
+    let mut client = server.client().await;
+    let spec = pb::JobSpec { histogram_every: Some(10), ..small_job(100) };
+    let job = client.submit_job(spec).await.unwrap().into_inner();
+    wait_for(&mut client, job.id, |j| j.state == pb::JobState::Succeeded as i32).await;
+    let h = get(&server, &format!("/api/jobs/{}/histograms?max_steps=4&layers=0,3", job.id)).await.json();
+    assert_eq!(h["steps"], serde_json::json!([0, 30, 60, 90]), "4 of the 10 recorded steps, the ends kept");
+    assert_eq!((h["log10_lo"].as_i64(), h["per_decade"].as_u64()), (Some(-12), Some(4)));
+    let layers = h["layers"].as_array().unwrap();
+    assert_eq!(layers.iter().map(|l| l["layer"].as_u64().unwrap()).collect::<Vec<_>>(), [0, 3]);
+    // Every weight of the layer is counted once: 64 inputs x 16 units, 16 x 10 classes.
+    for (l, weights) in [(0, 64 * 16), (1, 16 * 10)] {
+        for hist in layers[l]["histograms"].as_array().unwrap() {
+            let binned: u64 = hist["counts"].as_array().unwrap().iter().map(|c| c.as_u64().unwrap()).sum();
+            let rest: u64 =
+                ["zeros", "underflow", "overflow", "nonfinite"].iter().map(|k| hist[k].as_u64().unwrap()).sum();
+            assert_eq!(binned + rest, weights);
+        }
+    }
+    let grpc = client
+        .get_histograms(pb::HistogramsRequest {
+            job_id: job.id,
+            layers: vec![0, 3],
+            max_steps: 4,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(grpc.steps, [0, 30, 60, 90]);
+    assert_eq!(serde_json::json!(grpc.layers[1].histograms[2].counts), layers[1]["histograms"][2]["counts"]);
+    let bad = get(&server, &format!("/api/jobs/{}/histograms?layers=4", job.id)).await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    server.stop().await;
+}

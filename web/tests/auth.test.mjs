@@ -5,7 +5,11 @@
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
 import {serverAndBrowser, TEST_TIMEOUT} from './fixture.mjs';
-import {newPage, screenshot, pageErrors} from './browser.mjs';
+import {createHash, X509Certificate} from 'node:crypto';
+import {readFileSync} from 'node:fs';
+import {join} from 'node:path';
+import {startServer} from './server.mjs';
+import {launch, newPage, screenshot, pageErrors} from './browser.mjs';
 
 const TOKEN = 'web-test-token-5f2c';
 let server;
@@ -87,4 +91,32 @@ test('the page shows the token form and no data until the right token is given',
   assert.doesNotMatch(await page.locator('body').textContent(), /secret-job-name/);
   assert.deepEqual(pageErrors(page), []);
   await page.context().close();
+});
+
+test('over TLS the dashboard is https on the same port, and the token still guards it', {timeout: TEST_TIMEOUT}, async () => {
+  const secure = await startServer({token: TOKEN, tls: true});
+  // The browser trusts exactly the server certificate's key (its SPKI hash), nothing more.
+  const cert = new X509Certificate(readFileSync(join(secure.dir, 'tls', 'server.pem')));
+  const spki = createHash('sha256').update(cert.publicKey.export({type: 'spki', format: 'der'})).digest('base64');
+  const tlsBrowser = await launch([`--ignore-certificate-errors-spki-list=${spki}`]);
+  try {
+    assert.match(secure.url, /^https:/);
+    const id = await secure.submit(['--name', 'over-tls', '--depth', '1', '--width', '8', '--steps', '20']);
+    await secure.waitJob(id, (j) => j.state === 'succeeded', {what: 'succeeded'});
+    assert.equal((await secure.api('/api/jobs', {auth: false})).status, 401);
+    const page = await newPage(tlsBrowser);
+    await page.goto(`${secure.url}/`);
+    await page.fill('input[type=password]', TOKEN);
+    await page.click('form.login-form button[type=submit]');
+    const row = page.locator(`#jobs-table tr[data-job-id="${id}"]`);
+    await row.waitFor();
+    assert.match(await row.textContent(), /over-tls/);
+    const cookies = await page.context().cookies();
+    assert.ok(cookies.some((c) => c.secure && c.httpOnly && c.sameSite === 'Strict'), JSON.stringify(cookies));
+    assert.deepEqual(pageErrors(page), []);
+    await page.context().close();
+  } finally {
+    await tlsBrowser.close();
+    await secure.stop();
+  }
 });

@@ -3,7 +3,9 @@
 // Its address is read from its JSON log line "gradlab serving" (as python/gradlab/testing.py
 // does). Jobs and sweeps are submitted with the binary's own CLI, as a user would.
 
-import {spawn, execFile} from 'node:child_process';
+import {spawn, execFile, execFileSync} from 'node:child_process';
+import {request as httpsRequest} from 'node:https';
+import {readFileSync} from 'node:fs';
 import {existsSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs';
 import {tmpdir} from 'node:os';
 import {join} from 'node:path';
@@ -31,14 +33,21 @@ function cleanEnv(token) {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Starts a server. options: token (the server requires it), workers, args (more serve flags).
+ * Starts a server. options: token (the server requires it), workers, args (more serve flags),
+ * tls (a CA and server certificate from `gradlab cert`: the server is https://, the CLI and
+ * api() trust that CA; `ca` is its PEM file).
  * Returns {url, token, dir, cli(), submit(), sweep(), api(), waitJob(), waitSweep(), log(), stop()}.
  */
-export async function startServer({token = null, workers = null, args = [], timeoutMs = 30_000} = {}) {
+export async function startServer({token = null, workers = null, args = [], tls = false, timeoutMs = 30_000} = {}) {
   const bin = binary();
   const dir = mkdtempSync(join(tmpdir(), 'gradlab-web-'));
   const cmd = ['serve', '--addr', '127.0.0.1:0', '--database', `sqlite://${join(dir, 'g.db')}`, '--log-format', 'json'];
   if (workers !== null) cmd.push('--workers', String(workers));
+  const ca = tls ? join(dir, 'tls', 'ca.pem') : null;
+  if (tls) {
+    execFileSync(bin, ['cert', '--out', join(dir, 'tls')], {env: cleanEnv(null)});
+    cmd.push('--tls-cert', join(dir, 'tls', 'server.pem'), '--tls-key', join(dir, 'tls', 'server-key.pem'));
+  }
   cmd.push(...args);
   const child = spawn(bin, cmd, {env: cleanEnv(token), stdio: ['ignore', 'ignore', 'pipe']});
   let logText = '';
@@ -68,12 +77,12 @@ export async function startServer({token = null, workers = null, args = [], time
     rmSync(dir, {recursive: true, force: true});
     throw e;
   });
-  const url = `http://127.0.0.1:${addr.split(':').pop()}`;
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${addr.split(':').pop()}`;
 
   /** Runs `gradlab <args> --server URL` (with the token); resolves to its stdout. */
   function cli(cliArgs, {timeout = 60_000} = {}) {
     return new Promise((resolve, reject) => {
-      execFile(bin, [...cliArgs, '--server', url], {env: cleanEnv(token), timeout}, (err, stdout, stderr) => {
+      execFile(bin, [...cliArgs, '--server', url, ...(ca ? ['--ca-cert', ca] : [])], {env: cleanEnv(token), timeout}, (err, stdout, stderr) => {
         if (err) reject(new Error(`gradlab ${cliArgs.join(' ')}: ${err.message}\n${stderr}`));
         else resolve(stdout);
       });
@@ -101,7 +110,9 @@ export async function startServer({token = null, workers = null, args = [], time
     const headers = {Accept: 'application/json'};
     if (auth && token) headers.Authorization = `Bearer ${token}`;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
-    const res = await fetch(url + path, {method, headers, body: body === undefined ? undefined : JSON.stringify(body)});
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const res = ca ? await fetchTrusting(ca, url + path, {method, headers, body: payload})
+      : await fetch(url + path, {method, headers, body: payload});
     const text = await res.text();
     let parsed = null;
     try {
@@ -152,5 +163,21 @@ export async function startServer({token = null, workers = null, args = [], time
     rmSync(dir, {recursive: true, force: true});
   }
 
-  return {url, token, dir, cli, submit, sweep, api, waitJob, waitSweep, log: () => logText, stop};
+  return {url, token, dir, ca, cli, submit, sweep, api, waitJob, waitSweep, log: () => logText, stop};
+}
+
+/** A fetch-like GET/POST over https that trusts the CA in the PEM file `ca` (Node's fetch takes
+ * no CA of its own): {status, text()}. */
+function fetchTrusting(ca, target, {method, headers, body}) {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(target, {method, headers, ca: readFileSync(ca)}, (res) => {
+      let data = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { data += d; });
+      res.on('end', () => resolve({status: res.statusCode, text: async () => data}));
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
 }

@@ -8,6 +8,7 @@
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
 import {serverAndBrowser, TEST_TIMEOUT} from './fixture.mjs';
+import {startServer} from './server.mjs';
 import {newPage, screenshot, writeJson, pageErrors} from './browser.mjs';
 
 const STEPS = 100_000;
@@ -72,4 +73,29 @@ test(`a finished ${DEPTH + 1}-layer x ${STEPS}-step job: first draw and zoom tim
   console.log(`browser timings (${path}): first draw ${timings.first_draw_ms} ms, full draw ${timings.full_draw_ms} ms, zoom ${timings.zoom_ms} ms (${buckets} buckets, 17 layers x 100,000 steps)`);
   assert.deepEqual(pageErrors(page), []);
   await page.context().close();
+});
+
+test('the jobs page with 10,000 jobs stored: first page drawn', {timeout: TEST_TIMEOUT}, async () => {
+  // Its own server with no workers: the jobs stay queued, so the list holds still.
+  const many = await startServer({workers: 0});
+  try {
+    const seeds = Array.from({length: 10_000}, (_, i) => String(i + 1)).join(',');
+    const sweep = await many.sweep(['--name', 'many', '--depth', '1', '--width', '8', '--steps', '10', '--axis', `seed=${seeds}`]);
+    const s = await many.api(`/api/sweeps/${sweep}`);
+    assert.equal(s.body.counts.queued, 10_000);
+
+    const page = await newPage(browser);
+    await page.goto(`${many.url}/`);
+    await page.waitForFunction(() => window.__gradlabTimings && window.__gradlabTimings.jobsFirstDraw !== undefined);
+    assert.equal(await page.locator('#jobs-table tbody tr').count(), 50);
+    assert.equal(await page.locator('#jobs-table tbody tr').first().getAttribute('data-job-id'), '10000', 'newest first');
+    const ms = Math.round(await page.evaluate(() => window.__gradlabTimings.jobsFirstDraw));
+    await screenshot(page, 'jobs-10000');
+    const path = writeJson('target/browser-timings-jobs.json', {jobs: 10_000, page_size: 50, first_draw_ms: ms, measured_at: new Date().toISOString()});
+    console.log(`jobs page with 10,000 jobs (${path}): first page drawn ${ms} ms after navigation`);
+    assert.deepEqual(pageErrors(page), []);
+    await page.context().close();
+  } finally {
+    await many.stop();
+  }
 });

@@ -305,6 +305,38 @@ class Histogram(_message.Message):
     nonfinite: int
     def __init__(self, log10_lo: _Optional[int] = ..., per_decade: _Optional[int] = ..., counts: _Optional[_Iterable[int]] = ..., zeros: _Optional[int] = ..., underflow: _Optional[int] = ..., overflow: _Optional[int] = ..., nonfinite: _Optional[int] = ...) -> None: ...
 
+class HistogramsRequest(_message.Message):
+    __slots__ = ("job_id", "layers", "from_step", "to_step", "max_steps")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    LAYERS_FIELD_NUMBER: _ClassVar[int]
+    FROM_STEP_FIELD_NUMBER: _ClassVar[int]
+    TO_STEP_FIELD_NUMBER: _ClassVar[int]
+    MAX_STEPS_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    layers: _containers.RepeatedScalarFieldContainer[int]
+    from_step: int
+    to_step: int
+    max_steps: int
+    def __init__(self, job_id: _Optional[int] = ..., layers: _Optional[_Iterable[int]] = ..., from_step: _Optional[int] = ..., to_step: _Optional[int] = ..., max_steps: _Optional[int] = ...) -> None: ...
+
+class LayerHistograms(_message.Message):
+    __slots__ = ("layer", "histograms")
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    HISTOGRAMS_FIELD_NUMBER: _ClassVar[int]
+    layer: int
+    histograms: _containers.RepeatedCompositeFieldContainer[Histogram]
+    def __init__(self, layer: _Optional[int] = ..., histograms: _Optional[_Iterable[_Union[Histogram, _Mapping]]] = ...) -> None: ...
+
+class Histograms(_message.Message):
+    __slots__ = ("job_id", "steps", "layers")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    LAYERS_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    steps: _containers.RepeatedScalarFieldContainer[int]
+    layers: _containers.RepeatedCompositeFieldContainer[LayerHistograms]
+    def __init__(self, job_id: _Optional[int] = ..., steps: _Optional[_Iterable[int]] = ..., layers: _Optional[_Iterable[_Union[LayerHistograms, _Mapping]]] = ...) -> None: ...
+
 class StepEvent(_message.Message):
     __slots__ = ("step", "loss", "accuracy", "lr", "grad_norm", "layers", "histograms")
     STEP_FIELD_NUMBER: _ClassVar[int]

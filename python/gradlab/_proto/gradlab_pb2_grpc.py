@@ -99,6 +99,11 @@ class ExperimentsStub(object):
                 request_serializer=gradlab_dot_v1_dot_gradlab__pb2.SweepReportRequest.SerializeToString,
                 response_deserializer=gradlab_dot_v1_dot_gradlab__pb2.SweepReport.FromString,
                 _registered_method=True)
+        self.GetHistograms = channel.unary_unary(
+                '/gradlab.v1.Experiments/GetHistograms',
+                request_serializer=gradlab_dot_v1_dot_gradlab__pb2.HistogramsRequest.SerializeToString,
+                response_deserializer=gradlab_dot_v1_dot_gradlab__pb2.Histograms.FromString,
+                _registered_method=True)
         self.ListPresets = channel.unary_unary(
                 '/gradlab.v1.Experiments/ListPresets',
                 request_serializer=gradlab_dot_v1_dot_gradlab__pb2.ListPresetsRequest.SerializeToString,
@@ -204,6 +209,14 @@ class ExperimentsServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetHistograms(self, request, context):
+        """A job's log10|dL/dW| histograms over time (recorded every histogram_every steps),
+        thinned to at most max_steps recorded steps.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListPresets(self, request, context):
         """The named sweeps a client can start from (`gradlab sweep --preset`), as SweepSpecs.
         """
@@ -278,6 +291,11 @@ def add_ExperimentsServicer_to_server(servicer, server):
                     servicer.GetSweepReport,
                     request_deserializer=gradlab_dot_v1_dot_gradlab__pb2.SweepReportRequest.FromString,
                     response_serializer=gradlab_dot_v1_dot_gradlab__pb2.SweepReport.SerializeToString,
+            ),
+            'GetHistograms': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetHistograms,
+                    request_deserializer=gradlab_dot_v1_dot_gradlab__pb2.HistogramsRequest.FromString,
+                    response_serializer=gradlab_dot_v1_dot_gradlab__pb2.Histograms.SerializeToString,
             ),
             'ListPresets': grpc.unary_unary_rpc_method_handler(
                     servicer.ListPresets,
@@ -636,6 +654,33 @@ class Experiments(object):
             '/gradlab.v1.Experiments/GetSweepReport',
             gradlab_dot_v1_dot_gradlab__pb2.SweepReportRequest.SerializeToString,
             gradlab_dot_v1_dot_gradlab__pb2.SweepReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetHistograms(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gradlab.v1.Experiments/GetHistograms',
+            gradlab_dot_v1_dot_gradlab__pb2.HistogramsRequest.SerializeToString,
+            gradlab_dot_v1_dot_gradlab__pb2.Histograms.FromString,
             options,
             channel_credentials,
             insecure,

@@ -22,6 +22,7 @@ use super::params::Params;
 use super::{Web, json as js, parse_id, sse};
 use crate::api::{convert, pb};
 use crate::engine::spec::FieldError;
+use crate::engine::stats::Histogram;
 use crate::engine::verdict::Verdict;
 use crate::runner::{Change, HistoryQuery, JobFilter, JobId, JobState, Order, PageRequest, SeriesEvent, live_series};
 
@@ -127,6 +128,50 @@ pub async fn history(
     Ok(Json(
         json!({ "job_id": id, "series": js::series(&h.series), "evals": js::evals(&h.evals), "downsampled": downsampled }),
     ))
+}
+
+/// `GET /api/jobs/{id}/histograms?layers=&from=&to=&max_steps=`: log10|dL/dW| histograms over
+/// time (as `GetHistograms`). Bin i of `counts` covers [10^(log10_lo + i/per_decade),
+/// 10^(log10_lo + (i+1)/per_decade)).
+pub async fn histograms(
+    _: Authed,
+    State(web): State<Web>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, WebError> {
+    let id = parse_id(&id)?;
+    let p = Params::parse(q.as_deref(), &["layers", "from", "to", "max_steps"])?;
+    let req = pb::HistogramsRequest {
+        job_id: id,
+        layers: p.nums("layers")?,
+        from_step: p.num("from")?,
+        to_step: p.num("to")?,
+        max_steps: p.num("max_steps")?.unwrap_or(0),
+    };
+    let query = convert::histogram_query(&req).map_err(|e| renamed(e, &[("from_step", "from"), ("to_step", "to")]))?;
+    let h = crate::runner::histograms::read(&**web.runner.store(), JobId(id), &query).await?;
+    let layers: Vec<Value> = h
+        .layers
+        .iter()
+        .map(|(l, hs)| {
+            let hs: Vec<Value> = hs
+                .iter()
+                .map(|h| {
+                    json!({ "counts": h.counts, "zeros": h.zeros, "underflow": h.underflow,
+                            "overflow": h.overflow, "nonfinite": h.nonfinite })
+                })
+                .collect();
+            json!({ "layer": l, "histograms": hs })
+        })
+        .collect();
+    Ok(Json(json!({
+        "job_id": id,
+        "log10_lo": Histogram::LOG10_LO,
+        "log10_hi": Histogram::LOG10_HI,
+        "per_decade": Histogram::PER_DECADE,
+        "steps": h.steps,
+        "layers": layers,
+    })))
 }
 
 /// Series events a live stream holds for its client before the job's stream waits.

@@ -50,6 +50,7 @@ pub fn router(runner: Runner, auth: WebAuth) -> Router {
         .route("/api/jobs/{id}/cancel", post(jobs::cancel))
         .route("/api/jobs/{id}/history", get(jobs::history))
         .route("/api/jobs/{id}/live", get(jobs::live))
+        .route("/api/jobs/{id}/histograms", get(jobs::histograms))
         .route("/api/changes", get(jobs::changes))
         .route("/api/sweeps", get(sweeps::list))
         .route("/api/sweeps/{id}", get(sweeps::get))

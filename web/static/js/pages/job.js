@@ -16,6 +16,7 @@ import {showError, setConn} from '../banner.js';
 import {LineChart} from '../charts/lines.js';
 import {Heatmap} from '../charts/heatmap.js';
 import {SeriesSet, bucketWidth, bucketCount, heatGrid} from '../series.js';
+import {measure, timings} from '../timing.js';
 
 export const HEAT_METRICS = ['grad_norm', 'err_norm', 'weight_norm', 'update_ratio', 'saturated', 'dead', 'act_std',
   'bias_grad_norm', 'grad_mean_abs', 'grad_max_abs', 'act_mean', 'nonfinite'];
@@ -24,20 +25,6 @@ export const TABLE_METRICS = ['grad_norm', 'err_norm', 'weight_norm', 'update_ra
 const LINEAR = new Set(['saturated', 'dead', 'act_mean', 'nonfinite']);
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
-function timings() {
-  if (!window.__gradlabTimings) window.__gradlabTimings = {};
-  return window.__gradlabTimings;
-}
-
-function measure(name, start) {
-  try {
-    performance.mark(`${name}-end`);
-    const m = performance.measure(name, {start, end: performance.now()});
-    return m.duration;
-  } catch {
-    return performance.now() - start;
-  }
-}
 
 export function render(root, ctx) {
   const id = ctx.params.id;

@@ -6,6 +6,7 @@ import {h, replace, link, badge} from '../dom.js';
 import * as api from '../api.js';
 import * as fmt from '../format.js';
 import {setConn} from '../banner.js';
+import {measure, timings} from '../timing.js';
 
 export const STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 export const VERDICTS = ['healthy', 'vanishing', 'exploding', 'dead', 'not_learning'];
@@ -125,6 +126,8 @@ export function render(root, ctx) {
       rows = new Map(r.jobs.map((j) => [j.id, j]));
       nextToken = r.next_page_token;
       draw();
+      // The first page drawn after the browser opened the URL: 'gradlab:jobs-first-draw'.
+      if (timings().jobsFirstDraw === undefined) timings().jobsFirstDraw = measure('gradlab:jobs-first-draw', 0);
     } catch (e) {
       status.textContent = '';
       ctx.fail(e);
