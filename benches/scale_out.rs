@@ -175,8 +175,29 @@ async fn watch_latency(url: &str) -> f64 {
 
 /// Jobs per second of the 288-job seed-claims-mini sweep on these runners (submitted to the
 /// first, trained by all).
+/// CPU seconds used so far by this process and by every `postgres` process on the machine
+/// (from /proc; the database's share of a sweep's cost).
+fn cpu_seconds() -> (f64, f64) {
+    let ticks = |stat: &str| -> f64 {
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        (t(11) + t(12)) / 100.0
+    };
+    let own = std::fs::read_to_string("/proc/self/stat").map_or(0.0, |s| ticks(&s));
+    let mut pg = 0.0;
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let p = e.path();
+        if std::fs::read_to_string(p.join("comm")).is_ok_and(|c| c.trim() == "postgres") {
+            pg += std::fs::read_to_string(p.join("stat")).map_or(0.0, |s| ticks(&s));
+        }
+    }
+    (own, pg)
+}
+
 async fn sweep_rate(runners: &[Runner]) -> f64 {
     let spec = preset("seed-claims-mini").unwrap();
+    let cpu0 = cpu_seconds();
     let t = Instant::now();
     let sweep = runners[0].submit_sweep(spec).await.unwrap();
     loop {
@@ -195,7 +216,15 @@ async fn sweep_rate(runners: &[Runner]) -> f64 {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    288.0 / t.elapsed().as_secs_f64()
+    let secs = t.elapsed().as_secs_f64();
+    let cpu1 = cpu_seconds();
+    println!(
+        "  {} runner(s): {secs:.1} s; CPU s: this process {:.1}, postgres {:.1}",
+        runners.len(),
+        cpu1.0 - cpu0.0,
+        cpu1.1 - cpu0.1
+    );
+    288.0 / secs
 }
 
 fn main() {
@@ -220,14 +249,24 @@ fn main() {
         println!("cross-server watch latency, commit on one server to the event on another's watcher: median {:.1} ms", watch_latency(&db.url).await);
         drop(pg);
 
+        // The one-server PostgreSQL run first: it also lets the database settle after the
+        // ingest above (autovacuum, checkpoint) before the figure that counts.
+        let db3 = PgTestDb::create().await.unwrap();
+        let one = pg_runner(&db3.url, 2).await;
+        let one_pg = sweep_rate(std::slice::from_ref(&one)).await;
+        one.shutdown(Duration::from_secs(1)).await;
         let db2 = PgTestDb::create().await.unwrap();
         let shared = [pg_runner(&db2.url, 1).await, pg_runner(&db2.url, 1).await];
         let two_pg = sweep_rate(&shared).await;
+        for r in &shared {
+            r.shutdown(Duration::from_secs(1)).await;
+        }
         let single = Runner::start(Arc::new(sqlite), RunnerConfig::with_workers(2)).await.unwrap();
         let one_sqlite = sweep_rate(&[single]).await;
         println!(
             "seed-claims-mini (288 jobs): two servers x 1 worker on PostgreSQL {two_pg:.1} jobs/s, one server x 2 workers on SQLite {one_sqlite:.1} jobs/s: {:.2}x",
             two_pg / one_sqlite
         );
+        println!("  (one server x 2 workers on PostgreSQL: {one_pg:.1} jobs/s, {:.2}x)", one_pg / one_sqlite);
     });
 }

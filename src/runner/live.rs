@@ -104,6 +104,11 @@ impl Registry {
         self.changes.subscribe()
     }
 
+    /// Whether anything follows the changes of every job now.
+    pub fn has_change_listeners(&self) -> bool {
+        self.changes.receiver_count() > 0
+    }
+
     pub fn insert(&self, id: JobId, attempt: u64) -> Arc<LiveJob> {
         let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
         let job = Arc::new(LiveJob {

@@ -543,6 +543,10 @@ impl Runner {
             match ev {
                 Ok(StoreEvent::Queued) => inner.wake.notify_one(),
                 Ok(StoreEvent::Progress { job, .. }) => inner.registry.poke(job),
+                // Read the job only for someone who listens (watchers, dashboards, a cancel
+                // waiting for the end): each state change of every job would cost every server
+                // a read.
+                Ok(StoreEvent::State { .. }) if !inner.registry.has_change_listeners() => {}
                 Ok(StoreEvent::State { job }) => match inner.store.get_job(job).await {
                     Ok(Some(rec)) => inner.registry.publish(job, LiveEvent::State(Arc::new(rec))),
                     Ok(None) => {}
