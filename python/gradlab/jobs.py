@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from . import _history
+from . import _histograms, _history
 from ._proto import gradlab_pb2 as pb
 from ._wire import parse_chunk, parse_progress
 from .errors import DeadlineExceeded
@@ -194,6 +194,48 @@ class Job:
         for c in chunks:
             builder.add(c)
         return builder.frame()
+
+    def histograms(
+        self,
+        layers: int | Sequence[int] | None = None,
+        from_step: int | None = None,
+        to_step: int | None = None,
+        max_steps: int | None = None,
+    ) -> pd.DataFrame:
+        """The job's log10|dL/dW| histograms over time as a long DataFrame (``GetHistograms``).
+
+        A job records them every ``histogram_every`` steps (a :meth:`Client.submit` keyword; 0, the
+        default, never): at each such step, for each layer, how many of its weights' gradients fall
+        in each bin of a fixed log10 grid, the same for every step, layer and job. Bin i covers
+        ``10**log10_lo <= |g| < 10**log10_hi`` with ``log10_lo = -12 + i/4`` (4 bins a decade, 64
+        bins up to 10**4).
+
+        Args:
+            layers: layer indices (0 = first hidden layer; the last is the output layer); default all.
+                An index past the last layer raises :class:`gradlab.InvalidArgument`.
+            from_step, to_step: the inclusive range of steps; default all.
+            max_steps: at most this many recorded steps, evenly spread over those in the range (the
+                first and last kept): a subset of the recorded steps, not sums over them.
+
+        Returns:
+            One row per bin per (step, layer), sorted by step, then layer (in the order asked), then
+            bin: columns ``step``, ``layer``, ``bin`` (0..63), ``log10_lo`` and ``log10_hi`` (the
+            bin's edges as log10|g|, floats), ``count`` (int64) and ``kind`` (categorical). Every bin
+            is present, empty ones with count 0. The weights outside the grid follow each (step,
+            layer)'s bins as four rows with ``bin == -1`` and ``kind``:
+
+            - ``"zeros"``: exact zeros (``log10_lo == log10_hi == -inf``),
+            - ``"underflow"``: below 10**-12 but not zero (``-inf`` to ``-12``),
+            - ``"overflow"``: 10**4 or more (``4`` to ``inf``),
+            - ``"nonfinite"``: NaN or infinite (edges NaN),
+
+            while the bins' rows have ``kind == "bin"``. So the counts of a (step, layer) add up to
+            the layer's weight count (fan_in * fan_out), and ``df[df.kind == "bin"]`` is the grid
+            alone. A job without histograms (or a range with none) gives an empty frame with these
+            columns.
+        """
+        req = _histograms.request(self.id, layers, from_step, to_step, max_steps)
+        return _histograms.frame(self._conn.unary("GetHistograms", req))
 
     def evals(self) -> pd.DataFrame:
         """The held-out evaluations: step, test_loss, test_accuracy."""

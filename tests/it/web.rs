@@ -229,7 +229,7 @@ async fn bad_requests_say_what_is_wrong() {
         }
     }
     let a = get(&server, &format!("/api/jobs/{}/history?from=5&to=2", job.id)).await;
-    assert_eq!(a.json()["field"], "from");
+    assert_eq!((a.json()["field"].as_str(), a.json()["error"].as_str()), (Some("from"), Some("from: 5 is after to 2")));
     let a = get(&server, &format!("/api/jobs/{}/history?metrics=gradnorm", job.id)).await;
     assert!(a.json()["error"].as_str().unwrap().contains("unknown metric \"gradnorm\""), "{}", a.body);
     server.stop().await;

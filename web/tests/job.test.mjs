@@ -1,6 +1,8 @@
 // The job page: a running job's heat map grows while it trains (and its Cancel button stops
 // it); a range dragged on the loss chart or the heat map is fetched from /history with from/to
-// and every chart is redrawn for it; "Reset zoom" returns to the live view.
+// and every chart is redrawn for it; "Reset zoom" returns to the live view. A job recorded with
+// --histogram-every has a gradient histograms panel (per layer, refetched for a layer, a zoom and
+// the stream's end); others have none.
 
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
@@ -161,6 +163,134 @@ test('a job that blew up: NaN and inf are decoded, shown as such and drawn in th
   const cells = await page.locator('#layer-table td.nonfinite').allTextContents();
   assert.ok(cells.includes('inf') && cells.includes('NaN'), `non-finite cells: ${cells.join(' ')}`);
   await screenshot(page, 'job-nonfinite');
+  assert.deepEqual(pageErrors(page), []);
+  await page.context().close();
+});
+
+const histmapData = (page) => page.evaluate(() => ({...document.getElementById('histmap').dataset}));
+
+test('a job recorded with --histogram-every shows its gradient histograms; the layer and zoom refetch them', {timeout: TEST_TIMEOUT}, async () => {
+  const id = await server.submit(['--name', 'histograms', '--depth', '4', '--width', '8', '--batch', '16', '--steps', '400', '--histogram-every', '10']);
+  const plain = await server.submit(['--name', 'no-histograms', '--depth', '3', '--width', '8', '--steps', '200']);
+  await server.waitJob(id, (j) => j.state === 'succeeded', {what: 'succeeded'});
+  await server.waitJob(plain, (j) => j.state === 'succeeded', {what: 'succeeded'});
+  const page = await newPage(browser);
+  const reqs = [];
+  page.on('request', (r) => {
+    if (r.url().includes('/histograms')) reqs.push(new URL(r.url()));
+  });
+  await page.goto(`${server.url}/jobs/${id}`);
+  await page.waitForFunction(() => window.__gradlabTimings && window.__gradlabTimings.fullDraw !== undefined);
+  await page.waitForFunction(() => document.getElementById('histmap')?.dataset.state === 'done');
+  assert.ok(await page.locator('#histograms').isVisible(), 'the panel is shown');
+  assert.match(await page.locator('#histograms h2').textContent(), /Gradient histograms/);
+
+  // One request: the first layer, at most one step per pixel of the plot.
+  const d = await histmapData(page);
+  const maxSteps = Number(d.maxSteps);
+  const plotWidth = await page.evaluate(() => document.getElementById('histmap').clientWidth - 74);
+  assert.equal(maxSteps, plotWidth, 'max_steps is the plot width in px');
+  assert.equal(reqs.length, 1, `one request: ${reqs.map(String).join(', ')}`);
+  assert.equal(reqs[0].pathname, `/api/jobs/${id}/histograms`);
+  assert.equal(reqs[0].searchParams.get('layers'), '0');
+  assert.equal(reqs[0].searchParams.get('max_steps'), String(maxSteps));
+  const answer = (await server.api(`/api/jobs/${id}/histograms?layers=0&max_steps=${maxSteps}`)).body;
+  assert.equal(answer.steps.length, 40, 'steps 0, 10, ..., 390');
+  assert.equal(Number(d.steps), answer.steps.length, 'one column per step of the answer');
+  assert.equal(d.layer, '0');
+  assert.equal(d.range, '0-399');
+  assert.equal(d.nonfinite, '0');
+  assert.equal(await page.locator('#hist-layer').inputValue(), '0');
+  assert.deepEqual(await page.locator('#hist-layer option').allTextContents(), ['layer 1', 'layer 2', 'layer 3', 'layer 4', 'output']);
+  assert.match(await page.locator('#histmap .histmap-legend').textContent(), /share of layer 1's weights per bin.*log scale/);
+  assert.match(await page.locator('#hist-info').textContent(), /40 histograms, recorded every 10 steps/);
+  // The last step's counts outside the bins, beside the map: digits' always-blank pixels give
+  // the first layer exact zeros (8 weights each).
+  const last = answer.layers[0].histograms[39];
+  const readout = page.locator('#histmap-readout');
+  assert.equal(await readout.getAttribute('data-step'), '390');
+  assert.equal(await readout.locator('[data-kind=zeros]').getAttribute('data-count'), String(last.zeros));
+  assert.ok(last.zeros > 0);
+  assert.match(await readout.textContent(), /512 weights/);
+  // Hovering a column shows that step's counts and the bin under the pointer.
+  await page.evaluate(() => document.getElementById('histograms').scrollIntoView({block: 'center'}));
+  const box = await page.locator('#histmap-canvas').boundingBox();
+  await page.mouse.move(box.x + 64 + (box.width - 74) * 0.02, box.y + 200);
+  await page.waitForFunction(() => document.getElementById('histmap-readout').dataset.step === '0');
+  assert.match(await page.locator('#histmap .histmap-tip').textContent(), /step 0 · /);
+  await screenshot(page, 'job-histograms');
+
+  // Another layer: fetched for that layer.
+  await page.selectOption('#hist-layer', '4');
+  await page.waitForFunction(() => document.getElementById('histmap').dataset.layer === '4' && document.getElementById('histmap').dataset.state === 'done');
+  assert.equal(reqs.length, 2);
+  assert.equal(reqs[1].searchParams.get('layers'), '4');
+  assert.match(page.url(), /hlayer=4/);
+  assert.match(await page.locator('#histmap-readout').textContent(), /80 weights/, 'the output layer: 8 x 10');
+  assert.match(await page.locator('#histmap .histmap-legend').textContent(), /output's weights/);
+
+  // The color scale is redrawn without a request.
+  await page.selectOption('#hist-scale', 'sqrt');
+  await page.waitForFunction(() => document.getElementById('histmap').dataset.scale === 'sqrt');
+  assert.match(await page.locator('#histmap .histmap-legend').textContent(), /square-root scale/);
+  assert.equal(reqs.length, 2);
+
+  // Zooming (a drag on the layers x steps heat map) refetches the range.
+  await page.locator('#heatmap-canvas').scrollIntoViewIfNeeded();
+  await drag(page, '#heatmap-canvas', 0.25, 0.75);
+  await page.waitForFunction(() => window.__gradlabTimings.zoom !== undefined);
+  const zoom = await page.locator('#heatmap').getAttribute('data-zoom');
+  await page.waitForFunction((z) => document.getElementById('histmap').dataset.range === z && document.getElementById('histmap').dataset.state === 'done', zoom);
+  const zr = reqs[reqs.length - 1];
+  const [from, to] = zoom.split('-');
+  assert.equal(zr.searchParams.get('from'), from);
+  assert.equal(zr.searchParams.get('to'), to);
+  assert.equal(zr.searchParams.get('layers'), '4');
+  const zoomed = (await server.api(`/api/jobs/${id}/histograms?layers=4&from=${from}&to=${to}&max_steps=${zr.searchParams.get('max_steps')}`)).body;
+  assert.ok(zoomed.steps.length > 10 && zoomed.steps.length < 40, `${zoomed.steps.length} steps in ${zoom}`);
+  assert.equal(Number((await histmapData(page)).steps), zoomed.steps.length);
+  await page.click('#reset-zoom');
+  await page.waitForFunction(() => document.getElementById('histmap').dataset.range === '0-399' && document.getElementById('histmap').dataset.state === 'done');
+  assert.equal(Number((await histmapData(page)).steps), 40);
+  assert.deepEqual(pageErrors(page), []);
+
+  // A job without histograms: no panel, and nothing asked.
+  const before = reqs.length;
+  await page.goto(`${server.url}/jobs/${plain}`);
+  await page.waitForFunction(() => window.__gradlabTimings && window.__gradlabTimings.fullDraw !== undefined);
+  await sleep(300);
+  assert.equal(await page.locator('#histograms').isVisible(), false);
+  assert.equal(reqs.length, before, 'no histograms request for a job that records none');
+  assert.deepEqual(pageErrors(page), []);
+  await page.context().close();
+});
+
+test('a running job\'s histograms are read again when its stream ends', {timeout: TEST_TIMEOUT}, async () => {
+  const id = await server.submit(['--name', 'histograms-running', '--depth', '2', '--width', '8', '--steps', '1000000', '--histogram-every', '50']);
+  await server.waitJob(id, (j) => j.state === 'running' && j.steps_done > 100, {what: 'running'});
+  const page = await newPage(browser);
+  const reqs = [];
+  page.on('request', (r) => {
+    if (r.url().includes(`/api/jobs/${id}/histograms`)) reqs.push(new URL(r.url()));
+  });
+  await page.goto(`${server.url}/jobs/${id}`);
+  await page.waitForFunction(() => document.getElementById('histmap')?.dataset.state === 'done');
+  assert.ok(await page.locator('#histograms').isVisible());
+  assert.match(await page.locator('#hist-info').textContent(), /as of step/);
+  const first = Number((await histmapData(page)).steps);
+  assert.ok(first > 0);
+  assert.equal(reqs.length, 1);
+  await sleep(500);
+  await page.click('#cancel');
+  await page.waitForFunction(() => document.querySelector('.job-head .badge.state')?.textContent === 'cancelled', null, {timeout: 30_000});
+  await page.waitForFunction(() => document.getElementById('hist-info').textContent.includes('recorded every 50 steps')
+    && !document.getElementById('hist-info').textContent.includes('as of'), null, {timeout: 30_000});
+  assert.equal(reqs.length, 2, 'fetched again at the end');
+  const job = (await server.api(`/api/jobs/${id}`)).body;
+  const answer = (await server.api(`/api/jobs/${id}/histograms?layers=0&max_steps=${reqs[1].searchParams.get('max_steps')}`)).body;
+  assert.equal(Number((await histmapData(page)).steps), answer.steps.length);
+  assert.ok(answer.steps.length > first, `more histograms at the end (${answer.steps.length}) than at first (${first})`);
+  assert.ok(answer.steps[answer.steps.length - 1] < job.steps_done);
   assert.deepEqual(pageErrors(page), []);
   await page.context().close();
 });

@@ -29,7 +29,9 @@ use crate::runner::{Change, HistoryQuery, JobFilter, JobId, JobState, Order, Pag
 /// A gRPC field's error named by the query parameter that carries it here.
 fn renamed(e: FieldError, names: &[(&str, &str)]) -> WebError {
     let field = names.iter().find(|(api, _)| *api == e.field).map_or(e.field.as_str(), |(_, web)| web);
-    WebError::param(field, &e.problem)
+    // The message may name other fields too ("5 is after to_step 2").
+    let problem = names.iter().fold(e.problem.clone(), |p, (api, web)| p.replace(api, web));
+    WebError::param(field, problem)
 }
 
 const LIST_PARAMS: &[&str] = &[

@@ -109,6 +109,27 @@ export function decodeHistory(h) {
   };
 }
 
+const count = (x) => (typeof x === 'number' ? x : Number(x) || 0);
+
+/** A histograms answer with every count a number (counts are integers: nothing to decode). */
+export function decodeHistograms(r) {
+  const hist = (x) => ({
+    counts: Array.isArray(x.counts) ? x.counts.map(count) : [],
+    zeros: count(x.zeros),
+    underflow: count(x.underflow),
+    overflow: count(x.overflow),
+    nonfinite: count(x.nonfinite),
+  });
+  return {
+    job_id: r.job_id,
+    log10_lo: Number(r.log10_lo),
+    log10_hi: Number(r.log10_hi),
+    per_decade: Number(r.per_decade),
+    steps: Array.isArray(r.steps) ? r.steps.map(Number) : [],
+    layers: (r.layers || []).map((l) => ({layer: Number(l.layer), histograms: (l.histograms || []).map(hist)})),
+  };
+}
+
 /** A query string from an object; arrays repeat the key, null/undefined/'' are left out. */
 export function query(params) {
   const q = new URLSearchParams();
@@ -193,6 +214,17 @@ export async function history(id, params, opts) {
   if (Array.isArray(p.metrics)) p.metrics = p.metrics.join(',');
   if (Array.isArray(p.layers)) p.layers = p.layers.join(',');
   return decodeHistory(await get(`/api/jobs/${encodeURIComponent(id)}/history`, {...opts, params: p}));
+}
+
+/**
+ * A job's gradient histograms over time (GET /api/jobs/<id>/histograms). params: layers (array),
+ * from, to, max_steps. Resolves to {job_id, log10_lo, log10_hi, per_decade, steps, layers:
+ * [{layer, histograms: [{counts, zeros, underflow, overflow, nonfinite}, one per step]}]}.
+ */
+export async function histograms(id, params, opts) {
+  const p = {...params};
+  if (Array.isArray(p.layers)) p.layers = p.layers.join(',');
+  return decodeHistograms(await get(`/api/jobs/${encodeURIComponent(id)}/histograms`, {...opts, params: p}));
 }
 
 export async function listSweeps(params, opts) {

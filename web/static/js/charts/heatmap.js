@@ -2,34 +2,13 @@
 // bucket and one row per layer (scaled up without smoothing). Colors: viridis, on a log scale
 // for norms and ratios, linear for fractions; NaN/inf get their own color, and so do values a
 // log scale cannot place (<= 0). A legend names all of them. Rows are labelled layer 1..D and
-// "output"; the step axis runs below. Dragging across the map selects a step range.
+// "output"; the step axis runs below. Dragging across the map selects a step range. Colors,
+// margins, axis, legend bar and dragging are shared with the other canvas charts (canvas.js).
 
 import {h, replace} from '../dom.js';
 import * as fmt from '../format.js';
-
-// viridis at 9 stops.
-const VIRIDIS = [
-  [68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141],
-  [39, 173, 129], [92, 200, 99], [170, 220, 50], [253, 231, 37],
-];
-export const NONFINITE_COLOR = [255, 0, 110]; // NaN and inf: nothing in viridis is near it
-export const NONPOSITIVE_COLOR = [150, 150, 150]; // <= 0 on a log scale
-const EMPTY_COLOR = [243, 244, 246]; // no data (yet)
-
-function css([r, g, b]) {
-  return `rgb(${r}, ${g}, ${b})`;
-}
-
-export function viridis(t) {
-  const x = Math.min(1, Math.max(0, t)) * (VIRIDIS.length - 1);
-  const i = Math.min(VIRIDIS.length - 2, Math.floor(x));
-  const f = x - i;
-  const a = VIRIDIS[i];
-  const b = VIRIDIS[i + 1];
-  return [a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f, a[2] + (b[2] - a[2]) * f];
-}
-
-const MARGIN = {left: 64, right: 10, top: 4, bottom: 24};
+import {EMPTY_COLOR, FONT, LABEL_COLOR, MARGIN, NONFINITE_COLOR, NONPOSITIVE_COLOR,
+  bindDragSelect, css, drawStepAxis, legendBar, placeTip, sizeCanvas, swatch, viridis, redrawOnResize} from './canvas.js';
 
 /**
  * new Heatmap(container, {onSelect(fromStep, toStep), rowHeight})
@@ -51,15 +30,7 @@ export class Heatmap {
     this.data = null;
     this.off = document.createElement('canvas');
     this.bindPointer();
-    this.lastWidth = 0;
-    this.resizer = new ResizeObserver(() => {
-      const w = this.el.clientWidth;
-      if (w !== this.lastWidth) {
-        this.lastWidth = w;
-        this.draw();
-      }
-    });
-    this.resizer.observe(this.el);
+    this.resizer = redrawOnResize(this);
   }
 
   /** Width of the plotting area in CSS pixels: how many buckets fit. */
@@ -94,15 +65,7 @@ export class Heatmap {
     const rowH = nLayers ? Math.max(6, Math.min(22, Math.floor(300 / nLayers))) : 20;
     const plotH = Math.max(rowH, nLayers * rowH);
     const cssH = plotH + MARGIN.top + MARGIN.bottom;
-    const dpr = window.devicePixelRatio || 1;
-    const c = this.canvas;
-    c.style.width = `${cssW}px`;
-    c.style.height = `${cssH}px`;
-    c.width = Math.round(cssW * dpr);
-    c.height = Math.round(cssH * dpr);
-    const g = c.getContext('2d');
-    g.setTransform(dpr, 0, 0, dpr, 0, 0);
-    g.clearRect(0, 0, cssW, cssH);
+    const g = sizeCanvas(this.canvas, cssW, cssH);
     const pw = cssW - MARGIN.left - MARGIN.right;
     g.fillStyle = css(EMPTY_COLOR);
     g.fillRect(MARGIN.left, MARGIN.top, pw, plotH);
@@ -162,8 +125,8 @@ export class Heatmap {
     // The buckets cover [lo, lo + nb*width): the last may reach past hi.
     g.drawImage(this.off, 0, 0, nb, nLayers, MARGIN.left, MARGIN.top, pw, plotH);
     // Row labels.
-    g.fillStyle = '#374151';
-    g.font = `${Math.min(12, Math.max(9, rowH - 2))}px system-ui, -apple-system, "Segoe UI", sans-serif`;
+    g.fillStyle = LABEL_COLOR;
+    g.font = `${Math.min(12, Math.max(9, rowH - 2))}px ${FONT}`;
     g.textAlign = 'right';
     g.textBaseline = 'middle';
     const every = Math.ceil(11 / rowH);
@@ -171,25 +134,7 @@ export class Heatmap {
       if (l !== nLayers - 1 && l % every !== 0) continue;
       g.fillText(fmt.layerName(l, nLayers), MARGIN.left - 6, MARGIN.top + l * rowH + rowH / 2);
     }
-    // Step axis.
-    const span = nb * d.width;
-    g.strokeStyle = '#9ca3af';
-    g.fillStyle = '#374151';
-    g.textAlign = 'center';
-    g.textBaseline = 'top';
-    g.font = '11px system-ui, -apple-system, "Segoe UI", sans-serif';
-    g.beginPath();
-    g.moveTo(MARGIN.left, MARGIN.top + plotH + 0.5);
-    g.lineTo(MARGIN.left + pw, MARGIN.top + plotH + 0.5);
-    g.stroke();
-    for (const t of ticks(d.lo, d.hi, Math.max(2, Math.floor(pw / 90)))) {
-      const x = MARGIN.left + ((t - d.lo) / span) * pw;
-      g.beginPath();
-      g.moveTo(x + 0.5, MARGIN.top + plotH);
-      g.lineTo(x + 0.5, MARGIN.top + plotH + 4);
-      g.stroke();
-      g.fillText(stepText(t), x, MARGIN.top + plotH + 6);
-    }
+    drawStepAxis(g, {lo: d.lo, hi: d.hi, span: nb * d.width, x0: MARGIN.left, width: pw, y: MARGIN.top + plotH});
     this.el.dataset.steps = String(filled);
     this.el.dataset.nonfinite = String(nonfinite);
     this.el.dataset.buckets = String(nb);
@@ -225,14 +170,7 @@ export class Heatmap {
   }
 
   drawLegend(scale, d, nonfinite, nonpositive) {
-    const bar = h('canvas', {class: 'legend-bar', width: 240, height: 12});
-    const g = bar.getContext('2d');
-    for (let x = 0; x < 240; x++) {
-      g.fillStyle = css(viridis(x / 239));
-      g.fillRect(x, 0, 1, 12);
-    }
-    const swatch = (color, label, key) => h('span', {class: 'legend-item', dataset: {legend: key}},
-      h('span', {class: 'swatch', style: {background: css(color)}}), label);
+    const bar = legendBar();
     replace(this.legend,
       h('span', {class: 'legend-title'}, d.label || ''),
       h('span', {class: 'legend-scale'},
@@ -248,43 +186,17 @@ export class Heatmap {
   }
 
   bindPointer() {
-    const c = this.canvas;
-    let start = null;
-    const rel = (e) => {
-      const r = c.getBoundingClientRect();
-      return {x: e.clientX - r.left, y: e.clientY - r.top};
-    };
-    c.addEventListener('pointerdown', (e) => {
-      if (!this.data || e.button !== 0) return;
-      const p = rel(e);
-      if (p.x < MARGIN.left) return;
-      start = p.x;
-      c.setPointerCapture(e.pointerId);
-      this.selection.hidden = false;
-      Object.assign(this.selection.style, {left: `${p.x}px`, width: '0px'});
-    });
-    c.addEventListener('pointermove', (e) => {
-      const p = rel(e);
-      if (start !== null) {
-        const x0 = Math.max(MARGIN.left, Math.min(start, p.x));
-        const x1 = Math.min(MARGIN.left + this.plotWidthCss(), Math.max(start, p.x));
-        Object.assign(this.selection.style, {left: `${x0}px`, width: `${x1 - x0}px`});
-      }
-      this.hover(p);
-    });
-    c.addEventListener('pointerleave', () => { this.tooltip.hidden = true; });
-    c.addEventListener('pointerup', (e) => {
-      if (start === null) return;
-      const p = rel(e);
-      const x0 = Math.min(start, p.x);
-      const x1 = Math.max(start, p.x);
-      start = null;
-      this.selection.hidden = true;
-      if (x1 - x0 > 3 && this.opts.onSelect) {
+    bindDragSelect(this.canvas, this.selection, {
+      plotWidth: () => this.plotWidthCss(),
+      enabled: () => Boolean(this.data),
+      onHover: (p) => this.hover(p),
+      onLeave: () => { this.tooltip.hidden = true; },
+      onSelect: (x0, x1) => {
+        if (!this.opts.onSelect) return;
         const a = this.stepAt(x0);
         const b = this.stepAt(x1);
         if (a !== null && b !== null && b > a) this.opts.onSelect(a, b);
-      }
+      },
     });
   }
 
@@ -309,33 +221,12 @@ export class Heatmap {
     const v = d.grid[l] ? d.grid[l][k] : undefined;
     const a = d.lo + k * d.width;
     const b = Math.min(d.hi, a + d.width - 1);
-    this.tooltip.textContent = `${fmt.layerName(l, nLayers)} · steps ${a === b ? a : `${a}–${b}`} · ${v === undefined ? 'no data' : fmt.num(v)}`;
-    this.tooltip.hidden = false;
-    const left = Math.min(p.x + 12, (this.el.clientWidth || 800) - 220);
-    Object.assign(this.tooltip.style, {left: `${left}px`, top: `${Math.max(0, p.y - 28)}px`});
+    placeTip(this.tooltip, `${fmt.layerName(l, nLayers)} · steps ${a === b ? a : `${a}–${b}`} · ${v === undefined ? 'no data' : fmt.num(v)}`,
+      p, this.el.clientWidth || 800);
   }
 
   destroy() {
     this.resizer.disconnect();
     this.el.remove();
   }
-}
-
-/** About `n` round step values in [lo, hi]. */
-export function ticks(lo, hi, n) {
-  const span = Math.max(1, hi - lo);
-  const raw = span / n;
-  const p = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw) || 10 * p;
-  const out = [];
-  for (let t = Math.ceil(lo / step) * step; t <= hi; t += step) out.push(t);
-  if (out.length === 0 || out[0] !== lo) out.unshift(lo);
-  if (out.length > 1 && out[1] - out[0] < step * 0.5) out.splice(1, 1);
-  return out;
-}
-
-function stepText(v) {
-  if (v >= 1e6) return `${Number((v / 1e6).toPrecision(3))}M`;
-  if (v >= 1e4) return `${Number((v / 1e3).toPrecision(3))}k`;
-  return String(v);
 }

@@ -8,6 +8,9 @@
 // navigation (or in-app route change) to the first heat map and curves drawn with data,
 // 'gradlab:full-draw' to the drawing after the stream's `end` (a finished job: everything),
 // 'gradlab:zoom' from a selection to its redraw.
+//
+// Jobs that record gradient histograms also get their card (job_histograms.js): it follows the
+// zoomed range and is read again when the live stream ends.
 
 import {h, replace, link, badge, kvTable} from '../dom.js';
 import * as api from '../api.js';
@@ -15,6 +18,7 @@ import * as fmt from '../format.js';
 import {showError, setConn} from '../banner.js';
 import {LineChart} from '../charts/lines.js';
 import {Heatmap} from '../charts/heatmap.js';
+import {HistogramPanel} from './job_histograms.js';
 import {SeriesSet, bucketWidth, bucketCount, heatGrid} from '../series.js';
 import {measure, timings} from '../timing.js';
 
@@ -75,6 +79,7 @@ export function render(root, ctx) {
   const layerBox = h('div', {class: 'card'});
   const specBox = h('div', {class: 'card'});
   const mfBox = h('div', {class: 'card'});
+  const hists = new HistogramPanel(ctx, {jobId: id, onSelect: (a, b) => zoom(a, b)});
 
   replace(root,
     head,
@@ -96,6 +101,7 @@ export function render(root, ctx) {
           h('label', null, aggMax, ' bucket max'),
           h('label', null, aggLast, ' last value'))),
       heatEl),
+    hists.el,
     layerBox,
     h('div', {class: 'grid-2'}, specBox, mfBox));
 
@@ -129,6 +135,7 @@ export function render(root, ctx) {
     if (lossChart) lossChart.destroy();
     if (accChart) accChart.destroy();
     heat.destroy();
+    hists.destroy();
     setConn('');
   });
 
@@ -413,6 +420,7 @@ export function render(root, ctx) {
           const prev = job && job.state;
           job = api.decodeJob(raw);
           drawHead();
+          hists.update(job);
           if (prev !== job.state) scheduleDraw();
         },
         points: (p) => {
@@ -443,7 +451,12 @@ export function render(root, ctx) {
         timings().fullDraw = measure('gradlab:full-draw', ctx.routeStart);
         timings().streamMs = performance.now() - opened;
         // The record as stored at the end (summary, verdict, mean field).
-        api.getJob(id, {signal: ctx.signal}).then((j) => { job = j; drawHead(); drawLayers(); }, () => {});
+        api.getJob(id, {signal: ctx.signal}).then((j) => {
+          job = j;
+          drawHead();
+          drawLayers();
+          hists.update(job, {final: true});
+        }, () => {});
       },
       onError: (message, status) => {
         setConn('off', message);
@@ -487,6 +500,7 @@ export function render(root, ctx) {
     const maxPoints = heat.plotWidth();
     view.zoom = {from, to, set: view.zoom && view.zoom.set, evals: view.zoom ? view.zoom.evals : [], maxPoints, loading: true};
     ctx.setQuery({from, to});
+    hists.setRange(from, to);
     zoomInfo.textContent = `loading steps ${fmt.int(from)}–${fmt.int(to)}…`;
     resetZoom.hidden = false;
     try {
@@ -519,6 +533,7 @@ export function render(root, ctx) {
     zoomSeq++;
     view.zoom = null;
     ctx.setQuery({from: null, to: null});
+    hists.setRange(null, null);
     delete heat.el.dataset.zoom;
     drawNow();
   }
@@ -551,5 +566,6 @@ export function render(root, ctx) {
       view.zoom = null;
       void zoom(z.from, z.to, {record: false});
     }
+    hists.update(job);
   })();
 }
