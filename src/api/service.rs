@@ -14,7 +14,7 @@ use super::status::{from_runner, from_store, invalid};
 use super::watch_stream::WatchStream;
 use super::{convert, convert_sweep};
 use crate::runner::sweep::{DEFAULT_MARGIN, PRESETS, preset};
-use crate::runner::{JobId, PageRequest, Runner, SweepId};
+use crate::runner::{JobId, JobUpdate, PageRequest, Runner, SweepId};
 use crate::runner::{histograms, history};
 
 /// Progress events buffered per watcher before the watcher waits for its client.
@@ -157,6 +157,37 @@ impl Experiments for ExperimentsService {
         let margin = req.margin.unwrap_or(DEFAULT_MARGIN);
         let (sweep, report) = self.runner.sweep_report(SweepId(req.sweep_id), margin).await.map_err(from_runner)?;
         Ok(Response::new(convert_sweep::report_to_pb(&sweep, &report)))
+    }
+
+    async fn delete_job(
+        &self,
+        request: Request<pb::DeleteJobRequest>,
+    ) -> Result<Response<pb::DeleteJobResponse>, Status> {
+        let req = request.get_ref();
+        let span = info_span!("rpc", method = "DeleteJob", job = req.id);
+        self.runner.delete_jobs(&[JobId(req.id)], req.cancel).instrument(span).await.map_err(from_runner)?;
+        Ok(Response::new(pb::DeleteJobResponse { id: req.id }))
+    }
+
+    async fn delete_sweep(
+        &self,
+        request: Request<pb::DeleteSweepRequest>,
+    ) -> Result<Response<pb::DeleteSweepResponse>, Status> {
+        let req = request.get_ref();
+        let span = info_span!("rpc", method = "DeleteSweep", sweep = req.id);
+        let n = self.runner.delete_sweep(SweepId(req.id), req.cancel).instrument(span).await.map_err(from_runner)?;
+        Ok(Response::new(pb::DeleteSweepResponse { id: req.id, jobs_deleted: n }))
+    }
+
+    async fn update_job(&self, request: Request<pb::UpdateJobRequest>) -> Result<Response<pb::Job>, Status> {
+        let req = request.get_ref();
+        let update = JobUpdate {
+            name: req.name.clone(),
+            set_labels: req.set_labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            remove_labels: req.remove_labels.clone(),
+        };
+        let record = self.runner.update_job(JobId(req.id), &update).await.map_err(from_runner)?;
+        Ok(Response::new(convert::job_to_pb(&record)))
     }
 
     async fn get_histograms(

@@ -7,6 +7,7 @@ mod demo;
 mod fmt;
 mod history;
 mod jobs;
+mod manage;
 pub mod plot;
 mod plot_job;
 mod probe;
@@ -58,6 +59,12 @@ pub enum Command {
     Show(jobs::ShowArgs),
     /// Cancel jobs.
     Cancel(jobs::CancelArgs),
+    /// Delete finished jobs (or a whole sweep) and everything stored of them.
+    Rm(manage::RmArgs),
+    /// Set or remove a job's labels.
+    Label(manage::LabelArgs),
+    /// Rename a job.
+    Rename(manage::RenameArgs),
     /// A job's recorded series.
     History(history::HistoryArgs),
     /// Draw a job's history: heat map of gradient norms, per-layer curves, or loss.
@@ -91,6 +98,9 @@ pub fn run() -> Result<()> {
         Command::Ls(args) => runtime()?.block_on(jobs::ls(args, server)),
         Command::Show(args) => runtime()?.block_on(jobs::show(args, server)),
         Command::Cancel(args) => runtime()?.block_on(jobs::cancel(args, server)),
+        Command::Rm(args) => runtime()?.block_on(manage::rm(args, server)),
+        Command::Label(args) => runtime()?.block_on(manage::label(args, server)),
+        Command::Rename(args) => runtime()?.block_on(manage::rename(args, server)),
         Command::History(args) => runtime()?.block_on(history::run(args, server)),
         Command::Plot(args) => runtime()?.block_on(plot_job::run(args, server)),
         Command::Sweep(args) => runtime()?.block_on(sweep::run(*args, server)),

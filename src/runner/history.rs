@@ -229,6 +229,9 @@ pub async fn read_bucketed<S: Store + ?Sized>(
             }
         }
     }
+    // Each window is its own query: a job deleted during the read would end it early and
+    // quietly. Whole or gone: a job that went meanwhile makes the read fail.
+    store.history_meta(id).await?;
     let hi = query.to_step.unwrap_or(u64::MAX);
     let evals: Vec<EvalRecord> =
         store.read_evals(id, plan.lo).await?.into_iter().take_while(|e| e.step <= hi).collect();
@@ -363,6 +366,8 @@ pub async fn read_steps<S: Store + ?Sized>(
     for layer in 0..n_layers {
         let rows = store.read_series(id, Some(layer as u32), &all_metrics, first, last, out.len()).await?;
         if rows.steps != scalars.steps {
+            // Deleted between the two reads: the job is gone, not corrupt.
+            store.history_meta(id).await?;
             return Err(corrupt(format!("layer {layer}'s steps differ from the step series' in {first}..={last}")));
         }
         for (i, rec) in out.iter_mut().enumerate() {

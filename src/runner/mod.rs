@@ -12,6 +12,7 @@ pub mod history;
 pub mod limits;
 pub mod live;
 pub mod live_series;
+mod manage;
 pub mod metrics;
 pub mod model;
 pub mod sweep;

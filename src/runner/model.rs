@@ -164,6 +164,27 @@ pub struct PageRequest {
     pub token: Option<String>,
 }
 
+/// What `UpdateJob` changes of a job: its name and labels, nothing else.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct JobUpdate {
+    pub name: Option<String>,
+    pub set_labels: std::collections::BTreeMap<String, String>,
+    pub remove_labels: Vec<String>,
+}
+
+impl JobUpdate {
+    /// The job's spec with this applied.
+    pub fn apply(&self, spec: &mut JobSpec) {
+        if let Some(n) = &self.name {
+            spec.name = n.clone();
+        }
+        for k in &self.remove_labels {
+            spec.labels.remove(k);
+        }
+        spec.labels.extend(self.set_labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+}
+
 /// Records of one job, written together.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MetricBatch {
@@ -405,6 +426,9 @@ pub enum StoreError {
     /// Queued or running jobs fill the limit given: (unfinished now, the limit).
     #[error("{0} jobs are queued or running, the limit is {1}")]
     Full(u64, u64),
+    /// A delete of a job that is still queued or running.
+    #[error("job {0} is {1}")]
+    Active(JobId, JobState),
     #[error("corrupt stored data for job {job}: {problem}")]
     Corrupt { job: JobId, problem: String },
     #[error("corrupt stored data for sweep {sweep}: {problem}")]
@@ -514,6 +538,16 @@ pub trait Store: Send + Sync + 'static {
     async fn sweep_jobs(&self, id: SweepId) -> Result<Vec<JobRecord>, StoreError>;
     /// Records that the sweep was cancelled (the first time only).
     async fn mark_sweep_cancelled(&self, id: SweepId, at_ms: i64) -> Result<(), StoreError>;
+    /// Deletes finished jobs and everything stored of them (history, histograms, evaluations,
+    /// labels), all or none in one transaction: `NotFound` for an unknown id, `Active` for a
+    /// queued or running job, and then nothing is deleted.
+    async fn delete_jobs(&self, ids: &[JobId]) -> Result<(), StoreError>;
+    /// Deletes a sweep with its jobs (all finished, else `Active`) in one transaction; returns
+    /// how many jobs went.
+    async fn delete_sweep(&self, id: SweepId) -> Result<u64, StoreError>;
+    /// Renames a job and sets or removes its labels (in its spec and its label index); returns
+    /// the job as it is now.
+    async fn update_job(&self, id: JobId, update: &JobUpdate) -> Result<JobRecord, StoreError>;
     /// What other servers sharing the store did, as it happens; None for a store only one
     /// server uses.
     fn events(&self) -> Option<tokio::sync::broadcast::Receiver<StoreEvent>> {

@@ -21,6 +21,7 @@ pub fn sqlite() -> Migrator {
         migration(1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
         migration(2, "sweeps", include_str!("../../migrations/sqlite/0002_sweeps.sql")),
         migration(3, "claims", include_str!("../../migrations/sqlite/0003_claims.sql")),
+        migration(4, "deletes", include_str!("../../migrations/sqlite/0004_deletes.sql")),
     ])
 }
 

@@ -12,8 +12,8 @@ use crate::engine::spec::JobSpec;
 use crate::engine::stats::{Histogram, LayerStats};
 use crate::engine::train::{EvalRecord, StepRecord};
 use crate::runner::{
-    HistoryMeta, JobFilter, JobId, JobRecord, JobState, JobSummary, MetricBatch, Order, PageRequest, SeriesRows,
-    StateCounts, StoreError,
+    HistoryMeta, JobFilter, JobId, JobRecord, JobState, JobSummary, JobUpdate, MetricBatch, Order, PageRequest,
+    SeriesRows, StateCounts, StoreError,
 };
 
 /// Page size when the request asks for 0.
@@ -472,6 +472,18 @@ pub fn check_schema(applied: Option<i64>, migrator: &sqlx::migrate::Migrator) ->
         ))),
         _ => Ok(()),
     }
+}
+
+/// A stored spec (JSON) with an update applied: the new JSON and the new spec.
+pub fn updated_spec(id: JobId, stored: &str, update: &JobUpdate) -> Result<(String, JobSpec), StoreError> {
+    let mut spec: JobSpec = serde_json::from_str(stored).map_err(|e| corrupt(id, format!("spec: {e}")))?;
+    update.apply(&mut spec);
+    Ok((spec_json(&spec)?, spec))
+}
+
+/// `Active` for a job that is not finished yet: it may not be deleted.
+pub fn deletable(id: JobId, state: JobState) -> Result<(), StoreError> {
+    if state.is_terminal() { Ok(()) } else { Err(StoreError::Active(id, state)) }
 }
 
 /// A job's spec as stored: JSON.

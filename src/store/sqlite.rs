@@ -16,7 +16,7 @@ use crate::engine::stats::Histogram;
 use crate::engine::train::EvalRecord;
 use crate::runner::sweep::SweepSpec;
 use crate::runner::{
-    Claim, HistoryMeta, JobFilter, JobId, JobRecord, JobState, JobSummary, LeaseReport, MetricBatch, Order,
+    Claim, HistoryMeta, JobFilter, JobId, JobRecord, JobState, JobSummary, JobUpdate, LeaseReport, MetricBatch, Order,
     PageRequest, SeriesRows, StateCounts, Store, StoreError, SweepId, SweepRecord,
 };
 
@@ -238,6 +238,18 @@ async fn state_and_attempt(conn: &mut SqliteConnection, id: JobId) -> Result<(Jo
     Ok((JobState::from_str(&state).map_err(|e| corrupt(id, e))?, attempt as u64))
 }
 
+/// Records the table's largest id before rows of it are deleted: new rows take ids above it
+/// (schema 4), so an id is never given to a second job or sweep.
+async fn keep_id_floor(conn: &mut SqliteConnection, table: &'static str) -> Result<(), StoreError> {
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO id_floor (tbl, max_id) SELECT '{table}', coalesce(max(id), 0) FROM {table} WHERE true \
+         ON CONFLICT (tbl) DO UPDATE SET max_id = max(max_id, excluded.max_id)"
+    )))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Deletes a job's stored history and resets its progress (inside the caller's transaction).
 async fn clear_history(conn: &mut SqliteConnection, id: JobId) -> Result<(), StoreError> {
     for table in ["chunks", "histograms", "evals"] {
@@ -259,8 +271,9 @@ pub(super) async fn insert_job(
 ) -> Result<JobRecord, StoreError> {
     let spec_json = shared::spec_json(spec)?;
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO jobs (sweep_id, spec, name, activation, depth, state, created_ms) \
-         VALUES (?, ?, ?, ?, ?, 'queued', ?) RETURNING id",
+        "INSERT INTO jobs (id, sweep_id, spec, name, activation, depth, state, created_ms) \
+         VALUES ((SELECT max(coalesce(max(id), 0), coalesce((SELECT max_id FROM id_floor WHERE tbl = 'jobs'), 0)) + 1 \
+                  FROM jobs), ?, ?, ?, ?, ?, 'queued', ?) RETURNING id",
     )
     .bind(sweep_id)
     .bind(spec_json)
@@ -608,5 +621,76 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn delete_jobs(&self, ids: &[JobId]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        keep_id_floor(&mut tx, "jobs").await?;
+        for &id in ids {
+            shared::deletable(id, state_and_attempt(&mut tx, id).await?.0)?;
+            // Its chunks, histograms, evaluations and labels go with it (ON DELETE CASCADE).
+            sqlx::query("DELETE FROM jobs WHERE id = ?").bind(id.0).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_sweep(&self, id: SweepId) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let found: Option<(i64,)> =
+            sqlx::query_as("SELECT id FROM sweeps WHERE id = ?").bind(id.0).fetch_optional(&mut *tx).await?;
+        found.ok_or(StoreError::SweepNotFound(id))?;
+        let active: Option<(i64, String)> = sqlx::query_as(
+            "SELECT id, state FROM jobs WHERE sweep_id = ? AND state IN ('queued', 'running') ORDER BY id LIMIT 1",
+        )
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((job, state)) = active {
+            let job = JobId(job);
+            return Err(StoreError::Active(job, JobState::from_str(&state).map_err(|e| corrupt(job, e))?));
+        }
+        keep_id_floor(&mut tx, "jobs").await?;
+        keep_id_floor(&mut tx, "sweeps").await?;
+        let jobs =
+            sqlx::query("DELETE FROM jobs WHERE sweep_id = ?").bind(id.0).execute(&mut *tx).await?.rows_affected();
+        sqlx::query("DELETE FROM sweeps WHERE id = ?").bind(id.0).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(jobs)
+    }
+
+    async fn update_job(&self, id: JobId, update: &JobUpdate) -> Result<JobRecord, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let stored: Option<(String,)> =
+            sqlx::query_as("SELECT spec FROM jobs WHERE id = ?").bind(id.0).fetch_optional(&mut *tx).await?;
+        let (json, spec) = shared::updated_spec(id, &stored.ok_or(StoreError::NotFound(id))?.0, update)?;
+        sqlx::query("UPDATE jobs SET spec = ?, name = ? WHERE id = ?")
+            .bind(json)
+            .bind(&spec.name)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        for k in &update.remove_labels {
+            sqlx::query("DELETE FROM job_labels WHERE job_id = ? AND key = ?")
+                .bind(id.0)
+                .bind(k)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (k, v) in &update.set_labels {
+            sqlx::query(
+                "INSERT INTO job_labels (job_id, key, value) VALUES (?, ?, ?) \
+                 ON CONFLICT (job_id, key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(id.0)
+            .bind(k)
+            .bind(v)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?");
+        let record = job_from_row(&sqlx::query(AssertSqlSafe(sql)).bind(id.0).fetch_one(&mut *tx).await?)?;
+        tx.commit().await?;
+        Ok(record)
     }
 }

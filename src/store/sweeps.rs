@@ -22,7 +22,10 @@ pub(super) async fn insert(
 ) -> Result<SweepRecord, StoreError> {
     let json = serde_json::to_string(spec).map_err(|e| StoreError::Invalid(format!("sweep spec: {e}")))?;
     let id: i64 =
-        sqlx::query_scalar("INSERT INTO sweeps (name, spec, jobs_total, created_ms) VALUES (?, ?, ?, ?) RETURNING id")
+        sqlx::query_scalar(
+            "INSERT INTO sweeps (id, name, spec, jobs_total, created_ms) VALUES ((SELECT max(coalesce(max(id), 0), \
+             coalesce((SELECT max_id FROM id_floor WHERE tbl = 'sweeps'), 0)) + 1 FROM sweeps), ?, ?, ?, ?) RETURNING id",
+        )
             .bind(&spec.name)
             .bind(json)
             .bind(jobs_total as i64)

@@ -18,6 +18,7 @@ mod history_stream;
 mod hostile_input;
 mod latency;
 mod load;
+mod manage;
 mod metrics;
 mod scale_out;
 mod security;

@@ -305,6 +305,55 @@ class Histogram(_message.Message):
     nonfinite: int
     def __init__(self, log10_lo: _Optional[int] = ..., per_decade: _Optional[int] = ..., counts: _Optional[_Iterable[int]] = ..., zeros: _Optional[int] = ..., underflow: _Optional[int] = ..., overflow: _Optional[int] = ..., nonfinite: _Optional[int] = ...) -> None: ...
 
+class DeleteJobRequest(_message.Message):
+    __slots__ = ("id", "cancel")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    cancel: bool
+    def __init__(self, id: _Optional[int] = ..., cancel: bool = ...) -> None: ...
+
+class DeleteJobResponse(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    def __init__(self, id: _Optional[int] = ...) -> None: ...
+
+class DeleteSweepRequest(_message.Message):
+    __slots__ = ("id", "cancel")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    cancel: bool
+    def __init__(self, id: _Optional[int] = ..., cancel: bool = ...) -> None: ...
+
+class DeleteSweepResponse(_message.Message):
+    __slots__ = ("id", "jobs_deleted")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    JOBS_DELETED_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    jobs_deleted: int
+    def __init__(self, id: _Optional[int] = ..., jobs_deleted: _Optional[int] = ...) -> None: ...
+
+class UpdateJobRequest(_message.Message):
+    __slots__ = ("id", "name", "set_labels", "remove_labels")
+    class SetLabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SET_LABELS_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_LABELS_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    name: str
+    set_labels: _containers.ScalarMap[str, str]
+    remove_labels: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., set_labels: _Optional[_Mapping[str, str]] = ..., remove_labels: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class HistogramsRequest(_message.Message):
     __slots__ = ("job_id", "layers", "from_step", "to_step", "max_steps")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]

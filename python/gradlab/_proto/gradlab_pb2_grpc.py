@@ -99,6 +99,21 @@ class ExperimentsStub(object):
                 request_serializer=gradlab_dot_v1_dot_gradlab__pb2.SweepReportRequest.SerializeToString,
                 response_deserializer=gradlab_dot_v1_dot_gradlab__pb2.SweepReport.FromString,
                 _registered_method=True)
+        self.DeleteJob = channel.unary_unary(
+                '/gradlab.v1.Experiments/DeleteJob',
+                request_serializer=gradlab_dot_v1_dot_gradlab__pb2.DeleteJobRequest.SerializeToString,
+                response_deserializer=gradlab_dot_v1_dot_gradlab__pb2.DeleteJobResponse.FromString,
+                _registered_method=True)
+        self.DeleteSweep = channel.unary_unary(
+                '/gradlab.v1.Experiments/DeleteSweep',
+                request_serializer=gradlab_dot_v1_dot_gradlab__pb2.DeleteSweepRequest.SerializeToString,
+                response_deserializer=gradlab_dot_v1_dot_gradlab__pb2.DeleteSweepResponse.FromString,
+                _registered_method=True)
+        self.UpdateJob = channel.unary_unary(
+                '/gradlab.v1.Experiments/UpdateJob',
+                request_serializer=gradlab_dot_v1_dot_gradlab__pb2.UpdateJobRequest.SerializeToString,
+                response_deserializer=gradlab_dot_v1_dot_gradlab__pb2.Job.FromString,
+                _registered_method=True)
         self.GetHistograms = channel.unary_unary(
                 '/gradlab.v1.Experiments/GetHistograms',
                 request_serializer=gradlab_dot_v1_dot_gradlab__pb2.HistogramsRequest.SerializeToString,
@@ -209,6 +224,28 @@ class ExperimentsServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteJob(self, request, context):
+        """Deletes a finished job with everything stored of it; a queued or running one is refused
+        (FAILED_PRECONDITION) unless `cancel` is set, which stops it first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSweep(self, request, context):
+        """Deletes a sweep and its jobs, all or none, on the same terms.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateJob(self, request, context):
+        """Renames a job and sets or removes labels; nothing else of a job changes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetHistograms(self, request, context):
         """A job's log10|dL/dW| histograms over time (recorded every histogram_every steps),
         thinned to at most max_steps recorded steps.
@@ -291,6 +328,21 @@ def add_ExperimentsServicer_to_server(servicer, server):
                     servicer.GetSweepReport,
                     request_deserializer=gradlab_dot_v1_dot_gradlab__pb2.SweepReportRequest.FromString,
                     response_serializer=gradlab_dot_v1_dot_gradlab__pb2.SweepReport.SerializeToString,
+            ),
+            'DeleteJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteJob,
+                    request_deserializer=gradlab_dot_v1_dot_gradlab__pb2.DeleteJobRequest.FromString,
+                    response_serializer=gradlab_dot_v1_dot_gradlab__pb2.DeleteJobResponse.SerializeToString,
+            ),
+            'DeleteSweep': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSweep,
+                    request_deserializer=gradlab_dot_v1_dot_gradlab__pb2.DeleteSweepRequest.FromString,
+                    response_serializer=gradlab_dot_v1_dot_gradlab__pb2.DeleteSweepResponse.SerializeToString,
+            ),
+            'UpdateJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateJob,
+                    request_deserializer=gradlab_dot_v1_dot_gradlab__pb2.UpdateJobRequest.FromString,
+                    response_serializer=gradlab_dot_v1_dot_gradlab__pb2.Job.SerializeToString,
             ),
             'GetHistograms': grpc.unary_unary_rpc_method_handler(
                     servicer.GetHistograms,
@@ -654,6 +706,87 @@ class Experiments(object):
             '/gradlab.v1.Experiments/GetSweepReport',
             gradlab_dot_v1_dot_gradlab__pb2.SweepReportRequest.SerializeToString,
             gradlab_dot_v1_dot_gradlab__pb2.SweepReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gradlab.v1.Experiments/DeleteJob',
+            gradlab_dot_v1_dot_gradlab__pb2.DeleteJobRequest.SerializeToString,
+            gradlab_dot_v1_dot_gradlab__pb2.DeleteJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSweep(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gradlab.v1.Experiments/DeleteSweep',
+            gradlab_dot_v1_dot_gradlab__pb2.DeleteSweepRequest.SerializeToString,
+            gradlab_dot_v1_dot_gradlab__pb2.DeleteSweepResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gradlab.v1.Experiments/UpdateJob',
+            gradlab_dot_v1_dot_gradlab__pb2.UpdateJobRequest.SerializeToString,
+            gradlab_dot_v1_dot_gradlab__pb2.Job.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,7 +24,9 @@ use crate::api::{convert, pb};
 use crate::engine::spec::FieldError;
 use crate::engine::stats::Histogram;
 use crate::engine::verdict::Verdict;
-use crate::runner::{Change, HistoryQuery, JobFilter, JobId, JobState, Order, PageRequest, SeriesEvent, live_series};
+use crate::runner::{
+    Change, HistoryQuery, JobFilter, JobId, JobState, JobUpdate, Order, PageRequest, SeriesEvent, live_series,
+};
 
 /// A gRPC field's error named by the query parameter that carries it here.
 fn renamed(e: FieldError, names: &[(&str, &str)]) -> WebError {
@@ -98,6 +100,42 @@ pub async fn get(_: Authed, State(web): State<Web>, Path(id): Path<String>) -> R
 pub async fn cancel(_: Authed, State(web): State<Web>, Path(id): Path<String>) -> Result<Json<Value>, WebError> {
     let job = web.runner.cancel(JobId(parse_id(&id)?)).await?;
     Ok(Json(json!(job)))
+}
+
+/// `DELETE /api/jobs/{id}?cancel=true`: the job and everything stored of it (as `DeleteJob`).
+pub async fn delete(
+    _: Authed,
+    State(web): State<Web>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, WebError> {
+    let id = parse_id(&id)?;
+    let cancel = Params::parse(q.as_deref(), &["cancel"])?.num::<bool>("cancel")?.unwrap_or(false);
+    web.runner.delete_jobs(&[JobId(id)], cancel).await?;
+    Ok(Json(json!({ "deleted": id })))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Patch {
+    name: Option<String>,
+    #[serde(default)]
+    set_labels: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    remove_labels: Vec<String>,
+}
+
+/// `PATCH /api/jobs/{id}` `{"name", "set_labels", "remove_labels"}` (as `UpdateJob`).
+pub async fn update(
+    _: Authed,
+    State(web): State<Web>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, WebError> {
+    let id = JobId(parse_id(&id)?);
+    let p: Patch = serde_json::from_slice(&body).map_err(|e| WebError::param("body", e))?;
+    let update = JobUpdate { name: p.name, set_labels: p.set_labels, remove_labels: p.remove_labels };
+    Ok(Json(json!(web.runner.update_job(id, &update).await?)))
 }
 
 const SERIES_PARAMS: &[&str] = &["metrics", "layers", "from", "to", "max_points"];

@@ -42,6 +42,19 @@ pub async fn cancel(_: Authed, State(web): State<Web>, Path(id): Path<String>) -
     Ok(Json(json!(js::sweep(&sweep))))
 }
 
+/// `DELETE /api/sweeps/{id}?cancel=true`: the sweep and its jobs (as `DeleteSweep`).
+pub async fn delete(
+    _: Authed,
+    State(web): State<Web>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, WebError> {
+    let id = parse_id(&id)?;
+    let cancel = Params::parse(q.as_deref(), &["cancel"])?.num::<bool>("cancel")?.unwrap_or(false);
+    let n = web.runner.delete_sweep(SweepId(id), cancel).await?;
+    Ok(Json(json!({ "deleted": id, "jobs_deleted": n })))
+}
+
 /// `GET /api/sweeps/{id}/report?margin=`: what `GetSweepReport` answers.
 pub async fn report(
     _: Authed,

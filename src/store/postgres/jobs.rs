@@ -1,5 +1,6 @@
 //! `Store` on PostgreSQL: jobs, claims and leases, sweeps; histories are in `history`.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,11 +16,11 @@ use crate::engine::stats::Histogram;
 use crate::engine::train::EvalRecord;
 use crate::runner::sweep::SweepSpec;
 use crate::runner::{
-    Claim, HistoryMeta, JobFilter, JobId, JobRecord, JobState, JobSummary, LeaseReport, MetricBatch, Order,
+    Claim, HistoryMeta, JobFilter, JobId, JobRecord, JobState, JobSummary, JobUpdate, LeaseReport, MetricBatch, Order,
     PageRequest, SeriesRows, StateCounts, Store, StoreError, StoreEvent, SweepId, SweepRecord,
 };
 use crate::store::shared::{
-    self, Arg, JOB_COLUMNS, job_from_row, now_ms, page_of, page_size, page_token, sweep_counts,
+    self, Arg, JOB_COLUMNS, corrupt, job_from_row, now_ms, page_of, page_size, page_token, sweep_counts,
 };
 
 /// A lease of `d` from now, in the database's clock.
@@ -436,6 +437,81 @@ impl Store for PgStore {
             return Err(StoreError::SweepNotFound(id));
         }
         Ok(())
+    }
+
+    async fn delete_jobs(&self, ids: &[JobId]) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let raw: Vec<i64> = ids.iter().map(|j| j.0).collect();
+        lock_in_order(&mut tx, &raw).await?;
+        for &id in ids {
+            shared::deletable(id, lock_job(&mut tx, id).await?.0)?;
+        }
+        // Chunks, histograms, evaluations and labels go with the rows (ON DELETE CASCADE).
+        sqlx::query("DELETE FROM jobs WHERE id = ANY($1)").bind(&raw).execute(&mut *tx).await?;
+        for &id in ids {
+            // Watchers on other servers look again, and find the job gone.
+            notify(&mut tx, &self.origin, Note::State(id)).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_sweep(&self, id: SweepId) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let found: Option<(i64,)> = sqlx::query_as("SELECT id FROM sweeps WHERE id = $1 FOR UPDATE")
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        found.ok_or(StoreError::SweepNotFound(id))?;
+        let jobs: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, state FROM jobs WHERE sweep_id = $1 ORDER BY id FOR UPDATE")
+                .bind(id.0)
+                .fetch_all(&mut *tx)
+                .await?;
+        for (job, state) in &jobs {
+            let job = JobId(*job);
+            shared::deletable(job, JobState::from_str(state).map_err(|e| corrupt(job, e))?)?;
+        }
+        let n = sqlx::query("DELETE FROM jobs WHERE sweep_id = $1").bind(id.0).execute(&mut *tx).await?.rows_affected();
+        sqlx::query("DELETE FROM sweeps WHERE id = $1").bind(id.0).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn update_job(&self, id: JobId, update: &JobUpdate) -> Result<JobRecord, StoreError> {
+        let mut tx = self.begin().await?;
+        let stored: Option<(String,)> = sqlx::query_as("SELECT spec FROM jobs WHERE id = $1 FOR UPDATE")
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (json, spec) = shared::updated_spec(id, &stored.ok_or(StoreError::NotFound(id))?.0, update)?;
+        sqlx::query("UPDATE jobs SET spec = $1, name = $2 WHERE id = $3")
+            .bind(json)
+            .bind(&spec.name)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        for k in &update.remove_labels {
+            sqlx::query("DELETE FROM job_labels WHERE job_id = $1 AND key = $2")
+                .bind(id.0)
+                .bind(k)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (k, v) in &update.set_labels {
+            sqlx::query(
+                "INSERT INTO job_labels (job_id, key, value) VALUES ($1, $2, $3) \
+                 ON CONFLICT (job_id, key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(id.0)
+            .bind(k)
+            .bind(v)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let record = select_job(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(record)
     }
 
     fn events(&self) -> Option<tokio::sync::broadcast::Receiver<StoreEvent>> {

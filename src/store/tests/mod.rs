@@ -788,6 +788,12 @@ pub(super) async fn a_reader_that_stops_reading_stops_the_read(store: Arc<dyn St
 mod postgres;
 mod sqlite;
 
+mod manage;
+use manage::{
+    a_delete_takes_a_job_whole_or_nothing, a_sweep_is_deleted_with_its_jobs,
+    an_update_renames_and_relabels_and_nothing_else, ids_are_never_reused_after_a_delete,
+};
+
 /// Runs each generic store test against every backend.
 macro_rules! every_backend {
     ($($name:ident),* $(,)?) => {
@@ -826,4 +832,8 @@ every_backend!(
     sweeps_list_newest_first_in_pages,
     streamed_reads_come_in_bounded_pieces_and_add_up_to_the_whole,
     a_reader_that_stops_reading_stops_the_read,
+    a_delete_takes_a_job_whole_or_nothing,
+    ids_are_never_reused_after_a_delete,
+    a_sweep_is_deleted_with_its_jobs,
+    an_update_renames_and_relabels_and_nothing_else,
 );

@@ -1,0 +1,173 @@
+//! Run management through the real server and the built binary: `gradlab rm` (finished,
+//! running, queued and swept jobs; with and without --cancel), a watcher of a job deleted under
+//! it, `gradlab label` and `gradlab rename`, bad labels, and the token.
+
+use std::time::Duration;
+
+use gradlab::api::pb::{self, progress::Event};
+use gradlab::api::server::ServeOptions;
+use gradlab::runner::RunnerConfig;
+use tonic::Code;
+
+use crate::common::{TestServer, gradlab, ok, small_job, state, wait_for};
+
+fn failed(out: &std::process::Output) -> String {
+    assert!(!out.status.success(), "expected a failure: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rm_deletes_finished_jobs_and_refuses_active_ones_unless_told_to_cancel() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("g.db"), 1).await;
+    let url = server.url();
+    let mut client = server.client().await;
+    let done = client.submit_job(small_job(30)).await.unwrap().into_inner().id;
+    wait_for(&mut client, done, |j| state(j) == pb::JobState::Succeeded).await;
+    let running = client.submit_job(small_job(1_000_000)).await.unwrap().into_inner().id;
+    wait_for(&mut client, running, |j| j.steps_done > 0).await;
+    let queued = client.submit_job(small_job(30)).await.unwrap().into_inner().id;
+
+    let out = ok(&gradlab(&url, &["rm", &done.to_string()]));
+    assert_eq!(out.trim(), format!("deleted job {done}"));
+    let e = client.get_job(pb::JobId { id: done }).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    let e = client.get_history(pb::HistoryRequest { job_id: done, ..Default::default() }).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    assert!(failed(&gradlab(&url, &["rm", &done.to_string()])).contains(&format!("job {done} not found")));
+
+    let err = failed(&gradlab(&url, &["rm", &running.to_string(), &queued.to_string()]));
+    assert!(err.contains(&format!("job {running} is running: cancel it first (gradlab rm --cancel")), "{err}");
+    assert!(err.contains(&format!("job {queued} is queued")), "{err}");
+    assert_eq!(state(&client.get_job(pb::JobId { id: running }).await.unwrap().into_inner()), pb::JobState::Running);
+
+    let out = ok(&gradlab(&url, &["rm", "--cancel", &running.to_string(), &queued.to_string()]));
+    assert_eq!(out.lines().count(), 2, "{out}");
+    for id in [running, queued] {
+        assert_eq!(client.get_job(pb::JobId { id }).await.unwrap_err().code(), Code::NotFound);
+    }
+    let listed = client.list_jobs(pb::ListJobsRequest::default()).await.unwrap().into_inner();
+    assert!(listed.jobs.is_empty(), "{:?}", listed.jobs);
+    // Ids are not given again.
+    let next = client.submit_job(small_job(5)).await.unwrap().into_inner().id;
+    assert!(next > queued);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_of_a_job_deleted_under_it_gets_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("g.db"), 1).await;
+    let mut client = server.client().await;
+    let id = client.submit_job(small_job(20_000)).await.unwrap().into_inner().id;
+    wait_for(&mut client, id, |j| state(j) == pb::JobState::Succeeded).await;
+    // A replay of 20,000 steps, one a message: the watcher holds it back while the job goes.
+    let mut stream = client
+        .clone()
+        .watch_job(pb::WatchRequest { job_id: id, from_step: 0, max_batch: 1 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(matches!(stream.message().await.unwrap().unwrap().event, Some(Event::Job(_))));
+    client.delete_job(pb::DeleteJobRequest { id, cancel: false }).await.unwrap();
+    let mut steps = 0;
+    let end = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match stream.message().await {
+                Ok(Some(_)) => steps += 1,
+                Ok(None) => return None,
+                Err(e) => return Some(e),
+            }
+        }
+    })
+    .await
+    .expect("the stream ends");
+    let e = end.expect("an error, not a clean end: the job is gone, not finished");
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
+    assert!(steps < 20_000, "the replay stopped short ({steps} steps)");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_goes_with_its_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("g.db"), 1).await;
+    let url = server.url();
+    let mut client = server.client().await;
+    let spec = pb::SweepSpec {
+        name: "rm".into(),
+        base: Some(small_job(200_000)),
+        axes: vec![pb::Axis { field: "seed".into(), values: vec!["1".into(), "2".into(), "3".into()] }],
+    };
+    let sweep = client.submit_sweep(spec).await.unwrap().into_inner().id;
+    let outside = client.submit_job(small_job(5)).await.unwrap().into_inner().id;
+    let err = failed(&gradlab(&url, &["rm", "--sweep", &sweep.to_string()]));
+    assert!(err.contains("cancel it first"), "{err}");
+    let out = ok(&gradlab(&url, &["rm", "--sweep", &sweep.to_string(), "--cancel"]));
+    assert_eq!(out.trim(), format!("deleted sweep {sweep} and its 3 jobs"));
+    assert_eq!(client.get_sweep(pb::SweepId { id: sweep }).await.unwrap_err().code(), Code::NotFound);
+    let left = client.list_jobs(pb::ListJobsRequest::default()).await.unwrap().into_inner().jobs;
+    assert_eq!(left.iter().map(|j| j.id).collect::<Vec<_>>(), [outside]);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_and_names_change_and_nothing_else_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("g.db"), 1).await;
+    let url = server.url();
+    let mut client = server.client().await;
+    let spec = pb::JobSpec { labels: [("a".to_string(), "1".to_string())].into(), ..small_job(20) };
+    let id = client.submit_job(spec).await.unwrap().into_inner().id;
+    let before = wait_for(&mut client, id, |j| state(j) == pb::JobState::Succeeded).await;
+
+    let out = ok(&gradlab(&url, &["label", &id.to_string(), "k=v", "b=2", "--remove", "a"]));
+    assert_eq!(out.trim(), format!("job {id}: b=2 k=v"));
+    let out = ok(&gradlab(&url, &["rename", &id.to_string(), "tidy name"]));
+    assert_eq!(out.trim(), format!("job {id}: tidy name"));
+    let after = client.get_job(pb::JobId { id }).await.unwrap().into_inner();
+    let mut expected = before.clone();
+    let spec = expected.spec.as_mut().unwrap();
+    spec.name = "tidy name".into();
+    spec.labels = [("b".to_string(), "2".to_string()), ("k".to_string(), "v".to_string())].into();
+    assert_eq!(after, expected, "the name and labels changed, nothing else");
+    let listed = ok(&gradlab(&url, &["ls", "--label", "k=v"]));
+    assert!(listed.contains("tidy name"), "{listed}");
+    assert!(!ok(&gradlab(&url, &["ls", "--label", "a"])).contains("tidy name"));
+
+    for bad in ["=x", "a b=1", "x,y=1"] {
+        let err = failed(&gradlab(&url, &["label", &id.to_string(), bad]));
+        assert!(err.contains("label"), "{bad}: {err}");
+    }
+    let e = client
+        .update_job(pb::UpdateJobRequest { id, remove_labels: vec!["".into()], ..Default::default() })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(e.metadata().get("gradlab-field").unwrap(), "labels");
+    let e = client
+        .update_job(pb::UpdateJobRequest { id: 999, name: Some("x".into()), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_need_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = ServeOptions { token: Some("s3cret".into()), ..Default::default() };
+    let server = TestServer::start_with(&dir.path().join("g.db"), RunnerConfig::with_workers(1), options).await;
+    let mut with = server.client_with_token(Some("s3cret")).await;
+    let id = with.submit_job(small_job(10)).await.unwrap().into_inner().id;
+    let mut without = server.client().await;
+    let e = without.delete_job(pb::DeleteJobRequest { id, cancel: true }).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    let e = without
+        .update_job(pb::UpdateJobRequest { id, name: Some("x".into()), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    with.delete_job(pb::DeleteJobRequest { id, cancel: true }).await.unwrap();
+    server.stop().await;
+}
