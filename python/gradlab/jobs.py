@@ -1,10 +1,11 @@
-"""A training job on a gradlab server: its state, progress events, history and cancellation."""
+"""A training job on a gradlab server: its state, progress events, history, cancellation, names,
+labels and deletion."""
 
 from __future__ import annotations
 
 import datetime as _dt
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -84,6 +85,11 @@ class Job:
         return self.spec.name
 
     @property
+    def labels(self) -> dict[str, str]:
+        """The job's labels (a copy of :attr:`spec.labels <JobSpec.labels>`); :meth:`update` changes them."""
+        return dict(self.spec.labels)
+
+    @property
     def verdict(self) -> str | None:
         """``healthy``, ``vanishing``, ``exploding``, ``dead`` or ``not_learning``; None until finished."""
         return self.summary.verdict if self.summary else None
@@ -117,6 +123,45 @@ class Job:
         history. Returns it, updated. A job that already ended raises FailedPrecondition."""
         self._set(self._conn.unary("CancelJob", pb.JobId(id=self.id)))
         return self
+
+    def update(
+        self,
+        name: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        remove_labels: Iterable[str] = (),
+    ) -> Job:
+        """Renames the job and sets or removes labels, in one call (any state, even running);
+        nothing else of it changes. Returns it, updated.
+
+        Args:
+            name: the new name (None: keep it).
+            labels: labels to add, or to give a new value (values are sent as ``str(v)``).
+            remove_labels: keys of labels to remove (a key the job does not have is no error).
+
+        A label key must be 1-128 characters without ``=``, ``,`` or spaces (``client.jobs(label=
+        "key=value")`` reads it back); a bad one, or a key both set and removed, raises
+        :class:`gradlab.InvalidArgument` with ``field == "labels"``.
+        """
+        if labels is not None and not isinstance(labels, Mapping):
+            raise TypeError(f"labels: expected a mapping of str to str, got {labels!r}")
+        if isinstance(remove_labels, (str, bytes)):
+            raise TypeError(f"remove_labels: expected a list of keys, got {remove_labels!r}")
+        req = pb.UpdateJobRequest(
+            id=self.id,
+            set_labels={str(k): str(v) for k, v in (labels or {}).items()},
+            remove_labels=[str(k) for k in remove_labels],
+        )
+        if name is not None:
+            req.name = name
+        self._set(self._conn.unary("UpdateJob", req))
+        return self
+
+    def delete(self, cancel: bool = False) -> None:
+        """Deletes the job from the server with everything it stored (history, histograms,
+        evaluations); its id is not given to another job. A queued or running job raises
+        :class:`gradlab.FailedPrecondition` unless ``cancel``, which cancels it first. Afterwards
+        every call about the job raises :class:`gradlab.NotFound`; this object keeps its last state."""
+        self._conn.unary("DeleteJob", pb.DeleteJobRequest(id=self.id, cancel=cancel))
 
     def watch(self, from_step: int = 0) -> Iterator[JobEvent]:
         """The job's progress: a :class:`StateEvent` first, the stored steps and evaluations from

@@ -101,6 +101,13 @@ class Sweep:
         self._set(self._conn.unary("CancelSweep", pb.SweepId(id=self.id)))
         return self
 
+    def delete(self, cancel: bool = False) -> int:
+        """Deletes the sweep and all its jobs with everything they stored, all or none; returns how
+        many jobs went. A sweep with a queued or running job raises :class:`gradlab.FailedPrecondition`
+        unless ``cancel``, which cancels its unfinished jobs first."""
+        answer = self._conn.unary("DeleteSweep", pb.DeleteSweepRequest(id=self.id, cancel=cancel))
+        return int(answer.jobs_deleted)
+
     def watch(self) -> Iterator[SweepProgress]:
         """A :class:`SweepEvent`, every job's current state (:class:`SweepJobEvent`), then each
         change live, and a last SweepEvent once every job has ended (then the iteration stops)."""

@@ -316,6 +316,8 @@ pub fn list_request(r: &pb::ListJobsRequest) -> Result<(JobFilter, Order, PageRe
         verdict: verdict_from_pb("verdict", r.verdict)?,
         name_contains: Some(r.name_contains.clone()).filter(|n| !n.is_empty()),
         sweep_id: r.sweep_id,
+        finished_before_ms: r.finished_before_ms,
+        without_label: None,
     };
     let order = if r.oldest_first { Order::CreatedAsc } else { Order::CreatedDesc };
     let size = if r.page_size == 0 { DEFAULT_PAGE_SIZE } else { r.page_size };

@@ -179,6 +179,24 @@ impl Experiments for ExperimentsService {
         Ok(Response::new(pb::DeleteSweepResponse { id: req.id, jobs_deleted: n }))
     }
 
+    async fn collect_garbage(&self, request: Request<pb::GcRequest>) -> Result<Response<pb::GcResponse>, Status> {
+        let req = request.get_ref();
+        let span =
+            info_span!("rpc", method = "CollectGarbage", before_ms = req.finished_before_ms, dry_run = req.dry_run);
+        let r = self
+            .runner
+            .collect_garbage(req.finished_before_ms, req.dry_run, req.vacuum)
+            .instrument(span)
+            .await
+            .map_err(from_runner)?;
+        Ok(Response::new(pb::GcResponse {
+            job_ids: r.jobs.iter().map(|j| j.0).collect(),
+            sweeps_deleted: r.sweeps,
+            bytes_before: r.bytes_before,
+            bytes_after: r.bytes_after,
+        }))
+    }
+
     async fn update_job(&self, request: Request<pb::UpdateJobRequest>) -> Result<Response<pb::Job>, Status> {
         let req = request.get_ref();
         let update = JobUpdate {

@@ -38,7 +38,7 @@ pub fn from_store(e: StoreError) -> Status {
         StoreError::Unavailable(m) => Status::unavailable(format!("database unavailable: {m}")),
         StoreError::LeaseLost(id) => Status::failed_precondition(format!("job {id} is claimed by another worker")),
         StoreError::Active(id, state) => Status::failed_precondition(format!(
-            "job {id} is {state}: cancel it first (gradlab rm --cancel; in the API, cancel: true)"
+            "job {id} is {state}: cancel it first (gradlab rm --cancel, or ask the delete to cancel it)"
         )),
         StoreError::Full(n, max) => {
             Status::resource_exhausted(format!("{n} jobs are queued or running, the limit is {max}"))

@@ -77,6 +77,7 @@ pub async fn ls(args: LsArgs, server: &ServerArgs) -> Result<()> {
         oldest_first: args.oldest_first,
         page_size: 500,
         page_token: String::new(),
+        finished_before_ms: None,
     };
     let mut jobs = Vec::new();
     loop {

@@ -88,3 +88,40 @@ pub async fn rename(args: RenameArgs, server: &ServerArgs) -> Result<()> {
     println!("job {}: {}", job.id, job.spec.map(|s| s.name).unwrap_or_default());
     Ok(())
 }
+
+#[derive(Args, Debug)]
+pub struct GcArgs {
+    /// Delete jobs that finished before this date (UTC): 2026-11-01 or 2026-11-01T12:00:00Z.
+    #[arg(long, value_name = "DATE", value_parser = super::when::date_ms, required_unless_present = "older_than", conflicts_with = "older_than")]
+    pub finished_before: Option<i64>,
+    /// Delete jobs that finished longer ago than this: 30d, 12h, 90m.
+    #[arg(long, value_name = "DURATION", value_parser = super::when::duration)]
+    pub older_than: Option<std::time::Duration>,
+    /// List what would be deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Then give the space back to the file system (SQLite: VACUUM, which holds writes while
+    /// it rewrites the file).
+    #[arg(long)]
+    pub vacuum: bool,
+}
+
+pub async fn gc(args: GcArgs, server: &ServerArgs) -> Result<()> {
+    let before = match (args.finished_before, args.older_than) {
+        (Some(t), _) => t,
+        (None, Some(d)) => crate::runner::now_ms() - i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        (None, None) => unreachable!("clap requires one"),
+    };
+    let mut client = connect(server).await?;
+    let req = pb::GcRequest { finished_before_ms: before, dry_run: args.dry_run, vacuum: args.vacuum };
+    let r = client.collect_garbage(req).await.map_err(status)?.into_inner();
+    let ids: Vec<String> = r.job_ids.iter().map(|i| i.to_string()).collect();
+    let mb = |b: u64| b as f64 / 1e6;
+    if args.dry_run {
+        println!("would delete {} jobs: {}", ids.len(), ids.join(" "));
+    } else {
+        println!("deleted {} jobs and {} empty sweeps: {}", ids.len(), r.sweeps_deleted, ids.join(" "));
+        println!("database: {:.1} MB -> {:.1} MB", mb(r.bytes_before), mb(r.bytes_after));
+    }
+    Ok(())
+}

@@ -19,6 +19,7 @@ mod submit;
 mod sweep;
 mod sweep_watch;
 mod watch;
+mod when;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -65,6 +66,9 @@ pub enum Command {
     Label(manage::LabelArgs),
     /// Rename a job.
     Rename(manage::RenameArgs),
+    /// Delete jobs that finished before a date (not those labelled keep=true) and the sweeps
+    /// left empty; --vacuum gives the space back.
+    Gc(manage::GcArgs),
     /// A job's recorded series.
     History(history::HistoryArgs),
     /// Draw a job's history: heat map of gradient norms, per-layer curves, or loss.
@@ -101,6 +105,7 @@ pub fn run() -> Result<()> {
         Command::Rm(args) => runtime()?.block_on(manage::rm(args, server)),
         Command::Label(args) => runtime()?.block_on(manage::label(args, server)),
         Command::Rename(args) => runtime()?.block_on(manage::rename(args, server)),
+        Command::Gc(args) => runtime()?.block_on(manage::gc(args, server)),
         Command::History(args) => runtime()?.block_on(history::run(args, server)),
         Command::Plot(args) => runtime()?.block_on(plot_job::run(args, server)),
         Command::Sweep(args) => runtime()?.block_on(sweep::run(*args, server)),

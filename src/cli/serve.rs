@@ -34,6 +34,10 @@ pub struct ServeArgs {
     /// then submit, read and cancel jobs: only for a network you trust.
     #[arg(long)]
     pub insecure: bool,
+    /// Delete finished jobs older than this (30d, 12h, ...), except those labelled keep=true;
+    /// off unless given.
+    #[arg(long, env = "GRADLAB_RETAIN_FINISHED", value_name = "DURATION", value_parser = super::when::duration)]
+    pub retain_finished: Option<std::time::Duration>,
 }
 
 /// What `serve` and `worker` share: the database, the training, the logs.
@@ -300,6 +304,10 @@ pub async fn run(args: ServeArgs, token: Option<String>) -> Result<()> {
     );
     let scheme = if tls.is_some() { "https" } else { "http" };
     info!(url = %format!("{scheme}://{addr}/"), "dashboard");
+    if let Some(keep) = args.retain_finished {
+        info!(retain_finished_s = keep.as_secs_f64(), "retention on: finished jobs older than this are deleted");
+        tokio::spawn(runner.clone().retain_finished(keep));
+    }
     let options = ServeOptions { token, tls };
     let stopping = runner.clone();
     serve(listener, runner, options, shutdown_signal()).await?;

@@ -72,13 +72,15 @@ impl LiveJob {
 pub enum Change {
     State(Arc<JobRecord>),
     Progress(JobId),
+    /// The job was deleted.
+    Deleted(JobId),
 }
 
 impl Change {
     pub fn job(&self) -> JobId {
         match self {
             Change::State(r) => r.id,
-            Change::Progress(id) => *id,
+            Change::Progress(id) | Change::Deleted(id) => *id,
         }
     }
 }
@@ -144,6 +146,11 @@ impl Registry {
             // No receivers is fine: nobody is watching.
             let _ = job.events.send(event);
         }
+    }
+
+    /// Job `id` is gone (deleted here or by another server).
+    pub fn deleted(&self, id: JobId) {
+        let _ = self.changes.send(Change::Deleted(id));
     }
 
     /// Another server stored more of job `id`'s history.

@@ -9,16 +9,31 @@ use std::sync::Arc;
 const MAX_KEY: usize = 128;
 const MAX_VALUE: usize = 1024;
 const MAX_NAME: usize = 1024;
+/// The prefix of the labels a sweep gives its jobs.
+const SWEEP_LABELS: &str = "sweep.";
 
 /// Checks an update: label keys are non-empty words without `=`, `,` or spaces (the list
 /// filter reads `key=value`), and nothing is too long.
 pub fn check_update(u: &JobUpdate) -> Result<(), FieldError> {
-    if let Some(n) = &u.name
-        && n.chars().count() > MAX_NAME
-    {
-        return Err(FieldError::new("name", format!("longer than {MAX_NAME} characters")));
+    if u.name.is_none() && u.set_labels.is_empty() && u.remove_labels.is_empty() {
+        return Err(FieldError::new("name", "nothing to change: give a name, labels to set or labels to remove"));
+    }
+    if let Some(n) = &u.name {
+        if n.chars().count() > MAX_NAME {
+            return Err(FieldError::new("name", format!("longer than {MAX_NAME} characters")));
+        }
+        if n.chars().any(char::is_control) {
+            return Err(FieldError::new("name", "control characters (newlines, tabs) are not allowed"));
+        }
     }
     for k in u.set_labels.keys().chain(&u.remove_labels) {
+        // The sweep report matches a sweep's jobs to its cells by these.
+        if k.starts_with(SWEEP_LABELS) {
+            return Err(FieldError::new(
+                "labels",
+                format!("label {k}: the sweep's own labels ({SWEEP_LABELS}*) cannot change"),
+            ));
+        }
         if k.is_empty() || k.len() > MAX_KEY || k.chars().any(|c| c == '=' || c == ',' || c.is_whitespace()) {
             return Err(FieldError::new(
                 "labels",
@@ -51,6 +66,9 @@ impl Runner {
             }
         }
         self.inner.store.delete_jobs(ids).await?;
+        for &id in ids {
+            self.inner.registry.deleted(id);
+        }
         Ok(())
     }
 
@@ -72,5 +90,82 @@ impl Runner {
         let record = self.inner.store.update_job(id, update).await?;
         self.inner.registry.publish(id, LiveEvent::State(Arc::new(record.clone())));
         Ok(record)
+    }
+}
+
+/// What a garbage collection removed (or would remove, on a dry run).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub jobs: Vec<JobId>,
+    pub sweeps: u64,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+}
+
+/// Jobs deleted per transaction: a long collection never holds the writer for long.
+const GC_BATCH: usize = 100;
+
+/// The label that spares a job from retention.
+pub const KEEP: (&str, &str) = ("keep", "true");
+
+impl Runner {
+    /// Deletes finished jobs that ended before `before_ms` (not those labelled keep=true) in
+    /// batches, then the sweeps left empty; with `vacuum`, gives the space back to the file
+    /// system where the store can. A dry run lists and deletes nothing.
+    pub async fn collect_garbage(&self, before_ms: i64, dry_run: bool, vacuum: bool) -> Result<GcReport, RunnerError> {
+        let store = &self.inner.store;
+        let filter = super::JobFilter {
+            states: vec![super::JobState::Succeeded, super::JobState::Failed, super::JobState::Cancelled],
+            finished_before_ms: Some(before_ms),
+            without_label: Some((KEEP.0.into(), KEEP.1.into())),
+            ..Default::default()
+        };
+        let mut report = GcReport { bytes_before: store.size_bytes().await?, ..Default::default() };
+        let mut page = super::PageRequest { size: 1000, token: None };
+        loop {
+            let (jobs, next) = store.list_jobs(&filter, super::Order::CreatedAsc, &page).await?;
+            report.jobs.extend(jobs.iter().map(|j| j.id));
+            match next {
+                Some(t) => page.token = Some(t),
+                None => break,
+            }
+        }
+        if !dry_run {
+            for batch in report.jobs.chunks(GC_BATCH) {
+                store.delete_jobs(batch).await?;
+            }
+            report.sweeps = store.delete_empty_sweeps().await?;
+            if vacuum {
+                store.vacuum().await?;
+            }
+        }
+        report.bytes_after = store.size_bytes().await?;
+        Ok(report)
+    }
+}
+
+impl Runner {
+    /// Retention: while the server runs, deletes jobs that finished longer than `keep` ago
+    /// (except those labelled keep=true), looking every `keep / 4`, at least every hour and at
+    /// most every second. The space freed is reused for new data (no vacuum: that would hold
+    /// the writer while the file is rewritten).
+    pub async fn retain_finished(self, keep: std::time::Duration) {
+        let every = (keep / 4).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(3600));
+        let stopping = self.stopping();
+        tokio::pin!(stopping);
+        loop {
+            let before = super::now_ms() - i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+            match self.collect_garbage(before, false, false).await {
+                Ok(r) if !r.jobs.is_empty() => {
+                    tracing::info!(jobs = r.jobs.len(), sweeps = r.sweeps, "retention: deleted finished jobs")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "retention: could not delete old jobs; trying again later"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = &mut stopping => return,
+            }
+        }
     }
 }

@@ -12,7 +12,7 @@ pub mod history;
 pub mod limits;
 pub mod live;
 pub mod live_series;
-mod manage;
+pub mod manage;
 pub mod metrics;
 pub mod model;
 pub mod sweep;
@@ -550,7 +550,7 @@ impl Runner {
                 Ok(StoreEvent::State { .. }) if !inner.registry.has_change_listeners() => {}
                 Ok(StoreEvent::State { job }) => match inner.store.get_job(job).await {
                     Ok(Some(rec)) => inner.registry.publish(job, LiveEvent::State(Arc::new(rec))),
-                    Ok(None) => {}
+                    Ok(None) => inner.registry.deleted(job),
                     Err(e) => warn!(job = %job, error = %e, "cannot read a job another server changed"),
                 },
                 Ok(StoreEvent::Cancel { job }) => {

@@ -146,6 +146,10 @@ pub struct JobFilter {
     /// Substring of the job's name.
     pub name_contains: Option<String>,
     pub sweep_id: Option<i64>,
+    /// Finished before this time (Unix ms); unfinished jobs never match.
+    pub finished_before_ms: Option<i64>,
+    /// Not labelled with this key and value (retention spares `keep=true`).
+    pub without_label: Option<(String, String)>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -545,6 +549,14 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a sweep with its jobs (all finished, else `Active`) in one transaction; returns
     /// how many jobs went.
     async fn delete_sweep(&self, id: SweepId) -> Result<u64, StoreError>;
+    /// Deletes the sweeps none of whose jobs are left; returns how many.
+    async fn delete_empty_sweeps(&self) -> Result<u64, StoreError>;
+    /// Bytes the database takes (SQLite: its file's pages; PostgreSQL: the database's size).
+    async fn size_bytes(&self) -> Result<u64, StoreError>;
+    /// Gives the space of deleted rows back to the file system where the backend can (SQLite:
+    /// VACUUM, which rewrites the file and holds the writer meanwhile); PostgreSQL leaves it to
+    /// its autovacuum, which makes it reusable for new rows.
+    async fn vacuum(&self) -> Result<(), StoreError>;
     /// Renames a job and sets or removes its labels (in its spec and its label index); returns
     /// the job as it is now.
     async fn update_job(&self, id: JobId, update: &JobUpdate) -> Result<JobRecord, StoreError>;

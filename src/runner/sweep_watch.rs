@@ -116,7 +116,7 @@ async fn stream(
             _ = resync.tick() => Err(()),
         };
         match change {
-            Ok(Ok(Change::Progress(_))) => {}
+            Ok(Ok(Change::Progress(_) | Change::Deleted(_))) => {}
             Ok(Ok(Change::State(job))) => {
                 if job.sweep_id == Some(id.0)
                     && cur.states.contains_key(&job.id)

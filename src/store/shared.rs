@@ -406,6 +406,16 @@ pub fn list_sql(
     if let Some(s) = filter.sweep_id {
         conds.push(format!("sweep_id = {}", push(&mut args, Arg::Int(s))));
     }
+    if let Some(t) = filter.finished_before_ms {
+        conds.push(format!("finished_ms < {}", push(&mut args, Arg::Int(t))));
+    }
+    if let Some((key, value)) = &filter.without_label {
+        let k = push(&mut args, Arg::Text(key.clone()));
+        let v = push(&mut args, Arg::Text(value.clone()));
+        conds.push(format!(
+            "NOT EXISTS (SELECT 1 FROM job_labels l WHERE l.job_id = jobs.id AND l.key = {k} AND l.value = {v})"
+        ));
+    }
     let (cmp, dir) = match order {
         Order::CreatedDesc => ("<", "DESC"),
         Order::CreatedAsc => (">", "ASC"),

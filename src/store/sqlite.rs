@@ -659,6 +659,32 @@ impl Store for SqliteStore {
         Ok(jobs)
     }
 
+    async fn delete_empty_sweeps(&self) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        keep_id_floor(&mut tx, "sweeps").await?;
+        let n = sqlx::query("DELETE FROM sweeps WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.sweep_id = sweeps.id)")
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn size_bytes(&self) -> Result<u64, StoreError> {
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(&self.reader).await?;
+        let size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&self.reader).await?;
+        Ok((pages * size).max(0) as u64)
+    }
+
+    async fn vacuum(&self) -> Result<(), StoreError> {
+        // On the writer's one connection: the writer waits for it, readers go on.
+        sqlx::query("VACUUM").execute(&self.writer).await?;
+        // In WAL mode the rewritten pages sit in the log until a checkpoint: move them into
+        // the file and cut both, so the space is back now.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.writer).await?;
+        Ok(())
+    }
+
     async fn update_job(&self, id: JobId, update: &JobUpdate) -> Result<JobRecord, StoreError> {
         let mut tx = self.begin_write().await?;
         let stored: Option<(String,)> =

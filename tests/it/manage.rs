@@ -171,3 +171,78 @@ async fn deletes_need_the_token() {
     with.delete_job(pb::DeleteJobRequest { id, cancel: true }).await.unwrap();
     server.stop().await;
 }
+
+fn file_bytes(db: &std::path::Path) -> u64 {
+    let wal = db.with_extension("db-wal");
+    std::fs::metadata(db).unwrap().len() + std::fs::metadata(wal).map_or(0, |m| m.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_deletes_what_finished_before_a_date_spares_keep_and_gives_the_space_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db");
+    let server = TestServer::start(&db, 1).await;
+    let url = server.url();
+    let mut client = server.client().await;
+    let mut ids = Vec::new();
+    for seed in 0..12 {
+        let spec = pb::JobSpec { seed: Some(seed), histogram_every: Some(10), ..small_job(3_000) };
+        ids.push(client.submit_job(spec).await.unwrap().into_inner().id);
+    }
+    for &id in &ids {
+        wait_for(&mut client, id, |j| state(j) == pb::JobState::Succeeded).await;
+    }
+    ok(&gradlab(&url, &["label", &ids[0].to_string(), "keep=true"]));
+    let running = client.submit_job(small_job(1_000_000)).await.unwrap().into_inner().id;
+    wait_for(&mut client, running, |j| j.steps_done > 0).await;
+
+    let dry = ok(&gradlab(&url, &["gc", "--older-than", "1ms", "--dry-run"]));
+    let expected: Vec<String> = ids[1..].iter().map(|i| i.to_string()).collect();
+    assert_eq!(dry.trim(), format!("would delete 11 jobs: {}", expected.join(" ")));
+    assert_eq!(
+        client.list_jobs(pb::ListJobsRequest::default()).await.unwrap().into_inner().jobs.len(),
+        13,
+        "a dry run deletes nothing"
+    );
+
+    let before = file_bytes(&db);
+    let out = ok(&gradlab(&url, &["gc", "--finished-before", "2999-01-01", "--vacuum"]));
+    assert!(out.starts_with(&format!("deleted 11 jobs and 0 empty sweeps: {}", expected.join(" "))), "{out}");
+    let after = file_bytes(&db);
+    assert!(after * 2 < before, "the file shrank: {before} -> {after} bytes");
+    let left: Vec<i64> = client
+        .list_jobs(pb::ListJobsRequest { oldest_first: true, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .jobs
+        .iter()
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(left, [ids[0], running], "keep=true and the running job stay");
+
+    let err = failed(&gradlab(&url, &["gc", "--finished-before", "last tuesday"]));
+    assert!(err.contains("--finished-before") && err.contains("2026-11-01"), "{err}");
+    client.cancel_job(pb::JobId { id: running }).await.unwrap();
+    server.stop().await;
+}
+
+#[test]
+fn retention_deletes_old_finished_jobs_as_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db");
+    let server = crate::common::spawn_serve(&db, &["--retain-finished", "1s"]);
+    let url = server.url.clone();
+    let keep = ok(&gradlab(&url, &["submit", "--steps", "20", "--label", "keep=true"])).trim().to_string();
+    let old = ok(&gradlab(&url, &["submit", "--steps", "20"])).trim().to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let gone = !gradlab(&url, &["show", &old]).status.success();
+        if gone {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "job {old} still there after 30 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(ok(&gradlab(&url, &["show", &keep])).contains("succeeded"), "keep=true stays");
+}

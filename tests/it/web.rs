@@ -199,6 +199,24 @@ async fn state_changes_of_every_job_are_pushed() {
     };
     tokio::time::timeout(Duration::from_secs(30), read).await.expect("the job's end is pushed");
     assert_eq!(states, ["queued", "running", "succeeded"]);
+    // A delete is pushed too.
+    let gone = request(&server, "DELETE", &format!("/api/jobs/{}", job.id), &[], "").await;
+    assert_eq!((gone.status, gone.json()["deleted"].as_i64()), (200, Some(job.id)));
+    let mut event = String::new();
+    let deleted = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(e) = line.strip_prefix("event: ") {
+                event = e.to_string();
+            } else if let Some(d) = line.strip_prefix("data: ")
+                && event == "deleted"
+            {
+                return serde_json::from_str::<Value>(d).unwrap();
+            }
+        }
+        panic!("the stream ended");
+    };
+    let v = tokio::time::timeout(Duration::from_secs(10), deleted).await.expect("the delete is pushed");
+    assert_eq!(v["id"], job.id);
     server.stop().await;
 }
 

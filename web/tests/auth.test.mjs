@@ -27,6 +27,16 @@ test('without the token the data endpoints answer 401', {timeout: TEST_TIMEOUT},
     assert.equal(r.status, 401, path);
     assert.equal(typeof r.body.error, 'string', `${path}: {"error": ...}`);
   }
+  // Nor do renames and deletes: the job is still there, named as it was.
+  for (const [method, path, body] of [
+    ['PATCH', `/api/jobs/${jobId}`, {name: 'hijacked'}],
+    ['DELETE', `/api/jobs/${jobId}?cancel=true`, undefined],
+    ['DELETE', '/api/sweeps/1?cancel=true', undefined],
+  ]) {
+    const r = await server.api(path, {method, body, auth: false});
+    assert.equal(r.status, 401, `${method} ${path}`);
+  }
+  assert.equal((await server.api(`/api/jobs/${jobId}`)).body.spec.name, 'secret-job-name');
   const bad = await fetch(`${server.url}/api/jobs`, {headers: {Authorization: 'Bearer not-the-token'}});
   assert.equal(bad.status, 401);
   const s = await server.api('/api/session', {auth: false});

@@ -216,7 +216,7 @@ class MeanField(_message.Message):
     def __init__(self, sigma_w: _Optional[float] = ..., sigma_b: _Optional[float] = ..., q_star: _Optional[float] = ..., fixed_point: _Optional[str] = ..., chi1: _Optional[float] = ..., regime: _Optional[str] = ..., depth_scale: _Optional[float] = ..., first_last_ratio: _Optional[float] = ..., layer_ratios: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
-    __slots__ = ("states", "activation", "min_depth", "max_depth", "label", "verdict", "name_contains", "sweep_id", "oldest_first", "page_size", "page_token")
+    __slots__ = ("states", "activation", "min_depth", "max_depth", "label", "verdict", "name_contains", "sweep_id", "oldest_first", "page_size", "page_token", "finished_before_ms")
     STATES_FIELD_NUMBER: _ClassVar[int]
     ACTIVATION_FIELD_NUMBER: _ClassVar[int]
     MIN_DEPTH_FIELD_NUMBER: _ClassVar[int]
@@ -228,6 +228,7 @@ class ListJobsRequest(_message.Message):
     OLDEST_FIRST_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_BEFORE_MS_FIELD_NUMBER: _ClassVar[int]
     states: _containers.RepeatedScalarFieldContainer[JobState]
     activation: str
     min_depth: int
@@ -239,7 +240,8 @@ class ListJobsRequest(_message.Message):
     oldest_first: bool
     page_size: int
     page_token: str
-    def __init__(self, states: _Optional[_Iterable[_Union[JobState, str]]] = ..., activation: _Optional[str] = ..., min_depth: _Optional[int] = ..., max_depth: _Optional[int] = ..., label: _Optional[str] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., name_contains: _Optional[str] = ..., sweep_id: _Optional[int] = ..., oldest_first: bool = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    finished_before_ms: int
+    def __init__(self, states: _Optional[_Iterable[_Union[JobState, str]]] = ..., activation: _Optional[str] = ..., min_depth: _Optional[int] = ..., max_depth: _Optional[int] = ..., label: _Optional[str] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., name_contains: _Optional[str] = ..., sweep_id: _Optional[int] = ..., oldest_first: bool = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., finished_before_ms: _Optional[int] = ...) -> None: ...
 
 class ListJobsResponse(_message.Message):
     __slots__ = ("jobs", "next_page_token")
@@ -334,6 +336,28 @@ class DeleteSweepResponse(_message.Message):
     id: int
     jobs_deleted: int
     def __init__(self, id: _Optional[int] = ..., jobs_deleted: _Optional[int] = ...) -> None: ...
+
+class GcRequest(_message.Message):
+    __slots__ = ("finished_before_ms", "dry_run", "vacuum")
+    FINISHED_BEFORE_MS_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    VACUUM_FIELD_NUMBER: _ClassVar[int]
+    finished_before_ms: int
+    dry_run: bool
+    vacuum: bool
+    def __init__(self, finished_before_ms: _Optional[int] = ..., dry_run: bool = ..., vacuum: bool = ...) -> None: ...
+
+class GcResponse(_message.Message):
+    __slots__ = ("job_ids", "sweeps_deleted", "bytes_before", "bytes_after")
+    JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    SWEEPS_DELETED_FIELD_NUMBER: _ClassVar[int]
+    BYTES_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    BYTES_AFTER_FIELD_NUMBER: _ClassVar[int]
+    job_ids: _containers.RepeatedScalarFieldContainer[int]
+    sweeps_deleted: int
+    bytes_before: int
+    bytes_after: int
+    def __init__(self, job_ids: _Optional[_Iterable[int]] = ..., sweeps_deleted: _Optional[int] = ..., bytes_before: _Optional[int] = ..., bytes_after: _Optional[int] = ...) -> None: ...
 
 class UpdateJobRequest(_message.Message):
     __slots__ = ("id", "name", "set_labels", "remove_labels")

@@ -109,6 +109,11 @@ class ExperimentsStub(object):
                 request_serializer=gradlab_dot_v1_dot_gradlab__pb2.DeleteSweepRequest.SerializeToString,
                 response_deserializer=gradlab_dot_v1_dot_gradlab__pb2.DeleteSweepResponse.FromString,
                 _registered_method=True)
+        self.CollectGarbage = channel.unary_unary(
+                '/gradlab.v1.Experiments/CollectGarbage',
+                request_serializer=gradlab_dot_v1_dot_gradlab__pb2.GcRequest.SerializeToString,
+                response_deserializer=gradlab_dot_v1_dot_gradlab__pb2.GcResponse.FromString,
+                _registered_method=True)
         self.UpdateJob = channel.unary_unary(
                 '/gradlab.v1.Experiments/UpdateJob',
                 request_serializer=gradlab_dot_v1_dot_gradlab__pb2.UpdateJobRequest.SerializeToString,
@@ -239,6 +244,14 @@ class ExperimentsServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CollectGarbage(self, request, context):
+        """Deletes finished jobs that ended before a time, except those labelled keep=true, and the
+        sweeps left empty; with vacuum, gives the space back to the file system (SQLite).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def UpdateJob(self, request, context):
         """Renames a job and sets or removes labels; nothing else of a job changes.
         """
@@ -338,6 +351,11 @@ def add_ExperimentsServicer_to_server(servicer, server):
                     servicer.DeleteSweep,
                     request_deserializer=gradlab_dot_v1_dot_gradlab__pb2.DeleteSweepRequest.FromString,
                     response_serializer=gradlab_dot_v1_dot_gradlab__pb2.DeleteSweepResponse.SerializeToString,
+            ),
+            'CollectGarbage': grpc.unary_unary_rpc_method_handler(
+                    servicer.CollectGarbage,
+                    request_deserializer=gradlab_dot_v1_dot_gradlab__pb2.GcRequest.FromString,
+                    response_serializer=gradlab_dot_v1_dot_gradlab__pb2.GcResponse.SerializeToString,
             ),
             'UpdateJob': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateJob,
@@ -760,6 +778,33 @@ class Experiments(object):
             '/gradlab.v1.Experiments/DeleteSweep',
             gradlab_dot_v1_dot_gradlab__pb2.DeleteSweepRequest.SerializeToString,
             gradlab_dot_v1_dot_gradlab__pb2.DeleteSweepResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CollectGarbage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gradlab.v1.Experiments/CollectGarbage',
+            gradlab_dot_v1_dot_gradlab__pb2.GcRequest.SerializeToString,
+            gradlab_dot_v1_dot_gradlab__pb2.GcResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -81,6 +81,7 @@ pub async fn list(_: Authed, State(web): State<Web>, RawQuery(q): RawQuery) -> R
         oldest_first,
         page_size: p.num("page_size")?.unwrap_or(0),
         page_token: p.get("page_token").unwrap_or_default().to_string(),
+        finished_before_ms: p.num("finished_before_ms")?,
     };
     let (filter, order, page) = convert::list_request(&req)
         .map_err(|e| renamed(e, &[("states", "state"), ("name_contains", "name"), ("sweep_id", "sweep")]))?;
@@ -265,7 +266,7 @@ async fn progress(runner: &crate::runner::Runner, last: &mut HashMap<i64, u64>) 
 }
 
 /// `GET /api/changes`: every job's state changes, from this server and the others sharing its
-/// database (`job`); each second, the running jobs whose progress moved (`progress`,
+/// database (`job`); deletions (`deleted`, `{"id"}`); each second, the running jobs whose progress moved (`progress`,
 /// `[{"id", "steps_done"}]`); `resync` when changes may have been missed (the reader fell
 /// behind).
 pub async fn changes(_: Authed, State(web): State<Web>) -> Result<impl IntoResponse, WebError> {
@@ -285,6 +286,7 @@ pub async fn changes(_: Authed, State(web): State<Web>) -> Result<impl IntoRespo
                 ch = changes.recv() => match ch {
                     Ok(Change::State(job)) => sse::event("job", &*job),
                     Ok(Change::Progress(_)) => continue,
+                    Ok(Change::Deleted(id)) => sse::event("deleted", &json!({ "id": id })),
                     Err(RecvError::Lagged(_)) => sse::event("resync", &json!({})),
                     Err(RecvError::Closed) => return,
                 },

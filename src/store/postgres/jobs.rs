@@ -478,6 +478,23 @@ impl Store for PgStore {
         Ok(n)
     }
 
+    async fn delete_empty_sweeps(&self) -> Result<u64, StoreError> {
+        let done =
+            sqlx::query("DELETE FROM sweeps WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.sweep_id = sweeps.id)")
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn size_bytes(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())").fetch_one(&self.pool).await?;
+        Ok(n.max(0) as u64)
+    }
+
+    async fn vacuum(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     async fn update_job(&self, id: JobId, update: &JobUpdate) -> Result<JobRecord, StoreError> {
         let mut tx = self.begin().await?;
         let stored: Option<(String,)> = sqlx::query_as("SELECT spec FROM jobs WHERE id = $1 FOR UPDATE")

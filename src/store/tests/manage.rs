@@ -126,3 +126,26 @@ pub(crate) async fn an_update_renames_and_relabels_and_nothing_else(store: Arc<d
     assert_eq!(listed(&*store, named).await, vec![id]);
     assert!(matches!(store.update_job(JobId(999_999), &update).await, Err(StoreError::NotFound(_))));
 }
+
+pub(crate) async fn empty_sweeps_go_and_the_size_is_known(store: Arc<dyn Store>) {
+    let spec = sweep_spec("s");
+    let (sweep, jobs) = store.create_sweep(&spec, &spec.expand(10).unwrap(), None).await.unwrap();
+    let (other, _) = store.create_sweep(&spec, &spec.expand(10).unwrap(), None).await.unwrap();
+    for _ in 0..jobs.len() {
+        let (id, attempt) = claim(&*store).await;
+        fill(&*store, id, 600, 3, &[200]).await;
+        store
+            .mark_finished(id, attempt, JobState::Succeeded, 10, Some(&summary(Verdict::Healthy)), None)
+            .await
+            .unwrap();
+    }
+    let size = store.size_bytes().await.unwrap();
+    assert!(size > 0);
+    assert_eq!(store.delete_empty_sweeps().await.unwrap(), 0, "no sweep is empty yet");
+    store.delete_jobs(&jobs.iter().map(|j| j.id).collect::<Vec<_>>()).await.unwrap();
+    assert_eq!(store.delete_empty_sweeps().await.unwrap(), 1);
+    assert_eq!(store.get_sweep(sweep.id).await.unwrap(), None);
+    assert!(store.get_sweep(other.id).await.unwrap().is_some(), "a sweep with jobs stays");
+    store.vacuum().await.unwrap();
+    assert!(store.size_bytes().await.unwrap() > 0);
+}

@@ -791,7 +791,8 @@ mod sqlite;
 mod manage;
 use manage::{
     a_delete_takes_a_job_whole_or_nothing, a_sweep_is_deleted_with_its_jobs,
-    an_update_renames_and_relabels_and_nothing_else, ids_are_never_reused_after_a_delete,
+    an_update_renames_and_relabels_and_nothing_else, empty_sweeps_go_and_the_size_is_known,
+    ids_are_never_reused_after_a_delete,
 };
 
 /// Runs each generic store test against every backend.
@@ -836,4 +837,5 @@ every_backend!(
     ids_are_never_reused_after_a_delete,
     a_sweep_is_deleted_with_its_jobs,
     an_update_renames_and_relabels_and_nothing_else,
+    empty_sweeps_go_and_the_size_is_known,
 );

@@ -187,6 +187,8 @@ export async function request(method, path, {params, body, signal, quiet401 = fa
 
 export const get = (path, opts) => request('GET', path, opts);
 export const post = (path, body, opts) => request('POST', path, {...opts, body});
+export const patch = (path, body, opts) => request('PATCH', path, {...opts, body});
+export const del = (path, opts) => request('DELETE', path, opts);
 
 // ------------------------------------------------------------------------------------------
 // Endpoints
@@ -207,6 +209,22 @@ export async function getJob(id, opts) {
 export async function cancelJob(id) {
   return decodeJob(await post(`/api/jobs/${encodeURIComponent(id)}/cancel`, {}));
 }
+
+/**
+ * Renames a job and sets or removes labels (PATCH /api/jobs/<id>): changes {name?, set_labels?:
+ * {key: value}, remove_labels?: [key]}. Resolves to the job as it is now; a bad label key
+ * rejects with status 400 (its message names the key).
+ */
+export async function updateJob(id, changes) {
+  return decodeJob(await patch(`/api/jobs/${encodeURIComponent(id)}`, changes));
+}
+
+/**
+ * Deletes a job with everything it stored (DELETE /api/jobs/<id>). A queued or running job
+ * rejects with status 409 unless `cancel`, which cancels it first. Resolves to {deleted: id}.
+ */
+export const deleteJob = (id, {cancel = false} = {}) =>
+  del(`/api/jobs/${encodeURIComponent(id)}`, {params: {cancel: cancel ? 'true' : 'false'}});
 
 /** params: metrics (array), layers (array), from, to, max_points. */
 export async function history(id, params, opts) {
@@ -233,6 +251,11 @@ export async function listSweeps(params, opts) {
 }
 
 export const getSweep = (id, opts) => get(`/api/sweeps/${encodeURIComponent(id)}`, opts);
+
+/** Deletes a sweep and all its jobs, all or none (409 while one is active, unless `cancel`):
+ *  resolves to {deleted: id, jobs_deleted: n}. */
+export const deleteSweep = (id, {cancel = false} = {}) =>
+  del(`/api/sweeps/${encodeURIComponent(id)}`, {params: {cancel: cancel ? 'true' : 'false'}});
 
 export const sweepReport = (id, params, opts) =>
   get(`/api/sweeps/${encodeURIComponent(id)}/report`, {...opts, params});

@@ -10,7 +10,8 @@
 // 'gradlab:zoom' from a selection to its redraw.
 //
 // Jobs that record gradient histograms also get their card (job_histograms.js): it follows the
-// zoomed range and is read again when the live stream ends.
+// zoomed range and is read again when the live stream ends. Rename, labels and Delete are
+// job_actions.js's: its elements sit in the head and under it, kept across redraws.
 
 import {h, replace, link, badge, kvTable} from '../dom.js';
 import * as api from '../api.js';
@@ -19,6 +20,7 @@ import {showError, setConn} from '../banner.js';
 import {LineChart} from '../charts/lines.js';
 import {Heatmap} from '../charts/heatmap.js';
 import {HistogramPanel} from './job_histograms.js';
+import {JobActions} from './job_actions.js';
 import {SeriesSet, bucketWidth, bucketCount, heatGrid} from '../series.js';
 import {measure, timings} from '../timing.js';
 
@@ -57,7 +59,16 @@ export function render(root, ctx) {
   timings().firstDraw = undefined;
 
   document.title = `gradlab: job ${id}`;
-  const head = h('div', {class: 'page-head job-head'});
+  const actions = new JobActions(ctx, {jobId: id, onUpdate: (updated) => {
+    // The stored record; the live stream may have counted more steps already.
+    if (job && updated.state === job.state) updated.steps_done = Math.max(Number(updated.steps_done) || 0, Number(job.steps_done) || 0);
+    job = updated;
+    document.title = `gradlab: ${job.spec && job.spec.name ? job.spec.name : `job ${job.id}`}`;
+    drawHead();
+  }});
+  // The head: the name (actions.title), what drawHead draws, then Delete.
+  const headInfo = h('span', {class: 'contents'});
+  const head = h('div', {class: 'page-head job-head'}, actions.title, headInfo, actions.remove.el);
   const errorBox = h('div');
   const summaryBox = h('div', {class: 'card summary-card'});
   const lossEl = h('div', {class: 'chart', id: 'loss-chart'});
@@ -83,6 +94,7 @@ export function render(root, ctx) {
 
   replace(root,
     head,
+    actions.labels,
     errorBox,
     summaryBox,
     h('div', {class: 'card charts'},
@@ -158,8 +170,8 @@ export function render(root, ctx) {
     const spec = job.spec || {};
     const verdict = job.summary && job.summary.verdict ? job.summary.verdict.verdict : null;
     const cancellable = job.state === 'queued' || job.state === 'running';
-    replace(head,
-      h('h1', null, spec.name || `job ${job.id}`),
+    actions.update(job);
+    replace(headInfo,
       h('span', {class: 'muted job-id'}, `#${job.id}`),
       badge(job.state),
       verdict ? badge(verdict, 'verdict') : null,
@@ -459,6 +471,8 @@ export function render(root, ctx) {
         }, () => {});
       },
       onError: (message, status) => {
+        // Gone because it is being deleted from here: the delete's outcome is what to show.
+        if (ctx.signal.aborted || actions.deleting) return;
         setConn('off', message);
         if (status !== 401) showError(`live updates: ${message}`);
       },

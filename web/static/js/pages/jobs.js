@@ -1,11 +1,13 @@
 // `/`: the jobs table. Filters live in the URL query and are applied by the server; pages
 // follow next_page_token (a stack of earlier tokens gives "Previous"); GET /api/changes keeps
-// the rows' states current without a reload.
+// the rows' states current without a reload. The checked jobs can be compared, or deleted
+// (after an inline confirmation; one DELETE /api/jobs/<id> each, the outcome in the banner).
 
 import {h, replace, link, badge} from '../dom.js';
 import * as api from '../api.js';
 import * as fmt from '../format.js';
-import {setConn} from '../banner.js';
+import {setConn, showError, showNotice} from '../banner.js';
+import {confirmAction} from '../confirm.js';
 import {measure, timings} from '../timing.js';
 
 export const STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
@@ -15,6 +17,7 @@ export const ACTIVATIONS = ['logistic', 'tanh', 'atan', 'softsign', 'logsig', 'r
 const FILTER_KEYS = ['state', 'activation', 'min_depth', 'max_depth', 'name', 'label', 'verdict', 'sweep'];
 const DEFAULT_PAGE_SIZE = 50;
 const MAX_COMPARE = 8;
+const ACTIVE = new Set(['queued', 'running']);
 
 // Tokens of the pages before the current one, per filter (kept while the app runs).
 const tokenStacks = new Map();
@@ -72,6 +75,13 @@ export function render(root, ctx) {
   const status = h('span', {class: 'muted', id: 'jobs-status'});
   const compareButton = h('button', {type: 'button', class: 'primary', id: 'compare', onclick: compare}, 'Compare');
   const selectionText = h('span', {class: 'muted'});
+  const deleteSelected = confirmAction({
+    id: 'delete-selected',
+    label: 'Delete selected',
+    title: 'delete the checked jobs and everything they stored',
+    ask: askDelete,
+    onError: (e) => ctx.fail(e),
+  });
   const prevButton = h('button', {type: 'button', onclick: previous}, '← Previous');
   const firstButton = h('button', {type: 'button', onclick: first}, 'First');
   const nextButton = h('button', {type: 'button', onclick: next}, 'Next →');
@@ -101,7 +111,8 @@ export function render(root, ctx) {
       status,
       h('span', {class: 'spacer'}),
       selectionText,
-      compareButton),
+      compareButton,
+      deleteSelected.el),
     form,
     h('div', {class: 'table-wrap'}, tableEl),
     h('div', {class: 'pager'}, firstButton, prevButton, nextButton,
@@ -191,6 +202,10 @@ export function render(root, ctx) {
 
   function updateSelection() {
     const n = selected.size;
+    deleteSelected.button.disabled = n === 0;
+    deleteSelected.button.textContent = n ? `Delete selected (${n})` : 'Delete selected';
+    if (n === 0) deleteSelected.close();
+    else deleteSelected.refresh();
     compareButton.disabled = n < 2 || n > MAX_COMPARE;
     compareButton.textContent = n ? `Compare (${n})` : 'Compare';
     selectionText.textContent = n === 0 ? 'select 2–8 jobs to compare'
@@ -201,6 +216,61 @@ export function render(root, ctx) {
     const ids = [...selected.keys()].sort((a, b) => a - b);
     if (ids.length < 2 || ids.length > MAX_COMPARE) return;
     ctx.navigate(`/compare?jobs=${ids.join(',')}`);
+  }
+
+  function askDelete() {
+    const ids = [...selected.keys()].sort((a, b) => a - b);
+    const n = ids.length;
+    if (!n) return null;
+    // Cancelling first is offered when a checked job is queued or running, or not on this page.
+    const maybeActive = ids.filter((i) => !rows.has(i) || ACTIVE.has(rows.get(i).state));
+    const shown = ids.slice(0, 6).map((i) => `#${i}`).join(', ') + (n > 6 ? ', …' : '');
+    const choices = [{label: n === 1 ? 'Delete it' : `Delete ${n} jobs`, run: () => deleteJobs(ids, false)}];
+    if (maybeActive.length) {
+      choices.push({label: 'Cancel active ones and delete', id: 'delete-selected-cancel', run: () => deleteJobs(ids, true)});
+    }
+    return {
+      text: `Delete ${n === 1 ? 'job' : `${n} jobs`} (${shown}) with everything ${n === 1 ? 'it' : 'they'} stored?`
+        + (maybeActive.length ? ' Queued or running ones are kept unless cancelled.' : ''),
+      choices,
+    };
+  }
+
+  /** Deletes the jobs one by one; reports how many went and which did not (and why). */
+  async function deleteJobs(ids, cancel) {
+    const deleted = [];
+    const failed = [];
+    for (const id of ids) {
+      try {
+        await api.deleteJob(id, {cancel});
+        deleted.push(id);
+      } catch (e) {
+        if (e instanceof api.ApiError && e.status === 401) throw e;
+        if (e && e.name === 'AbortError') return;
+        failed.push({id, e});
+      }
+    }
+    for (const id of deleted) {
+      selected.delete(id);
+      rows.delete(id);
+    }
+    if (ctx.signal.aborted) return;
+    draw();
+    updateSelection();
+    void load({quiet: true});
+    const what = (n) => (n === 1 ? '1 job' : `${n} jobs`);
+    if (!failed.length) {
+      showNotice(`Deleted ${what(deleted.length)}: ${deleted.map((i) => `#${i}`).join(', ')}.`);
+      return;
+    }
+    const why = failed.map(({id, e}) => {
+      const m = /is (queued|running): cancel it first/.exec(e.message || '');
+      if (e.status === 409 && m) return `job ${id} is ${m[1]}`;
+      return String(e.message || e).includes(`job ${id}`) ? e.message : `job ${id}: ${e.message || e}`;
+    });
+    const active = failed.some(({e}) => e.status === 409);
+    showError(`Deleted ${deleted.length} of ${what(ids.length)}. Not deleted: ${why.join('; ')}.`
+      + (active ? ' Choose "Cancel active ones and delete" to delete queued or running jobs.' : ''));
   }
 
   function next() {
@@ -242,6 +312,15 @@ export function render(root, ctx) {
           const job = rows.get(Number(id));
           if (job && job.steps_done !== done) updateRow({...job, steps_done: done});
         }
+      },
+      // A job deleted anywhere (another tab, the CLI, another server): the page fills up again.
+      deleted: ({id}) => {
+        if (!rows.has(Number(id))) return;
+        rows.delete(Number(id));
+        selected.delete(Number(id));
+        draw();
+        updateSelection();
+        scheduleRefetch();
       },
       resync: () => scheduleRefetch(0),
     },

@@ -2,12 +2,14 @@
 // than activation and depth (e.g. each init), an activation x depth grid of mean test accuracy
 // (each cell links to its jobs), the trainable depth per activation, the claims checked
 // against them, and the rules the figures follow. The report is the server's JSON of
-// runner::sweep::SweepReport.
+// runner::sweep::SweepReport. "Delete sweep" (after an inline confirmation; "Cancel and delete"
+// while jobs are queued or running) deletes it with all its jobs and goes to /sweeps.
 
 import {h, replace, link, badge} from '../dom.js';
 import * as api from '../api.js';
 import * as fmt from '../format.js';
-import {showError, setConn} from '../banner.js';
+import {showError, showNotice, setConn} from '../banner.js';
+import {confirmAction} from '../confirm.js';
 import {countsView, axesText} from './sweeps.js';
 
 /** A claim's verdict from ClaimCheck: supported, contradicted, or not measured. */
@@ -52,8 +54,23 @@ export function render(root, ctx) {
   let stream = null;
   let reportTimer = null;
   let reportLoading = false;
+  let drawnActive = null;
 
-  const head = h('div', {class: 'page-head'}, h('h1', null, `Sweep ${id}`));
+  let deleting = false;
+  const remove = confirmAction({
+    id: 'delete-sweep',
+    label: 'Delete sweep',
+    title: 'delete this sweep and all its jobs with everything they stored',
+    ask: askDelete,
+    onError: (e) => {
+      deleting = false;
+      ctx.fail(e);
+    },
+  });
+  remove.el.hidden = true;
+  // The head: what drawProgress draws, then Delete (kept across redraws: a question may be open).
+  const headInfo = h('span', {class: 'contents'}, h('h1', null, `Sweep ${id}`));
+  const head = h('div', {class: 'page-head'}, headInfo, remove.el);
   const progress = h('div', {class: 'card', id: 'sweep-progress'});
   const reportBox = h('div', {id: 'sweep-report'}, h('p', {class: 'muted'}, 'loading the report…'));
   const marginInput = h('input', {type: 'number', step: '0.01', min: '0', max: '1', value: margin, placeholder: '0.05', class: 'narrow', name: 'margin'});
@@ -65,9 +82,45 @@ export function render(root, ctx) {
 
   replace(root, head, progress, reportBox);
 
+  function isActive(s) {
+    const c = (s && s.counts) || {};
+    return Number(c.queued || 0) + Number(c.running || 0) > 0;
+  }
+
+  function askDelete() {
+    const s = sweep;
+    if (!s) return null;
+    const c = s.counts || {};
+    const total = ['queued', 'running', 'succeeded', 'failed', 'cancelled'].reduce((n, k) => n + (Number(c[k]) || 0), 0);
+    const jobs = total === 1 ? '1 job' : `${total} jobs`;
+    if (isActive(s)) {
+      const open = Number(c.queued || 0) + Number(c.running || 0);
+      return {
+        text: `Sweep ${s.id} is ${s.state}: cancel its ${open} unfinished ${open === 1 ? 'job' : 'jobs'}, then delete it with its ${jobs}?`,
+        choices: [{label: 'Cancel and delete', run: () => deleteSweep(true)}],
+      };
+    }
+    return {
+      text: `Delete sweep ${s.id} and its ${jobs} with everything they stored? This cannot be undone.`,
+      choices: [{label: 'Delete sweep', run: () => deleteSweep(false)}],
+    };
+  }
+
+  async function deleteSweep(cancel) {
+    deleting = true;
+    const r = await api.deleteSweep(id, {cancel});
+    const n = Number(r && r.jobs_deleted) || 0;
+    ctx.navigate('/sweeps');
+    showNotice(`Deleted sweep ${id} and its ${n === 1 ? '1 job' : `${n} jobs`}.`);
+  }
+
   function drawProgress() {
     const s = sweep;
-    replace(head,
+    const wasActive = remove.el.hidden ? null : drawnActive;
+    drawnActive = isActive(s);
+    remove.el.hidden = false;
+    if (wasActive !== null && wasActive !== drawnActive) remove.refresh();
+    replace(headInfo,
       h('h1', null, (s.spec && s.spec.name) || `sweep ${s.id}`),
       h('span', {class: 'muted'}, `#${s.id}`),
       badge(s.state),
@@ -262,6 +315,7 @@ export function render(root, ctx) {
         void loadReport(marginInput.value.trim());
       },
       onError: (message, status) => {
+        if (ctx.signal.aborted || deleting) return;
         setConn('off', message);
         if (status !== 401) showError(`live updates: ${message}`);
       },
