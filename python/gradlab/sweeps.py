@@ -180,7 +180,8 @@ class SweepReport:
         trainable: one row per activation and group (e.g. init): reference_accuracy,
             trainable_depth (<NA>: none), deepest_swept, recovered_at.
         depth_points: the depths behind ``trainable``: mean_test_accuracy and within_margin.
-        claims: one row per claim of the post: activation, claim (``<= 2``), supported, measured
+        claims: one row per claim of the post: activation, claim (``<= 2``), supported, verdict
+            (supported, not_supported, or not_measured: nothing finished to measure it against), measured
             (``lecun_normal 2 of 16, ...``), note.
         rules: the rules the figures follow, in words.
     """
@@ -292,10 +293,12 @@ class SweepReport:
                     "claimed_kind": c.claimed_kind,
                     "claimed_depth": c.claimed_depth,
                     "supported": c.supported,
+                    "verdict": c.verdict or ("supported" if c.supported else "not_supported"),
                     "measured": ", ".join(measured),
                     "note": c.note,
                 }
             )
         return pd.DataFrame(
-            rows, columns=["activation", "claim", "claimed_kind", "claimed_depth", "supported", "measured", "note"]
+            rows,
+            columns=["activation", "claim", "claimed_kind", "claimed_depth", "supported", "verdict", "measured", "note"],
         )

@@ -7,8 +7,8 @@ use super::convert::{job_spec, job_spec_to_pb, job_to_pb};
 use super::pb;
 use crate::engine::spec::FieldError;
 use crate::runner::sweep::{
-    Axis, AxisField, AxisValue, CellReport, ClaimCheck, ClaimedDepth, DepthPoint, LrResult, MeasuredDepth, Stat,
-    SweepReport, SweepSpec, TrainableDepth,
+    Axis, AxisField, AxisValue, CellReport, ClaimCheck, ClaimVerdict, ClaimedDepth, DepthPoint, LrResult,
+    MeasuredDepth, Stat, SweepReport, SweepSpec, TrainableDepth,
 };
 use crate::runner::{StateCounts, SweepEvent, SweepRecord, SweepState};
 
@@ -234,6 +234,7 @@ fn claim_to_pb(c: &ClaimCheck) -> pb::ClaimCheck {
             })
             .collect(),
         supported: c.supported,
+        verdict: c.verdict.as_str().to_string(),
         note: c.note.clone(),
     }
 }
@@ -255,6 +256,12 @@ fn claim_from_pb(c: &pb::ClaimCheck) -> Result<ClaimCheck, FieldError> {
             })
             .collect::<Result<_, FieldError>>()?,
         supported: c.supported,
+        // A server from before the third verdict sends none: its bool says all it knew.
+        verdict: match c.verdict.as_str() {
+            "" if c.supported => ClaimVerdict::Supported,
+            "" => ClaimVerdict::NotSupported,
+            v => v.parse().map_err(|e| FieldError::new("claims.verdict", e))?,
+        },
         note: c.note.clone(),
     })
 }

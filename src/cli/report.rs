@@ -25,7 +25,7 @@ use super::client::{CliError, Client, ServerArgs, connect, status};
 use super::report_plot::write_plots;
 use crate::api::convert_sweep::report_from_pb;
 use crate::api::pb;
-use crate::runner::sweep::{CellReport, ClaimCheck, SweepReport, TrainableDepth};
+use crate::runner::sweep::{CellReport, ClaimCheck, ClaimVerdict, SweepReport, TrainableDepth};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
@@ -320,10 +320,24 @@ pub fn claims_text(r: &SweepReport, width: Option<usize>) -> String {
         Column::kept("activation", each(&|c| c.activation.clone())),
         Column::kept("post claims", each(&|c| c.claimed.to_string())),
         measured,
-        Column::kept("verdict", each(&|c| if c.supported { "supported".into() } else { "NOT supported".into() })),
+        Column::kept(
+            "verdict",
+            each(&|c| {
+                match c.verdict {
+                    ClaimVerdict::Supported => "supported",
+                    ClaimVerdict::NotSupported => "NOT supported",
+                    ClaimVerdict::NotMeasured => "not measured",
+                }
+                .into()
+            }),
+        ),
     ];
-    let held = claims.iter().filter(|c| c.supported).count();
-    let head = format!("The post's claims ({held} of {} supported by this sweep):", claims.len());
+    let held = claims.iter().filter(|c| c.verdict == ClaimVerdict::Supported).count();
+    let unmeasured = claims.iter().filter(|c| c.verdict == ClaimVerdict::NotMeasured).count();
+    let head = match unmeasured {
+        0 => format!("The post's claims ({held} of {} supported by this sweep):", claims.len()),
+        n => format!("The post's claims ({held} of {} supported by this sweep, {n} not measured):", claims.len()),
+    };
     wrap(&head, width) + &fit(columns, width)
 }
 
@@ -399,6 +413,7 @@ mod tests {
                     })
                     .collect(),
                 supported: false,
+                verdict: ClaimVerdict::NotSupported,
                 note: "init=lecun_normal: trainable to 8 of 16 (contradicts); \
                        init=xavier_normal: trainable to 8 of 16 (contradicts)"
                     .into(),

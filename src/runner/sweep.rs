@@ -64,7 +64,9 @@
 //!     deepest depth swept.
 //!
 //!   A claim is supported when every measured group (e.g. every init) supports it; a group with
-//!   no trainable-depth result is not counted; a claim with no measured group is not supported.
+//!   no trainable-depth result is not counted; a claim with no measured group is not measured
+//!   (a sweep cancelled before its shallow jobs finished, or one without depths <= 2): it is
+//!   neither supported nor refuted.
 //! - The margin and the step budget (the base's `steps`, unless `steps` is an axis) are written
 //!   into the report, with these rules in [`SweepReport::rules`].
 
@@ -686,13 +688,46 @@ pub struct MeasuredDepth {
     pub supported: Option<bool>,
 }
 
+/// What a sweep says of a claim. A claim nothing measured (no finished shallow result to
+/// measure against: a sweep cancelled early, or one without depths <= 2) is not measured,
+/// never refuted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaimVerdict {
+    Supported,
+    NotSupported,
+    NotMeasured,
+}
+
+impl ClaimVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClaimVerdict::Supported => "supported",
+            ClaimVerdict::NotSupported => "not_supported",
+            ClaimVerdict::NotMeasured => "not_measured",
+        }
+    }
+}
+
+impl std::str::FromStr for ClaimVerdict {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        [ClaimVerdict::Supported, ClaimVerdict::NotSupported, ClaimVerdict::NotMeasured]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| format!("unknown claim verdict {s:?}"))
+    }
+}
+
 /// A claim of the post against the sweep's measurement.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClaimCheck {
     pub activation: String,
     pub claimed: ClaimedDepth,
     pub measured: Vec<MeasuredDepth>,
+    /// `verdict == Supported`.
     pub supported: bool,
+    pub verdict: ClaimVerdict,
     pub note: String,
 }
 
@@ -810,7 +845,8 @@ pub fn report(spec: &SweepSpec, jobs: &[JobRecord], margin: f64) -> SweepReport 
         ),
         "claims: 'at most c' supported when the trainable depth is within one depth-grid step of c; 'at least c' \
          when it is at least one grid step below c or deeper; 'unbounded' when trainable to the deepest depth \
-         swept; a claim is supported when every measured group (e.g. init) supports it"
+         swept; a claim is supported when every measured group (e.g. init) supports it, and not measured (never \
+         refuted) when no group has a finished shallow result"
             .into(),
     ];
     SweepReport {
@@ -973,7 +1009,12 @@ fn claim_checks(trainable: &[TrainableDepth]) -> Vec<ClaimCheck> {
             })
             .collect();
         let decided: Vec<bool> = measured.iter().filter_map(|m| m.supported).collect();
-        let supported = !decided.is_empty() && decided.iter().all(|s| *s);
+        let verdict = match (decided.is_empty(), decided.iter().all(|s| *s)) {
+            (true, _) => ClaimVerdict::NotMeasured,
+            (false, true) => ClaimVerdict::Supported,
+            (false, false) => ClaimVerdict::NotSupported,
+        };
+        let supported = verdict == ClaimVerdict::Supported;
         let describe = |m: &MeasuredDepth| {
             let g = if m.group.is_empty() { "all".to_string() } else { group_text(&m.group) };
             let d = m.trainable_depth.map_or("none".to_string(), |d| d.to_string());
@@ -985,11 +1026,11 @@ fn claim_checks(trainable: &[TrainableDepth]) -> Vec<ClaimCheck> {
             format!("{g}: trainable to {d} of {} ({s})", m.deepest_swept)
         };
         let note = if decided.is_empty() {
-            "no group has a shallow (depth <= 2) result to measure against".to_string()
+            "not measured: no group has a finished shallow (depth <= 2) result to measure against".to_string()
         } else {
             measured.iter().map(describe).collect::<Vec<_>>().join("; ")
         };
-        out.push(ClaimCheck { activation: activation.to_string(), claimed, measured, supported, note });
+        out.push(ClaimCheck { activation: activation.to_string(), claimed, measured, supported, verdict, note });
     }
     out
 }
@@ -1155,7 +1196,11 @@ impl SweepReport {
                     c.activation,
                     c.claimed,
                     md(&c.note),
-                    if c.supported { "yes" } else { "no" }
+                    match c.verdict {
+                        ClaimVerdict::Supported => "yes",
+                        ClaimVerdict::NotSupported => "no",
+                        ClaimVerdict::NotMeasured => "not measured",
+                    }
                 );
             }
         }
@@ -1470,6 +1515,29 @@ mod tests {
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-12 * (1.0 + b.abs())
+    }
+
+    #[test]
+    fn a_claim_nothing_measured_is_not_measured_never_refuted() {
+        let s = sweep(vec![
+            Axis::new(AxisField::Activation, &["tanh", "ramp"]),
+            Axis::new(AxisField::Depth, &["1", "2", "3", "4", "8"]),
+        ]);
+        // Cancelled before anything finished: no job has a result.
+        let none = report(&s, &records(&s, |_| None), 0.05);
+        assert_eq!(none.claims.len(), 2);
+        for c in &none.claims {
+            assert_eq!((c.verdict, c.supported), (ClaimVerdict::NotMeasured, false), "{c:?}");
+            assert!(c.note.starts_with("not measured"), "{}", c.note);
+        }
+        // Only the deep jobs finished: still no shallow reference to measure against.
+        let deep_only = records(&s, |j| (j.depth() == 8).then(|| ok(0.9)));
+        assert!(report(&s, &deep_only, 0.05).claims.iter().all(|c| c.verdict == ClaimVerdict::NotMeasured));
+        // Everything finished, every depth trainable: tanh's "at most 2" is refuted, ramp's holds.
+        let all = records(&s, |_| Some(ok(0.9)));
+        let r = report(&s, &all, 0.05);
+        let v = |a: &str| r.claims.iter().find(|c| c.activation == a).unwrap().verdict;
+        assert_eq!((v("tanh"), v("ramp")), (ClaimVerdict::NotSupported, ClaimVerdict::Supported));
     }
 
     #[test]

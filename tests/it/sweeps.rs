@@ -379,6 +379,28 @@ fn the_demo_runs_end_to_end_and_serves_its_dashboard() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_cancelled_before_anything_finished_measures_no_claim_and_refutes_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("g.db"), 1).await;
+    let mut client = server.client().await;
+    let sweep = client.submit_sweep(small_sweep(1_000_000)).await.unwrap().into_inner();
+    client.cancel_sweep(pb::SweepId { id: sweep.id }).await.unwrap();
+    let report = client
+        .get_sweep_report(pb::SweepReportRequest { sweep_id: sweep.id, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(report.claims.len(), 2, "tanh and ramp");
+    for c in &report.claims {
+        assert_eq!((c.verdict.as_str(), c.supported), ("not_measured", false), "{c:?}");
+    }
+    let out = ok(&gradlab(&server.url(), &["report", &sweep.id.to_string()]));
+    assert!(out.contains("(0 of 2 supported by this sweep, 2 not measured)"), "{out}");
+    assert!(!out.contains("NOT supported"), "{out}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_lists_its_presets_as_the_cli_runs_them() {
     use gradlab::api::convert_sweep::sweep_spec;
     use gradlab::runner::sweep::{PRESETS, preset};

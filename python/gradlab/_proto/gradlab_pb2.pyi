@@ -744,20 +744,22 @@ class MeasuredDepth(_message.Message):
     def __init__(self, group: _Optional[_Iterable[_Union[AxisValue, _Mapping]]] = ..., trainable_depth: _Optional[int] = ..., deepest_swept: _Optional[int] = ..., supported: bool = ...) -> None: ...
 
 class ClaimCheck(_message.Message):
-    __slots__ = ("activation", "claimed_kind", "claimed_depth", "measured", "supported", "note")
+    __slots__ = ("activation", "claimed_kind", "claimed_depth", "measured", "supported", "note", "verdict")
     ACTIVATION_FIELD_NUMBER: _ClassVar[int]
     CLAIMED_KIND_FIELD_NUMBER: _ClassVar[int]
     CLAIMED_DEPTH_FIELD_NUMBER: _ClassVar[int]
     MEASURED_FIELD_NUMBER: _ClassVar[int]
     SUPPORTED_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
     activation: str
     claimed_kind: str
     claimed_depth: int
     measured: _containers.RepeatedCompositeFieldContainer[MeasuredDepth]
     supported: bool
     note: str
-    def __init__(self, activation: _Optional[str] = ..., claimed_kind: _Optional[str] = ..., claimed_depth: _Optional[int] = ..., measured: _Optional[_Iterable[_Union[MeasuredDepth, _Mapping]]] = ..., supported: bool = ..., note: _Optional[str] = ...) -> None: ...
+    verdict: str
+    def __init__(self, activation: _Optional[str] = ..., claimed_kind: _Optional[str] = ..., claimed_depth: _Optional[int] = ..., measured: _Optional[_Iterable[_Union[MeasuredDepth, _Mapping]]] = ..., supported: bool = ..., note: _Optional[str] = ..., verdict: _Optional[str] = ...) -> None: ...
 
 class SweepReport(_message.Message):
     __slots__ = ("sweep_id", "sweep", "cell_axes", "lr_is_axis", "margin", "steps", "jobs_total", "jobs_finished", "jobs_unmatched", "cells", "trainable", "claims", "rules", "state")

@@ -12,11 +12,12 @@ import {showError, showNotice, setConn} from '../banner.js';
 import {confirmAction} from '../confirm.js';
 import {countsView, axesText} from './sweeps.js';
 
-/** A claim's verdict from ClaimCheck: supported, contradicted, or not measured. */
+/** A claim's verdict as the server decided it (ClaimCheck.verdict): supported, contradicted
+ * (not_supported), or not measured, shown in words; an older server sends only `supported`. */
 export function claimVerdict(c) {
-  if (c.supported) return 'supported';
-  const decided = (c.measured || []).filter((m) => m.supported !== null && m.supported !== undefined);
-  return decided.length ? 'contradicted' : 'not measured';
+  const words = {supported: 'supported', not_supported: 'contradicted', not_measured: 'not measured'};
+  if (c.verdict && words[c.verdict]) return words[c.verdict];
+  return c.supported ? 'supported' : 'contradicted';
 }
 
 /** A sweep's state from its jobs' counts, as the server derives it (SweepRecord::state). */
