@@ -173,8 +173,6 @@ async fn watch_latency(url: &str) -> f64 {
     median(seen.iter().map(|&(step, t)| t - committed[step as usize]).collect())
 }
 
-/// Jobs per second of the 288-job seed-claims-mini sweep on these runners (submitted to the
-/// first, trained by all).
 /// CPU seconds used so far by this process and by every `postgres` process on the machine
 /// (from /proc; the database's share of a sweep's cost).
 fn cpu_seconds() -> (f64, f64) {
@@ -195,6 +193,8 @@ fn cpu_seconds() -> (f64, f64) {
     (own, pg)
 }
 
+/// Jobs per second of the 288-job seed-claims-mini sweep on these runners (submitted to the
+/// first, trained by all).
 async fn sweep_rate(runners: &[Runner]) -> f64 {
     let spec = preset("seed-claims-mini").unwrap();
     let cpu0 = cpu_seconds();
@@ -261,7 +261,10 @@ fn main() {
         for r in &shared {
             r.shutdown(Duration::from_secs(1)).await;
         }
-        let single = Runner::start(Arc::new(sqlite), RunnerConfig::with_workers(2)).await.unwrap();
+        // A fresh file: the ingest's jobs above are still queued, and a runner would claim them.
+        drop(sqlite);
+        let fresh = SqliteStore::open(dir.path().join("sweep.db").to_str().unwrap()).await.unwrap();
+        let single = Runner::start(Arc::new(fresh), RunnerConfig::with_workers(2)).await.unwrap();
         let one_sqlite = sweep_rate(&[single]).await;
         println!(
             "seed-claims-mini (288 jobs): two servers x 1 worker on PostgreSQL {two_pg:.1} jobs/s, one server x 2 workers on SQLite {one_sqlite:.1} jobs/s: {:.2}x",

@@ -171,54 +171,20 @@ async fn flush(
         for b in &mut batches {
             b.attempt = b.job.and_then(|j| registry.get(j)).map(|l| l.attempt);
         }
-        let mut wait = RETRY_FIRST;
-        let stored = loop {
-            let started = std::time::Instant::now();
-            let stored = store.append_metrics(&batches).await;
-            metrics::histogram!(super::metrics::WRITER_COMMIT).record(started.elapsed().as_secs_f64());
-            match stored {
-                Err(StoreError::Unavailable(e)) => {
-                    warn!(error = %e, "the database is unreachable; writing again in {wait:?}");
-                    set_healthy(false);
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(RETRY_MAX);
-                }
-                other => {
-                    set_healthy(true);
-                    break other;
-                }
-            }
-        };
-        match stored {
-            Ok(lost) => {
-                for job in &lost {
-                    warn!(job = %job, "not storing the job's steps: another worker holds it now");
-                    if let Some(live) = registry.get(*job) {
-                        live.lose();
-                    }
-                }
+        match append(store, &batches, set_healthy).await {
+            Ok(lost) => publish(registry, batches, &lost),
+            // One job's batch the store refuses must not stop the jobs it was written with:
+            // each is stored on its own, and only those refused again stop.
+            Err(e) if batches.len() > 1 => {
+                warn!(error = %e, jobs = batches.len(), "writing metrics failed; writing each job's on its own");
                 for b in batches {
-                    let job = b.job.expect("batch_for sets the job");
-                    if lost.contains(&job) {
-                        continue;
-                    }
-                    for s in b.steps {
-                        registry.publish(job, LiveEvent::Step(Arc::new(s)));
-                    }
-                    for e in b.evals {
-                        registry.publish(job, LiveEvent::Eval(e));
+                    match append(store, std::slice::from_ref(&b), set_healthy).await {
+                        Ok(lost) => publish(registry, vec![b], &lost),
+                        Err(e) => fail(registry, &[b], &e),
                     }
                 }
             }
-            Err(e) => {
-                // The jobs cannot keep a complete history: stop them, recording why.
-                error!(error = %e, "writing metrics failed");
-                for b in &batches {
-                    if let Some(live) = registry.get(b.job.expect("set")) {
-                        live.fail(format!("storing metrics failed: {e}"));
-                    }
-                }
-            }
+            Err(e) => fail(registry, &batches, &e),
         }
     }
     for msg in tail {
@@ -230,6 +196,65 @@ async fn flush(
                 let _ = done.send(());
             }
             WriterMsg::Step(..) | WriterMsg::Eval(..) => unreachable!("grouped above"),
+        }
+    }
+}
+
+/// Stores batches in one transaction, trying again while the database is unreachable: the
+/// jobs whose claim another worker holds now (their batches were not stored), or the error.
+async fn append(
+    store: &dyn Store,
+    batches: &[MetricBatch],
+    set_healthy: &impl Fn(bool),
+) -> Result<Vec<JobId>, StoreError> {
+    let mut wait = RETRY_FIRST;
+    loop {
+        let started = std::time::Instant::now();
+        let stored = store.append_metrics(batches).await;
+        metrics::histogram!(super::metrics::WRITER_COMMIT).record(started.elapsed().as_secs_f64());
+        match stored {
+            Err(StoreError::Unavailable(e)) => {
+                warn!(error = %e, "the database is unreachable; writing again in {wait:?}");
+                set_healthy(false);
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(RETRY_MAX);
+            }
+            other => {
+                set_healthy(true);
+                return other;
+            }
+        }
+    }
+}
+
+/// Tells watchers what was stored; jobs another worker holds now stop here.
+fn publish(registry: &Registry, batches: Vec<MetricBatch>, lost: &[JobId]) {
+    for job in lost {
+        warn!(job = %job, "not storing the job's steps: another worker holds it now");
+        if let Some(live) = registry.get(*job) {
+            live.lose();
+        }
+    }
+    for b in batches {
+        let job = b.job.expect("batch_for sets the job");
+        if lost.contains(&job) {
+            continue;
+        }
+        for s in b.steps {
+            registry.publish(job, LiveEvent::Step(Arc::new(s)));
+        }
+        for e in b.evals {
+            registry.publish(job, LiveEvent::Eval(e));
+        }
+    }
+}
+
+/// The jobs cannot keep a complete history: stop them, recording why.
+fn fail(registry: &Registry, batches: &[MetricBatch], e: &StoreError) {
+    error!(error = %e, "writing metrics failed");
+    for b in batches {
+        if let Some(live) = registry.get(b.job.expect("batch_for sets the job")) {
+            live.fail(format!("storing metrics failed: {e}"));
         }
     }
 }

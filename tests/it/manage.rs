@@ -246,3 +246,44 @@ fn retention_deletes_old_finished_jobs_as_the_server_runs() {
     }
     assert!(ok(&gradlab(&url, &["show", &keep])).contains("succeeded"), "keep=true stays");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_steps_the_store_refuses_stops_alone() {
+    use gradlab::runner::{MetricBatch, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db");
+    // A queued job whose first steps are already stored (as a tool writing into the file by
+    // hand might leave it): training it again, every append of it is refused.
+    let planted = {
+        let store = gradlab::store::SqliteStore::open(db.to_str().unwrap()).await.unwrap();
+        let spec = gradlab::api::convert::job_spec(&small_job(4_000)).unwrap();
+        let id = store.create_job(&spec, None, None).await.unwrap().id;
+        let mut t = gradlab::engine::train::Trainer::<f32>::new(&spec).unwrap();
+        let steps = (0..5).map(|_| t.step()).collect();
+        store.append_metrics(&[MetricBatch { job: Some(id), steps, ..Default::default() }]).await.unwrap();
+        store.close().await;
+        id
+    };
+    let server = TestServer::start(&db, 2).await;
+    let mut client = server.client().await;
+    let others: Vec<i64> = {
+        let mut v = Vec::new();
+        for seed in 0..3 {
+            let spec = pb::JobSpec { seed: Some(seed), ..small_job(4_000) };
+            v.push(client.submit_job(spec).await.unwrap().into_inner().id);
+        }
+        v
+    };
+    let bad =
+        wait_for(&mut client, planted.0, |j| state(j) != pb::JobState::Queued && state(j) != pb::JobState::Running)
+            .await;
+    assert_eq!(state(&bad), pb::JobState::Failed);
+    assert!(bad.error.contains("already stored"), "{}", bad.error);
+    // The jobs trained beside it, whose steps went into the same transactions, are unharmed.
+    for id in others {
+        let j =
+            wait_for(&mut client, id, |j| state(j) != pb::JobState::Queued && state(j) != pb::JobState::Running).await;
+        assert_eq!((state(&j), j.steps_done), (pb::JobState::Succeeded, 4_000), "job {id}: {}", j.error);
+    }
+    server.stop().await;
+}
