@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use super::downsample::Downsampler;
 use super::history::{self, HistoryPiece};
 use super::live::{LiveEvent, Registry};
-use super::model::{HistoryQuery, JobId, JobRecord, Series, Store, StoreError};
+use super::model::{HistoryMeta, HistoryQuery, JobId, JobRecord, Series, Store, StoreError};
 use super::{RunnerError, watch};
 use crate::engine::stats::LayerStats;
 use crate::engine::train::{EvalRecord, StepRecord};
@@ -70,11 +70,16 @@ pub(super) async fn run(store: Arc<dyn Store>, registry: Arc<Registry>, id: JobI
 }
 
 /// The request's checks, without reading: unknown job, bad range, unknown metric or layer.
-pub async fn check(store: &dyn Store, id: JobId, query: &HistoryQuery) -> Result<JobRecord, RunnerError> {
+/// The job and its history's shape, as they are now.
+pub async fn check(
+    store: &dyn Store,
+    id: JobId,
+    query: &HistoryQuery,
+) -> Result<(JobRecord, HistoryMeta), RunnerError> {
     let job = store.get_job(id).await?.ok_or(RunnerError::NotFound(id))?;
     let meta = store.history_meta(id).await?;
     history::check(id, &meta, query)?;
-    Ok(job)
+    Ok((job, meta))
 }
 
 async fn stream(
@@ -84,8 +89,7 @@ async fn stream(
     mut query: HistoryQuery,
     tx: &Tx,
 ) -> Result<(), RunnerError> {
-    let job = check(&*store, id, &query).await?;
-    let meta = store.history_meta(id).await?;
+    let (job, meta) = check(&*store, id, &query).await?;
     let lo = query.from_step.unwrap_or(0);
     let hi = query.to_step.unwrap_or(job.spec.steps.saturating_sub(1)).max(lo);
     let max_points = query.max_points.filter(|&p| p > 0).unwrap_or(u32::MAX);

@@ -1,7 +1,7 @@
 //! Run management: deleting jobs and sweeps (cancelling them first when asked), and renaming
 //! and relabelling jobs.
 
-use super::{JobId, JobRecord, JobUpdate, LiveEvent, Runner, RunnerError, StoreError, SweepId};
+use super::{JobId, JobRecord, JobUpdate, LiveEvent, Runner, RunnerError, SweepId};
 use crate::engine::spec::FieldError;
 use std::sync::Arc;
 
@@ -58,9 +58,7 @@ impl Runner {
             for &id in ids {
                 match self.cancel(id).await {
                     // Finished already (or it finished meanwhile): nothing to stop.
-                    Ok(_)
-                    | Err(RunnerError::FailedPrecondition(_))
-                    | Err(RunnerError::Store(StoreError::Invalid(_))) => {}
+                    Ok(_) | Err(RunnerError::FailedPrecondition(_)) => {}
                     Err(e) => return Err(e),
                 }
             }

@@ -238,6 +238,14 @@ async fn state_and_attempt(conn: &mut SqliteConnection, id: JobId) -> Result<(Jo
     Ok((JobState::from_str(&state).map_err(|e| corrupt(id, e))?, attempt as u64))
 }
 
+/// SQL for a new row's id in `table`: above every id it has and every id it had (schema 4).
+pub(super) fn next_id(table: &'static str) -> String {
+    format!(
+        "(SELECT max(coalesce(max(id), 0), coalesce((SELECT max_id FROM id_floor WHERE tbl = '{table}'), 0)) + 1 \
+         FROM {table})"
+    )
+}
+
 /// Records the table's largest id before rows of it are deleted: new rows take ids above it
 /// (schema 4), so an id is never given to a second job or sweep.
 async fn keep_id_floor(conn: &mut SqliteConnection, table: &'static str) -> Result<(), StoreError> {
@@ -270,11 +278,11 @@ pub(super) async fn insert_job(
     created_ms: i64,
 ) -> Result<JobRecord, StoreError> {
     let spec_json = shared::spec_json(spec)?;
-    let id: i64 = sqlx::query_scalar(
+    let id: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
         "INSERT INTO jobs (id, sweep_id, spec, name, activation, depth, state, created_ms) \
-         VALUES ((SELECT max(coalesce(max(id), 0), coalesce((SELECT max_id FROM id_floor WHERE tbl = 'jobs'), 0)) + 1 \
-                  FROM jobs), ?, ?, ?, ?, ?, 'queued', ?) RETURNING id",
-    )
+         VALUES ({}, ?, ?, ?, ?, ?, 'queued', ?) RETURNING id",
+        next_id("jobs")
+    )))
     .bind(sweep_id)
     .bind(spec_json)
     .bind(&spec.name)

@@ -21,17 +21,16 @@ pub(super) async fn insert(
     created_ms: i64,
 ) -> Result<SweepRecord, StoreError> {
     let json = serde_json::to_string(spec).map_err(|e| StoreError::Invalid(format!("sweep spec: {e}")))?;
-    let id: i64 =
-        sqlx::query_scalar(
-            "INSERT INTO sweeps (id, name, spec, jobs_total, created_ms) VALUES ((SELECT max(coalesce(max(id), 0), \
-             coalesce((SELECT max_id FROM id_floor WHERE tbl = 'sweeps'), 0)) + 1 FROM sweeps), ?, ?, ?, ?) RETURNING id",
-        )
-            .bind(&spec.name)
-            .bind(json)
-            .bind(jobs_total as i64)
-            .bind(created_ms)
-            .fetch_one(&mut *conn)
-            .await?;
+    let id: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+        "INSERT INTO sweeps (id, name, spec, jobs_total, created_ms) VALUES ({}, ?, ?, ?, ?) RETURNING id",
+        super::sqlite::next_id("sweeps")
+    )))
+    .bind(&spec.name)
+    .bind(json)
+    .bind(jobs_total as i64)
+    .bind(created_ms)
+    .fetch_one(&mut *conn)
+    .await?;
     let counts = StateCounts { queued: jobs_total as u64, ..Default::default() };
     Ok(SweepRecord { id: SweepId(id), spec: spec.clone(), created_ms, cancelled_ms: None, finished_ms: None, counts })
 }
