@@ -45,7 +45,7 @@ def _verdict(verdict: str | None) -> int:
         return enum_value(pb.Verdict, verdict, "VERDICT_")
     except ValueError:
         raise InvalidArgument(
-            f"verdict: unknown verdict {verdict!r} (healthy, vanishing, exploding, dead, not_learning)",
+            f"verdict: unknown verdict {verdict!r} (healthy, vanishing, exploding, dead, not_learning, collapsing)",
             field="verdict",
         ) from None
 
@@ -63,6 +63,9 @@ def list_jobs(
     oldest_first: bool = False,
     limit: int | None = None,
     page_size: int = PAGE_SIZE,
+    filter: str | None = None,
+    sort: str | None = None,
+    descending: bool = False,
 ) -> list[Job]:
     """ListJobs, following page tokens until ``limit`` jobs (None: all)."""
     req = pb.ListJobsRequest(
@@ -72,6 +75,11 @@ def list_jobs(
         verdict=_verdict(verdict),  # type: ignore[arg-type]
         name_contains=name or "",
         oldest_first=oldest_first,
+        # The server parses both (one grammar for the CLI, the dashboard and this client) and
+        # answers INVALID_ARGUMENT naming `filter` or `sort_by`.
+        filter=filter or "",
+        sort_by=sort or "",
+        descending=descending,
         page_size=page_size if limit is None else max(1, min(page_size, limit)),
     )
     if min_depth is not None:
@@ -217,19 +225,34 @@ class Client:
         oldest_first: bool = False,
         limit: int | None = None,
         page_size: int = PAGE_SIZE,
+        filter: str | None = None,
+        sort: str | None = None,
+        descending: bool = False,
     ) -> list[Job]:
-        """Jobs, newest first (or ``oldest_first``), every page of them unless ``limit``.
+        """Jobs, newest first (or ``oldest_first``, or by ``sort``), every page of them unless ``limit``.
 
         Args:
             state: a state or several (``"succeeded"``, ``["queued", "running"]``).
             activation: e.g. ``"tanh"`` (``"relu"`` finds ramp jobs).
             min_depth, max_depth: bounds on the number of hidden layers.
             label: ``"key"`` (has the label) or ``"key=value"``.
-            verdict: healthy, vanishing, exploding, dead or not_learning.
+            verdict: healthy, vanishing, exploding, dead, not_learning or collapsing.
             name: jobs whose name contains this.
             sweep: a sweep (or its id): its jobs only.
+            oldest_first: creation order, oldest first (when there is no ``sort``).
             limit: at most this many jobs.
             page_size: jobs per call (at most 1000).
+            filter: conditions the server checks, all of which must hold, e.g.
+                ``"test_accuracy >= 0.9 and depth <= 8 and label.team != vision and finished > now-7d"``
+                (fields: id, sweep, depth, width, steps, test_accuracy, test_loss, created,
+                started, finished, state, activation, verdict, name, ``label.KEY``). A condition on
+                a result or a time matches only jobs that have one. A filter the server cannot
+                parse raises :class:`gradlab.InvalidArgument` with ``field == "filter"`` and a
+                message naming the column it stopped at.
+            sort: order by created, test_accuracy, test_loss, depth, width, steps, started or
+                finished, smallest first; jobs without a value come last, ties go by creation.
+                An unknown key raises :class:`gradlab.InvalidArgument` (``field == "sort_by"``).
+            descending: with ``sort``, largest first.
         """
         return list_jobs(
             self._conn,
@@ -244,12 +267,16 @@ class Client:
             oldest_first,
             limit,
             page_size,
+            filter,
+            sort,
+            descending,
         )
 
     def jobs_frame(self, **filters: Any) -> pd.DataFrame:
-        """:meth:`jobs` (the same filters) as a DataFrame, a row per job: id, name, activation,
-        depth, width, init, optimizer, lr, batch, seed, state, steps_done, total_steps, verdict,
-        test_accuracy, test_loss, ratio_at_init, ratio_at_end, sweep_id, created, finished, error."""
+        """:meth:`jobs` (the same filters, ``sort`` and ``limit``) as a DataFrame in that order, a
+        row per job: id, name, activation, depth, width, init, optimizer, lr, batch, seed, state,
+        steps_done, total_steps, verdict, test_accuracy, test_loss, ratio_at_init, ratio_at_end,
+        sweep_id, created, finished, error."""
         return jobs_frame(self.jobs(**filters))
 
     # Sweeps

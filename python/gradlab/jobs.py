@@ -91,7 +91,7 @@ class Job:
 
     @property
     def verdict(self) -> str | None:
-        """``healthy``, ``vanishing``, ``exploding``, ``dead`` or ``not_learning``; None until finished."""
+        """``healthy``, ``vanishing``, ``exploding``, ``dead``, ``not_learning`` or ``collapsing``; None until finished."""
         return self.summary.verdict if self.summary else None
 
     @property

@@ -11,7 +11,7 @@ from ._proto import gradlab_pb2 as pb
 
 JobState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 SweepState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-Verdict = Literal["healthy", "vanishing", "exploding", "dead", "not_learning"]
+Verdict = Literal["healthy", "vanishing", "exploding", "dead", "not_learning", "collapsing"]
 
 #: Job states that do not change any more.
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
@@ -49,6 +49,8 @@ class Thresholds:
     explode_growth: float
     dead_fraction: float
     chance_margin: float
+    collapse_ratio: float
+    min_learned: float
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,15 @@ class JobSpec:
             record_every=s.record_every,
             histogram_every=s.histogram_every,
             stop_on_nonfinite=s.stop_on_nonfinite,
-            thresholds=Thresholds(t.vanish_ratio, t.explode_ratio, t.explode_growth, t.dead_fraction, t.chance_margin)
+            thresholds=Thresholds(
+                t.vanish_ratio,
+                t.explode_ratio,
+                t.explode_growth,
+                t.dead_fraction,
+                t.chance_margin,
+                t.collapse_ratio,
+                t.min_learned,
+            )
             if t is not None
             else None,
         )

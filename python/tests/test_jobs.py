@@ -82,7 +82,7 @@ def test_wait_and_summary(finished_job: gradlab.Job) -> None:
     assert job.steps_done == job.total_steps == 200
     s = job.summary
     assert s is not None and s.steps_done == 200 and 0 <= s.test_accuracy <= 1
-    assert job.verdict in ("healthy", "vanishing", "exploding", "dead", "not_learning")
+    assert job.verdict in ("healthy", "vanishing", "exploding", "dead", "not_learning", "collapsing")
     assert s.mean_field is not None and s.mean_field.chi1 > 0
     assert job.worker and job.attempt == 1
     assert job.created and job.started and job.finished and job.created <= job.started <= job.finished

@@ -10,10 +10,11 @@ use crate::engine::spec::{FieldError, JobSpec};
 use crate::engine::stats::{Histogram, LayerStats};
 use crate::engine::train::{EvalRecord, StepRecord};
 use crate::engine::verdict::{Thresholds, Verdict};
+use crate::runner::filter::{self, SortKey};
 use crate::runner::histograms::{HistogramQuery, HistogramSeries};
 use crate::runner::history::HistoryPiece;
 use crate::runner::{
-    HistoryQuery, HistoryResult, JobFilter, JobRecord, JobState, LiveEvent, Order, PageRequest, Series,
+    HistoryQuery, HistoryResult, JobFilter, JobRecord, JobState, LiveEvent, Order, PageRequest, Series, now_ms,
 };
 
 fn parse<T>(field: &str, text: &str) -> Result<Option<T>, FieldError>
@@ -98,6 +99,8 @@ pub fn job_spec(p: &pb::JobSpec) -> Result<JobSpec, FieldError> {
             explode_growth: t.explode_growth.unwrap_or(dt.explode_growth),
             dead_fraction: t.dead_fraction.unwrap_or(dt.dead_fraction),
             chance_margin: t.chance_margin.unwrap_or(dt.chance_margin),
+            collapse_ratio: t.collapse_ratio.unwrap_or(dt.collapse_ratio),
+            min_learned: t.min_learned.unwrap_or(dt.min_learned),
         },
     };
     spec.validate()?;
@@ -143,6 +146,8 @@ pub fn job_spec_to_pb(s: &JobSpec) -> pb::JobSpec {
             explode_growth: Some(s.thresholds.explode_growth),
             dead_fraction: Some(s.thresholds.dead_fraction),
             chance_margin: Some(s.thresholds.chance_margin),
+            collapse_ratio: Some(s.thresholds.collapse_ratio),
+            min_learned: Some(s.thresholds.min_learned),
         }),
     }
 }
@@ -175,6 +180,7 @@ pub fn verdict_to_pb(v: Verdict) -> pb::Verdict {
         Verdict::Exploding => pb::Verdict::Exploding,
         Verdict::Dead => pb::Verdict::Dead,
         Verdict::NotLearning => pb::Verdict::NotLearning,
+        Verdict::Collapsing => pb::Verdict::Collapsing,
     }
 }
 
@@ -186,6 +192,7 @@ pub fn verdict_from_pb(field: &str, v: i32) -> Result<Option<Verdict>, FieldErro
         Ok(pb::Verdict::Exploding) => Some(Verdict::Exploding),
         Ok(pb::Verdict::Dead) => Some(Verdict::Dead),
         Ok(pb::Verdict::NotLearning) => Some(Verdict::NotLearning),
+        Ok(pb::Verdict::Collapsing) => Some(Verdict::Collapsing),
         Err(_) => return Err(FieldError::new(field, format!("unknown verdict {v}"))),
     })
 }
@@ -318,8 +325,15 @@ pub fn list_request(r: &pb::ListJobsRequest) -> Result<(JobFilter, Order, PageRe
         sweep_id: r.sweep_id,
         finished_before_ms: r.finished_before_ms,
         without_label: None,
+        conditions: filter::parse(&r.filter, now_ms()).map_err(|e| FieldError::new("filter", e.to_string()))?,
     };
-    let order = if r.oldest_first { Order::CreatedAsc } else { Order::CreatedDesc };
+    let order = match r.sort_by.trim() {
+        "" if r.oldest_first => Order::OLDEST_FIRST,
+        "" => Order::NEWEST_FIRST,
+        key => {
+            Order { key: key.parse::<SortKey>().map_err(|e| FieldError::new("sort_by", e))?, descending: r.descending }
+        }
+    };
     let size = if r.page_size == 0 { DEFAULT_PAGE_SIZE } else { r.page_size };
     let token = Some(r.page_token.clone()).filter(|t| !t.is_empty());
     Ok((filter, order, PageRequest { size, token }))

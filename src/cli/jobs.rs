@@ -31,7 +31,7 @@ pub struct LsArgs {
     /// KEY or KEY=VALUE.
     #[arg(long)]
     pub label: Option<String>,
-    /// healthy, vanishing, exploding, dead or not_learning.
+    /// healthy, vanishing, exploding, dead, not_learning or collapsing.
     #[arg(long)]
     pub verdict: Option<String>,
     /// Jobs whose name contains this.
@@ -39,6 +39,19 @@ pub struct LsArgs {
     pub name: Option<String>,
     #[arg(long)]
     pub sweep: Option<i64>,
+    /// Conditions on the spec, results and labels, e.g.
+    /// "test_accuracy >= 0.9 and depth <= 8 and label.team != vision and finished > now-7d"
+    /// (fields: id, sweep, depth, width, steps, test_accuracy, test_loss, created, started,
+    /// finished, state, activation, verdict, name, label.KEY; README "Finding runs").
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Sort by created, test_accuracy, test_loss, depth, width, steps, started or finished
+    /// (smallest first; jobs without a value last).
+    #[arg(long, value_name = "KEY", conflicts_with = "oldest_first")]
+    pub sort: Option<String>,
+    /// With --sort: largest first.
+    #[arg(long, requires = "sort")]
+    pub desc: bool,
     /// Oldest first (default: newest first).
     #[arg(long)]
     pub oldest_first: bool,
@@ -59,7 +72,10 @@ fn parse_state(s: &str) -> Result<i32> {
 fn parse_verdict(s: &str) -> Result<i32> {
     let name = format!("VERDICT_{}", s.trim().to_ascii_uppercase());
     pb::Verdict::from_str_name(&name).map(|v| v as i32).ok_or_else(|| {
-        CliError(format!("--verdict: unknown verdict {s:?} (healthy, vanishing, exploding, dead, not_learning)")).into()
+        CliError(format!(
+            "--verdict: unknown verdict {s:?} (healthy, vanishing, exploding, dead, not_learning, collapsing)"
+        ))
+        .into()
     })
 }
 
@@ -78,6 +94,9 @@ pub async fn ls(args: LsArgs, server: &ServerArgs) -> Result<()> {
         page_size: 500,
         page_token: String::new(),
         finished_before_ms: None,
+        filter: args.filter.clone().unwrap_or_default(),
+        sort_by: args.sort.clone().unwrap_or_default(),
+        descending: args.desc,
     };
     let mut jobs = Vec::new();
     loop {

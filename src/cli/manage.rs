@@ -92,10 +92,10 @@ pub async fn rename(args: RenameArgs, server: &ServerArgs) -> Result<()> {
 #[derive(Args, Debug)]
 pub struct GcArgs {
     /// Delete jobs that finished before this date (UTC): 2026-11-01 or 2026-11-01T12:00:00Z.
-    #[arg(long, value_name = "DATE", value_parser = super::when::date_ms, required_unless_present = "older_than", conflicts_with = "older_than")]
+    #[arg(long, value_name = "DATE", value_parser = crate::runner::when::date_ms, required_unless_present = "older_than", conflicts_with = "older_than")]
     pub finished_before: Option<i64>,
     /// Delete jobs that finished longer ago than this: 30d, 12h, 90m.
-    #[arg(long, value_name = "DURATION", value_parser = super::when::duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::runner::when::duration)]
     pub older_than: Option<std::time::Duration>,
     /// List what would be deleted; delete nothing.
     #[arg(long)]

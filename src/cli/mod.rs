@@ -19,7 +19,6 @@ mod submit;
 mod sweep;
 mod sweep_watch;
 mod watch;
-mod when;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};

@@ -25,7 +25,7 @@ use super::client::{CliError, Client, ServerArgs, connect, status};
 use super::report_plot::write_plots;
 use crate::api::convert_sweep::report_from_pb;
 use crate::api::pb;
-use crate::runner::sweep::{CellReport, ClaimCheck, ClaimVerdict, SweepReport, TrainableDepth};
+use crate::runner::sweep::{CellReport, ClaimCheck, ClaimVerdict, SweepReport, TrainableDepth, VERDICT_RULE};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
@@ -237,6 +237,10 @@ pub fn tables(r: &SweepReport, width: Option<usize>) -> String {
     let mut out = String::new();
     for line in [head.as_str(), over, ratio_note] {
         out += &wrap(line, width);
+    }
+    // The verdicts that need words: those the gradient ratio beside them does not explain.
+    if r.cells.iter().any(|c| c.verdicts.contains_key("collapsing") || c.verdicts.contains_key("not_learning")) {
+        out += &wrap(VERDICT_RULE, width);
     }
     let cells = &r.cells;
     let each = |f: &dyn Fn(&CellReport) -> String| cells.iter().map(f).collect::<Vec<String>>();
@@ -507,6 +511,8 @@ mod tests {
         assert!(row.contains("2/2") && row.contains("not_learning ") && !row.contains("not_learning 1"), "{row}");
         let three = tables(&report(3), None);
         assert!(three.lines().find(|l| l.contains("│ tanh ")).unwrap().contains("not_learning 3"), "{three}");
+        // Its cells hold not_learning: the rule that says what it means is printed above them.
+        assert!(three.contains("verdicts: collapsing when at init"), "{three}");
         let mut no_lr = report(1);
         no_lr.lr_is_axis = false;
         assert!(tables(&no_lr, None).contains("verdicts: over each cell's finished jobs"));

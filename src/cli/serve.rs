@@ -36,7 +36,7 @@ pub struct ServeArgs {
     pub insecure: bool,
     /// Delete finished jobs older than this (30d, 12h, ...), except those labelled keep=true;
     /// off unless given.
-    #[arg(long, env = "GRADLAB_RETAIN_FINISHED", value_name = "DURATION", value_parser = super::when::duration)]
+    #[arg(long, env = "GRADLAB_RETAIN_FINISHED", value_name = "DURATION", value_parser = crate::runner::when::duration)]
     pub retain_finished: Option<std::time::Duration>,
 }
 

@@ -121,7 +121,7 @@ impl Runner {
         let mut report = GcReport { bytes_before: store.size_bytes().await?, ..Default::default() };
         let mut page = super::PageRequest { size: 1000, token: None };
         loop {
-            let (jobs, next) = store.list_jobs(&filter, super::Order::CreatedAsc, &page).await?;
+            let (jobs, next) = store.list_jobs(&filter, super::Order::OLDEST_FIRST, &page).await?;
             report.jobs.extend(jobs.iter().map(|j| j.id));
             match next {
                 Some(t) => page.token = Some(t),

@@ -7,6 +7,7 @@
 pub mod data_policy;
 mod downsample;
 mod exec;
+pub mod filter;
 pub mod histograms;
 pub mod history;
 pub mod limits;
@@ -19,6 +20,7 @@ pub mod sweep;
 mod sweep_ops;
 mod sweep_watch;
 mod watch;
+pub mod when;
 mod writer;
 
 use std::sync::Arc;

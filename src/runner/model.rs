@@ -150,14 +150,27 @@ pub struct JobFilter {
     pub finished_before_ms: Option<i64>,
     /// Not labelled with this key and value (retention spares `keep=true`).
     pub without_label: Option<(String, String)>,
+    /// A parsed `filter` (see [`super::filter`]): all of them hold.
+    pub conditions: Vec<super::filter::Cond>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Order {
-    /// Newest first.
-    #[default]
-    CreatedDesc,
-    CreatedAsc,
+/// What a job list is sorted by and which way; jobs without the key (no result yet) come last
+/// either way, and ties go by creation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Order {
+    pub key: super::filter::SortKey,
+    pub descending: bool,
+}
+
+impl Order {
+    pub const NEWEST_FIRST: Order = Order { key: super::filter::SortKey::Created, descending: true };
+    pub const OLDEST_FIRST: Order = Order { key: super::filter::SortKey::Created, descending: false };
+}
+
+impl Default for Order {
+    fn default() -> Self {
+        Order::NEWEST_FIRST
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

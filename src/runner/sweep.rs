@@ -552,6 +552,13 @@ impl fmt::Display for ClaimedDepth {
     }
 }
 
+/// The report's rule on the verdicts a table's cells count (src/engine/verdict.rs has the
+/// thresholds and their calibration).
+pub const VERDICT_RULE: &str = "verdicts: collapsing when at init the last hidden layer's activation spread is under \
+    1% of the first's (the forward signal shrinks with depth until the output barely depends on the input; the \
+    gradient ratio misses it), not_learning when held-out accuracy is less than half-way from chance to 1; \
+    vanishing, exploding and dead read the gradients and units";
+
 /// The post's claims, activation (canonical name) -> claimed maximum trainable depth.
 pub const CLAIMS: &[(&str, ClaimedDepth)] = &[
     ("logistic", ClaimedDepth::AtMost(2)),
@@ -843,6 +850,7 @@ pub fn report(spec: &SweepSpec, jobs: &[JobRecord], margin: f64) -> SweepReport 
              >= (best mean test accuracy at depth <= {SHALLOW_DEPTH}) - {margin} (absolute); a depth without finished \
              jobs fails; later depths back within the margin are listed as recoveries only"
         ),
+        VERDICT_RULE.into(),
         "claims: 'at most c' supported when the trainable depth is within one depth-grid step of c; 'at least c' \
          when it is at least one grid step below c or deeper; 'unbounded' when trainable to the deepest depth \
          swept; a claim is supported when every measured group (e.g. init) supports it, and not measured (never \

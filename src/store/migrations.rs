@@ -22,6 +22,7 @@ pub fn sqlite() -> Migrator {
         migration(2, "sweeps", include_str!("../../migrations/sqlite/0002_sweeps.sql")),
         migration(3, "claims", include_str!("../../migrations/sqlite/0003_claims.sql")),
         migration(4, "deletes", include_str!("../../migrations/sqlite/0004_deletes.sql")),
+        migration(5, "results", include_str!("../../migrations/sqlite/0005_results.sql")),
     ])
 }
 
@@ -29,6 +30,7 @@ pub fn postgres() -> Migrator {
     Migrator::with_migrations(vec![
         migration(1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
         migration(2, "precompressed", include_str!("../../migrations/postgres/0002_precompressed.sql")),
+        migration(3, "results", include_str!("../../migrations/postgres/0003_results.sql")),
     ])
 }
 

@@ -115,6 +115,7 @@
 //! `StoreError::Corrupt`, never a panic.
 
 mod codec;
+mod list;
 mod migrations;
 mod postgres;
 mod shared;

@@ -12,8 +12,8 @@ use crate::engine::spec::JobSpec;
 use crate::engine::stats::{Histogram, LayerStats};
 use crate::engine::train::{EvalRecord, StepRecord};
 use crate::runner::{
-    HistoryMeta, JobFilter, JobId, JobRecord, JobState, JobSummary, JobUpdate, MetricBatch, Order, PageRequest,
-    SeriesRows, StateCounts, StoreError,
+    HistoryMeta, JobId, JobRecord, JobState, JobSummary, JobUpdate, MetricBatch, PageRequest, SeriesRows, StateCounts,
+    StoreError,
 };
 
 /// Page size when the request asks for 0.
@@ -344,90 +344,6 @@ pub fn evals_of(id: JobId, rows: Vec<(i64, Option<f64>, Option<f64>)>) -> Result
         .collect()
 }
 
-/// A value bound into a dynamically built query.
-pub enum Arg {
-    Int(i64),
-    Text(String),
-}
-
-/// `ListJobs` as SQL: the WHERE clause (empty or starting with WHERE), its arguments, the
-/// ORDER BY direction and LIMIT; `param(n)` writes the n-th placeholder (1-based) of the
-/// dialect, `contains(column, placeholder)` a case-sensitive substring test.
-pub struct ListSql {
-    pub where_: String,
-    pub args: Vec<Arg>,
-    pub order: &'static str,
-    pub limit: u64,
-    pub size: u32,
-}
-
-pub fn list_sql(
-    filter: &JobFilter,
-    order: Order,
-    page: &PageRequest,
-    param: impl Fn(usize) -> String,
-    contains: impl Fn(&str, &str) -> String,
-) -> Result<ListSql, StoreError> {
-    let size = page_size(page);
-    let mut conds: Vec<String> = Vec::new();
-    let mut args: Vec<Arg> = Vec::new();
-    let push = |args: &mut Vec<Arg>, a: Arg| {
-        args.push(a);
-        param(args.len())
-    };
-    if !filter.states.is_empty() {
-        let ps: Vec<String> = filter.states.iter().map(|s| push(&mut args, Arg::Text(s.as_str().into()))).collect();
-        conds.push(format!("state IN ({})", ps.join(", ")));
-    }
-    if let Some(a) = &filter.activation {
-        conds.push(format!("activation = {}", push(&mut args, Arg::Text(a.clone()))));
-    }
-    if let Some(d) = filter.min_depth {
-        conds.push(format!("depth >= {}", push(&mut args, Arg::Int(d.into()))));
-    }
-    if let Some(d) = filter.max_depth {
-        conds.push(format!("depth <= {}", push(&mut args, Arg::Int(d.into()))));
-    }
-    if let Some((key, value)) = &filter.label {
-        let k = push(&mut args, Arg::Text(key.clone()));
-        let v = match value {
-            Some(v) => format!(" AND l.value = {}", push(&mut args, Arg::Text(v.clone()))),
-            None => String::new(),
-        };
-        conds.push(format!("EXISTS (SELECT 1 FROM job_labels l WHERE l.job_id = jobs.id AND l.key = {k}{v})"));
-    }
-    if let Some(v) = &filter.verdict {
-        conds.push(format!("verdict = {}", push(&mut args, Arg::Text(v.as_str().into()))));
-    }
-    if let Some(s) = &filter.name_contains {
-        let p = push(&mut args, Arg::Text(s.clone()));
-        conds.push(contains("name", &p));
-    }
-    if let Some(s) = filter.sweep_id {
-        conds.push(format!("sweep_id = {}", push(&mut args, Arg::Int(s))));
-    }
-    if let Some(t) = filter.finished_before_ms {
-        conds.push(format!("finished_ms < {}", push(&mut args, Arg::Int(t))));
-    }
-    if let Some((key, value)) = &filter.without_label {
-        let k = push(&mut args, Arg::Text(key.clone()));
-        let v = push(&mut args, Arg::Text(value.clone()));
-        conds.push(format!(
-            "NOT EXISTS (SELECT 1 FROM job_labels l WHERE l.job_id = jobs.id AND l.key = {k} AND l.value = {v})"
-        ));
-    }
-    let (cmp, dir) = match order {
-        Order::CreatedDesc => ("<", "DESC"),
-        Order::CreatedAsc => (">", "ASC"),
-    };
-    if let Some(token) = &page.token {
-        let after = page_token(token)?;
-        conds.push(format!("id {cmp} {}", push(&mut args, Arg::Int(after))));
-    }
-    let where_ = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
-    Ok(ListSql { where_, args, order: dir, limit: size as u64 + 1, size })
-}
-
 /// A page of `rows` read with one more than `size`: the page, and the next page's token.
 pub fn page_of<T>(mut rows: Vec<T>, size: u32, id: impl Fn(&T) -> i64) -> (Vec<T>, Option<String>) {
     if rows.len() > size as usize {
@@ -519,16 +435,32 @@ pub fn queued_job(id: JobId, sweep_id: Option<i64>, spec: &JobSpec, created_ms: 
     }
 }
 
-/// What a job's end stores beside its state: the summary as JSON and its verdict; `Invalid` if
+/// What a job's end stores beside its state: the summary as JSON, its verdict, and the held-out
+/// accuracy and loss as columns to filter and sort on (NaN as NULL: no result); `Invalid` if
 /// `state` is not an end.
-pub fn end_columns(
-    state: JobState,
-    summary: Option<&JobSummary>,
-) -> Result<(Option<String>, Option<&'static str>), StoreError> {
+pub struct EndColumns {
+    pub summary: Option<String>,
+    pub verdict: Option<&'static str>,
+    pub test_accuracy: Option<f64>,
+    pub test_loss: Option<f64>,
+}
+
+pub fn end_columns(state: JobState, summary: Option<&JobSummary>) -> Result<EndColumns, StoreError> {
     if !state.is_terminal() {
         return Err(StoreError::Invalid(format!("{state} is not a terminal state")));
     }
     let json =
         summary.map(serde_json::to_string).transpose().map_err(|e| StoreError::Invalid(format!("summary: {e}")))?;
-    Ok((json, summary.map(|s| s.run.verdict.verdict.as_str())))
+    let result = |x: f64| Some(x).filter(|x| !x.is_nan());
+    Ok(EndColumns {
+        summary: json,
+        verdict: summary.map(|s| s.run.verdict.verdict.as_str()),
+        test_accuracy: summary.and_then(|s| result(s.run.test_accuracy)),
+        test_loss: summary.and_then(|s| result(s.run.test_loss)),
+    })
+}
+
+/// The width a job is filtered and sorted by: its widest hidden layer.
+pub fn width(spec: &JobSpec) -> Option<i64> {
+    spec.hidden.iter().max().map(|&w| w as i64)
 }

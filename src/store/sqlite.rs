@@ -9,7 +9,8 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::codec::encode_histograms;
-use super::shared::{self, Arg, ChunkWrite, JOB_COLUMNS, clamp_i64, corrupt, job_from_row, now_ms, page_of, step_i64};
+use super::list::{self, Arg, sorted_page_of};
+use super::shared::{self, ChunkWrite, JOB_COLUMNS, clamp_i64, corrupt, job_from_row, now_ms, step_i64};
 use super::sweeps;
 use crate::engine::spec::JobSpec;
 use crate::engine::stats::Histogram;
@@ -279,8 +280,8 @@ pub(super) async fn insert_job(
 ) -> Result<JobRecord, StoreError> {
     let spec_json = shared::spec_json(spec)?;
     let id: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
-        "INSERT INTO jobs (id, sweep_id, spec, name, activation, depth, state, created_ms) \
-         VALUES ({}, ?, ?, ?, ?, ?, 'queued', ?) RETURNING id",
+        "INSERT INTO jobs (id, sweep_id, spec, name, activation, depth, width, state, created_ms) \
+         VALUES ({}, ?, ?, ?, ?, ?, ?, 'queued', ?) RETURNING id",
         next_id("jobs")
     )))
     .bind(sweep_id)
@@ -288,6 +289,7 @@ pub(super) async fn insert_job(
     .bind(&spec.name)
     .bind(spec.activation.to_string())
     .bind(spec.depth() as i64)
+    .bind(shared::width(spec))
     .bind(created_ms)
     .fetch_one(&mut *conn)
     .await?;
@@ -340,18 +342,21 @@ impl Store for SqliteStore {
         order: Order,
         page: &PageRequest,
     ) -> Result<(Vec<JobRecord>, Option<String>), StoreError> {
-        let q = shared::list_sql(filter, order, page, |_| "?".to_string(), |col, p| format!("instr({col}, {p}) > 0"))?;
-        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs {} ORDER BY id {} LIMIT {}", q.where_, q.order, q.limit);
-        let mut query = sqlx::query(AssertSqlSafe(sql));
+        let q = list::list_sql(filter, order, page, |_| "?".to_string(), |col, p| format!("instr({col}, {p}) > 0"))?;
+        let mut query = sqlx::query(AssertSqlSafe(q.select(JOB_COLUMNS)));
         for a in q.args {
             query = match a {
                 Arg::Int(i) => query.bind(i),
+                Arg::Real(x) => query.bind(x),
                 Arg::Text(t) => query.bind(t),
             };
         }
         let rows = query.fetch_all(&self.reader).await?;
-        let jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>, _>>()?;
-        Ok(page_of(jobs, q.size, |j| j.id.0))
+        let jobs = rows
+            .iter()
+            .map(|row| Ok((job_from_row(row)?, list::sort_value(row, order.key)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(sorted_page_of(jobs, q.size, order.key, |j| j.id.0))
     }
 
     async fn claim_next(&self, owner: &str, lease: Duration) -> Result<Option<Claim>, StoreError> {
@@ -458,20 +463,22 @@ impl Store for SqliteStore {
         summary: Option<&JobSummary>,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        let (summary_json, verdict) = shared::end_columns(state, summary)?;
+        let end = shared::end_columns(state, summary)?;
         let error = error.map(str::to_owned);
         let mut tx = self.begin_write().await?;
         if state_and_attempt(&mut tx, id).await? != (JobState::Running, attempt) {
             return Err(StoreError::LeaseLost(id));
         }
         sqlx::query(
-            "UPDATE jobs SET state = ?, finished_ms = ?, summary = ?, verdict = ?, error = ?, lease_until_ms = NULL \
-             WHERE id = ?",
+            "UPDATE jobs SET state = ?, finished_ms = ?, summary = ?, verdict = ?, test_accuracy = ?, test_loss = ?, \
+             error = ?, lease_until_ms = NULL WHERE id = ?",
         )
         .bind(state.as_str())
         .bind(finished_ms)
-        .bind(summary_json)
-        .bind(verdict)
+        .bind(end.summary)
+        .bind(end.verdict)
+        .bind(end.test_accuracy)
+        .bind(end.test_loss)
         .bind(error)
         .bind(id.0)
         .execute(&mut *tx)
@@ -486,7 +493,7 @@ impl Store for SqliteStore {
         // The attempt is kept: it only grows, so a write of an old claim stays refused.
         let done = sqlx::query(
             "UPDATE jobs SET state = 'queued', started_ms = NULL, finished_ms = NULL, summary = NULL, \
-             verdict = NULL, error = NULL, owner = NULL, lease_until_ms = NULL, cancel_requested = 0 WHERE id = ?",
+             verdict = NULL, test_accuracy = NULL, test_loss = NULL, error = NULL, owner = NULL, lease_until_ms = NULL, cancel_requested = 0 WHERE id = ?",
         )
         .bind(id.0)
         .execute(&mut *tx)

@@ -15,14 +15,14 @@ use tokio::net::TcpStream;
 
 use crate::common::{TestServer, small_job, wait_for};
 
-struct Answer {
-    status: u16,
+pub(crate) struct Answer {
+    pub status: u16,
     headers: Vec<(String, String)>,
-    body: String,
+    pub body: String,
 }
 
 impl Answer {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
     }
 
@@ -47,7 +47,13 @@ async fn send(server: &TestServer, method: &str, path: &str, headers: &[(&str, &
     s
 }
 
-async fn request(server: &TestServer, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+pub(crate) async fn request(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Answer {
     let mut s = send(server, method, path, headers, body).await;
     let mut raw = String::new();
     s.read_to_string(&mut raw).await.unwrap();

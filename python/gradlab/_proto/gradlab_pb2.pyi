@@ -24,6 +24,7 @@ class Verdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     VERDICT_EXPLODING: _ClassVar[Verdict]
     VERDICT_DEAD: _ClassVar[Verdict]
     VERDICT_NOT_LEARNING: _ClassVar[Verdict]
+    VERDICT_COLLAPSING: _ClassVar[Verdict]
 
 class SweepState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -45,6 +46,7 @@ VERDICT_VANISHING: Verdict
 VERDICT_EXPLODING: Verdict
 VERDICT_DEAD: Verdict
 VERDICT_NOT_LEARNING: Verdict
+VERDICT_COLLAPSING: Verdict
 SWEEP_STATE_UNSPECIFIED: SweepState
 SWEEP_STATE_QUEUED: SweepState
 SWEEP_STATE_RUNNING: SweepState
@@ -118,18 +120,22 @@ class JobSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., activation: _Optional[str] = ..., output_activation: _Optional[str] = ..., hidden: _Optional[_Iterable[int]] = ..., depth: _Optional[int] = ..., width: _Optional[int] = ..., init: _Optional[str] = ..., sigma_w: _Optional[float] = ..., sigma_b: _Optional[float] = ..., loss: _Optional[str] = ..., optimizer: _Optional[str] = ..., lr: _Optional[float] = ..., schedule: _Optional[str] = ..., weight_decay: _Optional[float] = ..., clip_norm: _Optional[float] = ..., batch: _Optional[int] = ..., steps: _Optional[int] = ..., eval_every: _Optional[int] = ..., dataset: _Optional[str] = ..., test_fraction: _Optional[float] = ..., standardize: bool = ..., seed: _Optional[int] = ..., record_every: _Optional[int] = ..., histogram_every: _Optional[int] = ..., stop_on_nonfinite: bool = ..., thresholds: _Optional[_Union[Thresholds, _Mapping]] = ...) -> None: ...
 
 class Thresholds(_message.Message):
-    __slots__ = ("vanish_ratio", "explode_ratio", "explode_growth", "dead_fraction", "chance_margin")
+    __slots__ = ("vanish_ratio", "explode_ratio", "explode_growth", "dead_fraction", "chance_margin", "collapse_ratio", "min_learned")
     VANISH_RATIO_FIELD_NUMBER: _ClassVar[int]
     EXPLODE_RATIO_FIELD_NUMBER: _ClassVar[int]
     EXPLODE_GROWTH_FIELD_NUMBER: _ClassVar[int]
     DEAD_FRACTION_FIELD_NUMBER: _ClassVar[int]
     CHANCE_MARGIN_FIELD_NUMBER: _ClassVar[int]
+    COLLAPSE_RATIO_FIELD_NUMBER: _ClassVar[int]
+    MIN_LEARNED_FIELD_NUMBER: _ClassVar[int]
     vanish_ratio: float
     explode_ratio: float
     explode_growth: float
     dead_fraction: float
     chance_margin: float
-    def __init__(self, vanish_ratio: _Optional[float] = ..., explode_ratio: _Optional[float] = ..., explode_growth: _Optional[float] = ..., dead_fraction: _Optional[float] = ..., chance_margin: _Optional[float] = ...) -> None: ...
+    collapse_ratio: float
+    min_learned: float
+    def __init__(self, vanish_ratio: _Optional[float] = ..., explode_ratio: _Optional[float] = ..., explode_growth: _Optional[float] = ..., dead_fraction: _Optional[float] = ..., chance_margin: _Optional[float] = ..., collapse_ratio: _Optional[float] = ..., min_learned: _Optional[float] = ...) -> None: ...
 
 class JobId(_message.Message):
     __slots__ = ("id",)
@@ -216,7 +222,7 @@ class MeanField(_message.Message):
     def __init__(self, sigma_w: _Optional[float] = ..., sigma_b: _Optional[float] = ..., q_star: _Optional[float] = ..., fixed_point: _Optional[str] = ..., chi1: _Optional[float] = ..., regime: _Optional[str] = ..., depth_scale: _Optional[float] = ..., first_last_ratio: _Optional[float] = ..., layer_ratios: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
-    __slots__ = ("states", "activation", "min_depth", "max_depth", "label", "verdict", "name_contains", "sweep_id", "oldest_first", "page_size", "page_token", "finished_before_ms")
+    __slots__ = ("states", "activation", "min_depth", "max_depth", "label", "verdict", "name_contains", "sweep_id", "oldest_first", "page_size", "page_token", "finished_before_ms", "filter", "sort_by", "descending")
     STATES_FIELD_NUMBER: _ClassVar[int]
     ACTIVATION_FIELD_NUMBER: _ClassVar[int]
     MIN_DEPTH_FIELD_NUMBER: _ClassVar[int]
@@ -229,6 +235,9 @@ class ListJobsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     FINISHED_BEFORE_MS_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    SORT_BY_FIELD_NUMBER: _ClassVar[int]
+    DESCENDING_FIELD_NUMBER: _ClassVar[int]
     states: _containers.RepeatedScalarFieldContainer[JobState]
     activation: str
     min_depth: int
@@ -241,7 +250,10 @@ class ListJobsRequest(_message.Message):
     page_size: int
     page_token: str
     finished_before_ms: int
-    def __init__(self, states: _Optional[_Iterable[_Union[JobState, str]]] = ..., activation: _Optional[str] = ..., min_depth: _Optional[int] = ..., max_depth: _Optional[int] = ..., label: _Optional[str] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., name_contains: _Optional[str] = ..., sweep_id: _Optional[int] = ..., oldest_first: bool = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., finished_before_ms: _Optional[int] = ...) -> None: ...
+    filter: str
+    sort_by: str
+    descending: bool
+    def __init__(self, states: _Optional[_Iterable[_Union[JobState, str]]] = ..., activation: _Optional[str] = ..., min_depth: _Optional[int] = ..., max_depth: _Optional[int] = ..., label: _Optional[str] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., name_contains: _Optional[str] = ..., sweep_id: _Optional[int] = ..., oldest_first: bool = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., finished_before_ms: _Optional[int] = ..., filter: _Optional[str] = ..., sort_by: _Optional[str] = ..., descending: bool = ...) -> None: ...
 
 class ListJobsResponse(_message.Message):
     __slots__ = ("jobs", "next_page_token")

@@ -45,12 +45,15 @@ const LIST_PARAMS: &[&str] = &[
     "verdict",
     "name",
     "sweep",
+    "filter",
+    "sort",
     "order",
     "page_size",
     "page_token",
 ];
 
-/// `GET /api/jobs`: one page of jobs, newest first unless `order=asc`.
+/// `GET /api/jobs`: one page of jobs, newest first unless `order=asc`; `filter` and `sort` as
+/// ListJobs' `filter` and `sort_by` (largest first unless `order=asc`).
 pub async fn list(_: Authed, State(web): State<Web>, RawQuery(q): RawQuery) -> Result<Json<Value>, WebError> {
     let p = Params::parse(q.as_deref(), LIST_PARAMS)?;
     let states = p
@@ -82,9 +85,13 @@ pub async fn list(_: Authed, State(web): State<Web>, RawQuery(q): RawQuery) -> R
         page_size: p.num("page_size")?.unwrap_or(0),
         page_token: p.get("page_token").unwrap_or_default().to_string(),
         finished_before_ms: p.num("finished_before_ms")?,
+        filter: p.get("filter").unwrap_or_default().to_string(),
+        sort_by: p.get("sort").unwrap_or_default().to_string(),
+        descending: !oldest_first,
     };
-    let (filter, order, page) = convert::list_request(&req)
-        .map_err(|e| renamed(e, &[("states", "state"), ("name_contains", "name"), ("sweep_id", "sweep")]))?;
+    let (filter, order, page) = convert::list_request(&req).map_err(|e| {
+        renamed(e, &[("states", "state"), ("name_contains", "name"), ("sweep_id", "sweep"), ("sort_by", "sort")])
+    })?;
     let (jobs, next) = web.runner.store().list_jobs(&filter, order, &page).await?;
     Ok(Json(json!({ "jobs": jobs, "next_page_token": next.unwrap_or_default() })))
 }
@@ -255,7 +262,7 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 async fn progress(runner: &crate::runner::Runner, last: &mut HashMap<i64, u64>) -> Option<Value> {
     let running = JobFilter { states: vec![JobState::Running], ..Default::default() };
     let page = PageRequest { size: convert::MAX_PAGE_SIZE, token: None };
-    let (jobs, _) = runner.store().list_jobs(&running, Order::CreatedDesc, &page).await.ok()?;
+    let (jobs, _) = runner.store().list_jobs(&running, Order::NEWEST_FIRST, &page).await.ok()?;
     let moved: Vec<Value> = jobs
         .iter()
         .filter(|j| last.get(&j.id.0) != Some(&j.steps_done))

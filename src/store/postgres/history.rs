@@ -181,7 +181,28 @@ impl PgStore {
     pub(super) async fn begin(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
         Ok(self.pool.begin().await?)
     }
+}
 
+/// Commits `tx` if `result` is Ok, else rolls it back now: a dropped transaction's rollback waits
+/// for the connection's next use, and until then its row locks make claims skip those jobs.
+pub(super) async fn settle<T>(
+    tx: Transaction<'static, Postgres>,
+    result: Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    match result {
+        Ok(v) => {
+            tx.commit().await?;
+            Ok(v)
+        }
+        Err(e) => {
+            // The error that stopped the transaction is the one to report.
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+impl PgStore {
     pub(super) async fn append(&self, batches: &[MetricBatch]) -> Result<Vec<JobId>, StoreError> {
         let mut lost = Vec::new();
         if batches.iter().all(|b| b.steps.iter().all(|s| s.layers.is_empty()) && b.evals.is_empty()) {

@@ -9,7 +9,7 @@ use sqlx::{AssertSqlSafe, PgConnection};
 
 use super::PgStore;
 use super::QUEUE_LOCK;
-use super::history::{clear_history, lock_job};
+use super::history::{clear_history, lock_job, settle};
 use super::listen::{Note, notify};
 use crate::engine::spec::JobSpec;
 use crate::engine::stats::Histogram;
@@ -19,8 +19,9 @@ use crate::runner::{
     Claim, HistoryMeta, JobFilter, JobId, JobRecord, JobState, JobSummary, JobUpdate, LeaseReport, MetricBatch, Order,
     PageRequest, SeriesRows, StateCounts, Store, StoreError, StoreEvent, SweepId, SweepRecord,
 };
+use crate::store::list::{self, Arg, sorted_page_of};
 use crate::store::shared::{
-    self, Arg, JOB_COLUMNS, corrupt, job_from_row, now_ms, page_of, page_size, page_token, sweep_counts,
+    self, JOB_COLUMNS, corrupt, job_from_row, now_ms, page_of, page_size, page_token, sweep_counts,
 };
 
 /// A lease of `d` from now, in the database's clock.
@@ -64,14 +65,15 @@ async fn insert_job(
 ) -> Result<JobRecord, StoreError> {
     let spec_json = shared::spec_json(spec)?;
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO jobs (sweep_id, spec, name, activation, depth, state, created_ms) \
-         VALUES ($1, $2, $3, $4, $5, 'queued', $6) RETURNING id",
+        "INSERT INTO jobs (sweep_id, spec, name, activation, depth, width, state, created_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7) RETURNING id",
     )
     .bind(sweep_id)
     .bind(spec_json)
     .bind(&spec.name)
     .bind(spec.activation.to_string())
     .bind(spec.depth() as i64)
+    .bind(shared::width(spec))
     .bind(created_ms)
     .fetch_one(&mut *conn)
     .await?;
@@ -133,18 +135,21 @@ impl Store for PgStore {
         order: Order,
         page: &PageRequest,
     ) -> Result<(Vec<JobRecord>, Option<String>), StoreError> {
-        let q = shared::list_sql(filter, order, page, |n| format!("${n}"), |col, p| format!("strpos({col}, {p}) > 0"))?;
-        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs {} ORDER BY id {} LIMIT {}", q.where_, q.order, q.limit);
-        let mut query = sqlx::query(AssertSqlSafe(sql));
+        let q = list::list_sql(filter, order, page, |n| format!("${n}"), |col, p| format!("strpos({col}, {p}) > 0"))?;
+        let mut query = sqlx::query(AssertSqlSafe(q.select(JOB_COLUMNS)));
         for a in q.args {
             query = match a {
                 Arg::Int(i) => query.bind(i),
+                Arg::Real(x) => query.bind(x),
                 Arg::Text(t) => query.bind(t),
             };
         }
         let rows = query.fetch_all(&self.pool).await?;
-        let jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>, _>>()?;
-        Ok(page_of(jobs, q.size, |j| j.id.0))
+        let jobs = rows
+            .iter()
+            .map(|row| Ok((job_from_row(row)?, list::sort_value(row, order.key)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(sorted_page_of(jobs, q.size, order.key, |j| j.id.0))
     }
 
     async fn claim_next(&self, owner: &str, lease: Duration) -> Result<Option<Claim>, StoreError> {
@@ -277,19 +282,21 @@ impl Store for PgStore {
         summary: Option<&JobSummary>,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        let (summary_json, verdict) = shared::end_columns(state, summary)?;
+        let end = shared::end_columns(state, summary)?;
         let mut tx = self.begin().await?;
         if lock_job(&mut tx, id).await? != (JobState::Running, attempt) {
             return Err(StoreError::LeaseLost(id));
         }
         sqlx::query(
-            "UPDATE jobs SET state = $1, finished_ms = $2, summary = $3, verdict = $4, error = $5, lease_until = NULL \
-             WHERE id = $6",
+            "UPDATE jobs SET state = $1, finished_ms = $2, summary = $3, verdict = $4, test_accuracy = $5, test_loss = $6, \
+             error = $7, lease_until = NULL WHERE id = $8",
         )
         .bind(state.as_str())
         .bind(finished_ms)
-        .bind(summary_json)
-        .bind(verdict)
+        .bind(end.summary)
+        .bind(end.verdict)
+        .bind(end.test_accuracy)
+        .bind(end.test_loss)
         .bind(error)
         .bind(id.0)
         .execute(&mut *tx)
@@ -304,7 +311,8 @@ impl Store for PgStore {
         // The attempt is kept: it only grows, so a write of an old claim stays refused.
         let done = sqlx::query(
             "UPDATE jobs SET state = 'queued', started_ms = NULL, finished_ms = NULL, summary = NULL, verdict = NULL, \
-             error = NULL, owner = NULL, lease_until = NULL, cancel_requested = FALSE WHERE id = $1",
+             test_accuracy = NULL, test_loss = NULL, error = NULL, owner = NULL, lease_until = NULL, \
+             cancel_requested = FALSE WHERE id = $1",
         )
         .bind(id.0)
         .execute(&mut *tx)
@@ -441,41 +449,14 @@ impl Store for PgStore {
 
     async fn delete_jobs(&self, ids: &[JobId]) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        let raw: Vec<i64> = ids.iter().map(|j| j.0).collect();
-        lock_in_order(&mut tx, &raw).await?;
-        for &id in ids {
-            shared::deletable(id, lock_job(&mut tx, id).await?.0)?;
-        }
-        // Chunks, histograms, evaluations and labels go with the rows (ON DELETE CASCADE).
-        sqlx::query("DELETE FROM jobs WHERE id = ANY($1)").bind(&raw).execute(&mut *tx).await?;
-        for &id in ids {
-            // Watchers on other servers look again, and find the job gone.
-            notify(&mut tx, &self.origin, Note::State(id)).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let done = delete_jobs_in(&mut tx, &self.origin, ids).await;
+        settle(tx, done).await
     }
 
     async fn delete_sweep(&self, id: SweepId) -> Result<u64, StoreError> {
         let mut tx = self.begin().await?;
-        let found: Option<(i64,)> = sqlx::query_as("SELECT id FROM sweeps WHERE id = $1 FOR UPDATE")
-            .bind(id.0)
-            .fetch_optional(&mut *tx)
-            .await?;
-        found.ok_or(StoreError::SweepNotFound(id))?;
-        let jobs: Vec<(i64, String)> =
-            sqlx::query_as("SELECT id, state FROM jobs WHERE sweep_id = $1 ORDER BY id FOR UPDATE")
-                .bind(id.0)
-                .fetch_all(&mut *tx)
-                .await?;
-        for (job, state) in &jobs {
-            let job = JobId(*job);
-            shared::deletable(job, JobState::from_str(state).map_err(|e| corrupt(job, e))?)?;
-        }
-        let n = sqlx::query("DELETE FROM jobs WHERE sweep_id = $1").bind(id.0).execute(&mut *tx).await?.rows_affected();
-        sqlx::query("DELETE FROM sweeps WHERE id = $1").bind(id.0).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(n)
+        let done = delete_sweep_in(&mut tx, id).await;
+        settle(tx, done).await
     }
 
     async fn delete_empty_sweeps(&self) -> Result<u64, StoreError> {
@@ -541,4 +522,39 @@ impl Store for PgStore {
 async fn lock_in_order(conn: &mut sqlx::PgConnection, ids: &[i64]) -> Result<(), StoreError> {
     sqlx::query("SELECT id FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE").bind(ids).execute(conn).await?;
     Ok(())
+}
+
+/// `delete_jobs` inside the caller's transaction: all of them, or an error and nothing.
+async fn delete_jobs_in(tx: &mut PgConnection, origin: &str, ids: &[JobId]) -> Result<(), StoreError> {
+    let raw: Vec<i64> = ids.iter().map(|j| j.0).collect();
+    lock_in_order(&mut *tx, &raw).await?;
+    for &id in ids {
+        shared::deletable(id, lock_job(&mut *tx, id).await?.0)?;
+    }
+    // Chunks, histograms, evaluations and labels go with the rows (ON DELETE CASCADE).
+    sqlx::query("DELETE FROM jobs WHERE id = ANY($1)").bind(&raw).execute(&mut *tx).await?;
+    for &id in ids {
+        // Watchers on other servers look again, and find the job gone.
+        notify(&mut *tx, origin, Note::State(id)).await?;
+    }
+    Ok(())
+}
+
+/// `delete_sweep` inside the caller's transaction.
+async fn delete_sweep_in(tx: &mut PgConnection, id: SweepId) -> Result<u64, StoreError> {
+    let found: Option<(i64,)> =
+        sqlx::query_as("SELECT id FROM sweeps WHERE id = $1 FOR UPDATE").bind(id.0).fetch_optional(&mut *tx).await?;
+    found.ok_or(StoreError::SweepNotFound(id))?;
+    let jobs: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, state FROM jobs WHERE sweep_id = $1 ORDER BY id FOR UPDATE")
+            .bind(id.0)
+            .fetch_all(&mut *tx)
+            .await?;
+    for (job, state) in &jobs {
+        let job = JobId(*job);
+        shared::deletable(job, JobState::from_str(state).map_err(|e| corrupt(job, e))?)?;
+    }
+    let n = sqlx::query("DELETE FROM jobs WHERE sweep_id = $1").bind(id.0).execute(&mut *tx).await?.rows_affected();
+    sqlx::query("DELETE FROM sweeps WHERE id = $1").bind(id.0).execute(&mut *tx).await?;
+    Ok(n)
 }

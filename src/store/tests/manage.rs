@@ -20,7 +20,7 @@ async fn finished(store: &dyn Store, labels: &[(&str, &str)]) -> JobId {
 
 async fn listed(store: &dyn Store, filter: JobFilter) -> Vec<JobId> {
     let page = PageRequest { size: 100, token: None };
-    store.list_jobs(&filter, Order::CreatedAsc, &page).await.unwrap().0.iter().map(|j| j.id).collect()
+    store.list_jobs(&filter, Order::OLDEST_FIRST, &page).await.unwrap().0.iter().map(|j| j.id).collect()
 }
 
 pub(crate) async fn a_delete_takes_a_job_whole_or_nothing(store: Arc<dyn Store>) {

@@ -239,8 +239,8 @@ pub(super) async fn create_get_list_filter_and_paginate(store: Arc<dyn Store>) {
         let mut want: Vec<i64> = all.iter().filter(|j| pred(j)).map(|j| j.id.0).collect();
         assert!(!want.is_empty(), "filter {filter:?} matches nothing; weak test");
         want.reverse(); // newest first
-        for order in [Order::CreatedDesc, Order::CreatedAsc] {
-            if order == Order::CreatedAsc {
+        for order in [Order::NEWEST_FIRST, Order::OLDEST_FIRST] {
+            if order == Order::OLDEST_FIRST {
                 want.reverse();
             }
             for size in [0u32, 1, 4, 1000] {
@@ -568,7 +568,7 @@ pub(super) async fn bad_requests_are_errors(store: Arc<dyn Store>) {
     let id = store.create_job(&spec("e", Activation::Tanh, 2, &[]), None, None).await.unwrap().id;
     for token in ["abc", "-1", "0", "", "1.5", " 3", "99999999999999999999999"] {
         let r = store
-            .list_jobs(&JobFilter::default(), Order::CreatedAsc, &PageRequest { size: 5, token: Some(token.into()) })
+            .list_jobs(&JobFilter::default(), Order::OLDEST_FIRST, &PageRequest { size: 5, token: Some(token.into()) })
             .await;
         assert!(matches!(r, Err(StoreError::Invalid(_))), "token {token:?}: {r:?}");
     }
@@ -789,11 +789,13 @@ mod postgres;
 mod sqlite;
 
 mod manage;
+pub(super) mod search;
 use manage::{
     a_delete_takes_a_job_whole_or_nothing, a_sweep_is_deleted_with_its_jobs,
     an_update_renames_and_relabels_and_nothing_else, empty_sweeps_go_and_the_size_is_known,
     ids_are_never_reused_after_a_delete,
 };
+use search::filters_and_sorts_agree_with_the_records;
 
 /// Runs each generic store test against every backend.
 macro_rules! every_backend {
@@ -838,4 +840,5 @@ every_backend!(
     a_sweep_is_deleted_with_its_jobs,
     an_update_renames_and_relabels_and_nothing_else,
     empty_sweeps_go_and_the_size_is_known,
+    filters_and_sorts_agree_with_the_records,
 );

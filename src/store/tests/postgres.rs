@@ -75,3 +75,27 @@ async fn a_missing_database_is_an_error_naming_it_and_is_not_created() {
     let err = PgStore::open(&missing).await.expect_err("still missing: opening creates nothing");
     assert!(err.to_string().contains("does not exist"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_stored_before_result_columns_get_them_filled_in() {
+    let Some(db) = PgTestDb::create().await else { return };
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    crate::store::migrations::postgres().run_to(2, &pool).await.unwrap();
+    for (id, state, spec, summary) in search::old_rows() {
+        sqlx::query(
+            "INSERT INTO jobs (id, spec, name, activation, depth, state, created_ms, summary) \
+             VALUES ($1, $2, 'old', 'tanh', 1, $3, 0, $4)",
+        )
+        .bind(id)
+        .bind(spec)
+        .bind(state)
+        .bind(summary)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+    let store = PgStore::open(&db.url).await.unwrap();
+    search::old_rows_have_their_results(&store).await;
+    store.close().await;
+}

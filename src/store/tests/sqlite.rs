@@ -31,7 +31,7 @@ async fn reopen_reads_everything_back() {
     let got = store.read_steps(id, 0, usize::MAX).await.unwrap();
     assert_eq!(got.iter().map(bits).collect::<Vec<_>>(), all.iter().map(bits).collect::<Vec<_>>());
     let f = JobFilter { label: Some(("k".into(), Some("v".into()))), ..Default::default() };
-    assert_eq!(ids(&store.list_jobs(&f, Order::CreatedDesc, &PageRequest::default()).await.unwrap().0), vec![id.0]);
+    assert_eq!(ids(&store.list_jobs(&f, Order::NEWEST_FIRST, &PageRequest::default()).await.unwrap().0), vec![id.0]);
 }
 
 #[tokio::test]
@@ -246,4 +246,29 @@ async fn a_schema_newer_than_this_build_is_refused_naming_both_versions() {
     let known = crate::store::migrations::sqlite().iter().map(|m| m.version).max().unwrap();
     let msg = err.to_string();
     assert!(msg.contains("version 99") && msg.contains(&format!("version {known}")), "{msg}");
+}
+
+#[tokio::test]
+async fn jobs_stored_before_result_columns_get_them_filled_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    crate::store::migrations::sqlite().run_to(4, &pool).await.unwrap();
+    for (id, state, spec, summary) in search::old_rows() {
+        sqlx::query(
+            "INSERT INTO jobs (id, spec, name, activation, depth, state, created_ms, summary) \
+             VALUES (?, ?, 'old', 'tanh', 1, ?, 0, ?)",
+        )
+        .bind(id)
+        .bind(spec)
+        .bind(state)
+        .bind(summary)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+    let store = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+    search::old_rows_have_their_results(&store).await;
 }

@@ -7,11 +7,13 @@
 export const UNAUTHORIZED = 'gradlab:unauthorized';
 
 export class ApiError extends Error {
-  constructor(status, message, path) {
+  /** `field`: the request parameter a 400 is about (the body's "field"), when it names one. */
+  constructor(status, message, path, field = null) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.path = path;
+    this.field = field;
   }
 }
 
@@ -148,13 +150,15 @@ function unauthorized(message) {
 
 async function errorOf(res, path) {
   let message = `${res.status} ${res.statusText || 'error'}`;
+  let field = null;
   try {
     const body = await res.json();
     if (body && typeof body.error === 'string' && body.error) message = body.error;
+    if (body && typeof body.field === 'string') field = body.field;
   } catch {
     // Not JSON (a proxy's page, say): keep the status line.
   }
-  return new ApiError(res.status, message, path);
+  return new ApiError(res.status, message, path, field);
 }
 
 /**

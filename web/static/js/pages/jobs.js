@@ -1,7 +1,10 @@
-// `/`: the jobs table. Filters live in the URL query and are applied by the server; pages
-// follow next_page_token (a stack of earlier tokens gives "Previous"); GET /api/changes keeps
-// the rows' states current without a reload. The checked jobs can be compared, or deleted
-// (after an inline confirmation; one DELETE /api/jobs/<id> each, the outcome in the banner).
+// `/`: the jobs table. Filters (the form's fields and a filter expression in the server's
+// grammar, src/runner/filter.rs) and the sort (`sort`, `order`; set by the sortable column
+// headers) live in the URL query and are applied by the server, whose 400 for a bad one is
+// shown next to the filter box; pages follow next_page_token (a stack of earlier tokens gives
+// "Previous"); GET /api/changes keeps the rows' states current without a reload. The checked
+// jobs can be compared, or deleted (after an inline confirmation; one DELETE /api/jobs/<id>
+// each, the outcome in the banner).
 
 import {h, replace, link, badge} from '../dom.js';
 import * as api from '../api.js';
@@ -11,10 +14,10 @@ import {confirmAction} from '../confirm.js';
 import {measure, timings} from '../timing.js';
 
 export const STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
-export const VERDICTS = ['healthy', 'vanishing', 'exploding', 'dead', 'not_learning'];
+export const VERDICTS = ['healthy', 'vanishing', 'exploding', 'dead', 'not_learning', 'collapsing'];
 export const ACTIVATIONS = ['logistic', 'tanh', 'atan', 'softsign', 'logsig', 'ramp', 'softplus', 'logmin',
   'semisigmoid', 'identity', 'leaky_relu', 'elu', 'selu', 'gelu', 'gelu_tanh', 'silu'];
-const FILTER_KEYS = ['state', 'activation', 'min_depth', 'max_depth', 'name', 'label', 'verdict', 'sweep'];
+const FILTER_KEYS = ['state', 'activation', 'min_depth', 'max_depth', 'name', 'label', 'verdict', 'sweep', 'filter'];
 const DEFAULT_PAGE_SIZE = 50;
 const MAX_COMPARE = 8;
 const ACTIVE = new Set(['queued', 'running']);
@@ -35,6 +38,7 @@ export function filterOf(q) {
     label: q.get('label') || '',
     verdict: q.get('verdict') || '',
     sweep: q.get('sweep') || '',
+    filter: q.get('filter') || '',
   };
 }
 
@@ -43,7 +47,8 @@ function filterKey(f) {
 }
 
 /** Whether a job (from the change stream) may belong to the filtered list; lenient where the
- *  server canonicalizes (activation aliases), since the server decides on the re-fetch. */
+ *  server canonicalizes (activation aliases) or parses (the filter expression), since the
+ *  server decides on the re-fetch. */
 function mayMatch(job, f) {
   if (f.state.length && !f.state.includes(job.state)) return false;
   const depth = fmt.depthOf(job.spec);
@@ -61,7 +66,12 @@ export function render(root, ctx) {
   const pageSize = Number(q.get('page_size')) || DEFAULT_PAGE_SIZE;
   const pageToken = q.get('page_token') || '';
   const order = q.get('order') || '';
-  const key = filterKey(filter) + pageSize + order;
+  // The sort key ('' is creation order); largest first unless order=asc.
+  const sort = q.get('sort') || '';
+  const key = filterKey(filter) + pageSize + sort + order;
+  // Only the server can tell whether a changed job still matches the expression, or where its
+  // new result sorts it: a change to a listed job then re-fetches the page.
+  const serverDecides = filter.filter !== '' || !['', 'created'].includes(sort);
   if (!tokenStacks.has(key)) tokenStacks.set(key, []);
   const stack = tokenStacks.get(key);
   document.title = 'gradlab: jobs';
@@ -70,6 +80,9 @@ export function render(root, ctx) {
   let nextToken = '';
   let loading = false;
   let refetchTimer = null;
+  // The 400 the server answered this URL with (a filter that does not parse, an unknown sort
+  // key): asking again cannot help until the URL changes.
+  let badRequest = null;
 
   const tbody = h('tbody');
   const status = h('span', {class: 'muted', id: 'jobs-status'});
@@ -86,9 +99,9 @@ export function render(root, ctx) {
   const firstButton = h('button', {type: 'button', onclick: first}, 'First');
   const nextButton = h('button', {type: 'button', onclick: next}, 'Next →');
 
-  const form = filterForm(filter, pageSize, (params) => {
-    ctx.navigate(`/${api.query(params)}`);
-  });
+  const problem = h('span', {class: 'field-error', id: 'filter-error', role: 'alert', hidden: true});
+  // A new filter keeps the sort and starts again at page 1 (no page_token).
+  const form = filterForm(filter, problem, (f) => ctx.navigate(`/${api.query(params(f))}`));
 
   const tableEl = h('table', {class: 'jobs dense', id: 'jobs-table'},
     h('thead', null, h('tr', null,
@@ -97,13 +110,16 @@ export function render(root, ctx) {
       h('th', null, 'name'),
       h('th', null, 'state'),
       h('th', null, 'activation'),
-      h('th', {class: 'num'}, 'depth'),
-      h('th', {class: 'num'}, 'width'),
+      sortable('depth', 'depth', 'num'),
+      sortable('width', 'width', 'num'),
       h('th', null, 'init'),
       h('th', null, 'steps'),
       h('th', null, 'verdict'),
-      h('th', null, 'created'))),
+      sortable('test acc', 'test_accuracy', 'num'),
+      sortable('created', 'created'),
+      sortable('finished', 'finished'))),
     tbody);
+  const columns = tableEl.tHead.rows[0].cells.length;
 
   replace(root,
     h('div', {class: 'page-head'},
@@ -124,8 +140,21 @@ export function render(root, ctx) {
     const p = {};
     for (const k of FILTER_KEYS) p[k] = filter[k];
     if (pageSize !== DEFAULT_PAGE_SIZE) p.page_size = pageSize;
+    if (sort) p.sort = sort;
     if (order) p.order = order;
     return {...p, ...extra};
+  }
+
+  /** A column header linking to the list sorted by `by`, largest first; on the column sorted
+   *  by, the link flips the direction. A new sort starts at page 1. */
+  function sortable(label, by, cls = null) {
+    const on = (sort || 'created') === by;
+    const descending = order !== 'asc';
+    const flip = on && descending ? 'asc' : '';
+    const href = `/${api.query(params({sort: by === 'created' ? '' : by, order: flip}))}`;
+    const dir = descending ? 'descending' : 'ascending';
+    return h('th', {class: cls, dataset: {sort: by}, 'aria-sort': on ? dir : null, title: `sort by ${label}`},
+      link(href, label, on ? (descending ? ' ↓' : ' ↑') : ''));
   }
 
   async function load({quiet = false} = {}) {
@@ -141,21 +170,35 @@ export function render(root, ctx) {
       if (timings().jobsFirstDraw === undefined) timings().jobsFirstDraw = measure('gradlab:jobs-first-draw', 0);
     } catch (e) {
       status.textContent = '';
-      ctx.fail(e);
+      if (e instanceof api.ApiError && e.status === 400) showProblem(e);
+      else ctx.fail(e);
     } finally {
       loading = false;
     }
   }
 
+  /** A 400 is about this list's parameters: its message (naming the parameter, and for a
+   *  filter the column) goes next to the filter box, and the table says why it is empty. */
+  function showProblem(e) {
+    badRequest = e;
+    rows = new Map();
+    nextToken = '';
+    problem.textContent = e.message;
+    problem.hidden = false;
+    if (e.field === 'filter') form.elements.namedItem('filter').setAttribute('aria-invalid', 'true');
+    draw();
+  }
+
   function draw() {
     const list = [...rows.values()];
     if (list.length === 0) {
-      replace(tbody, h('tr', {class: 'empty'}, h('td', {colspan: 11},
-        pageToken ? 'No more jobs.' : 'No jobs match. Submit one with gradlab submit (see gradlab submit --help).')));
+      const why = badRequest ? 'No jobs listed: the server refused this filter or sort (see above).'
+        : pageToken ? 'No more jobs.' : 'No jobs match. Submit one with gradlab submit (see gradlab submit --help).';
+      replace(tbody, h('tr', {class: 'empty'}, h('td', {colspan: columns}, why)));
     } else {
       replace(tbody, list.map(row));
     }
-    status.textContent = `${list.length} shown${pageToken ? ` (page ${stack.length + 1})` : ''}`;
+    status.textContent = badRequest ? '' : `${list.length} shown${pageToken ? ` (page ${stack.length + 1})` : ''}`;
     nextButton.disabled = !nextToken;
     prevButton.disabled = !pageToken;
     firstButton.disabled = !pageToken;
@@ -191,7 +234,9 @@ export function render(root, ctx) {
         h('div', {class: `bar ${job.state}`, title: `${fmt.pct(share)}`}, h('div', {class: 'fill', style: {width: `${share * 100}%`}})),
         h('span', {class: 'steps'}, fmt.progress(done, total))),
       h('td', null, verdict ? badge(verdict, 'verdict') : h('span', {class: 'muted'}, '—')),
-      h('td', {class: 'time', title: fmt.time(job.created_ms, {alwaysDate: true})}, fmt.time(job.created_ms)));
+      h('td', {class: 'num test-acc'}, job.summary ? fmt.pct(job.summary.test_accuracy) : '—'),
+      h('td', {class: 'time', title: fmt.time(job.created_ms, {alwaysDate: true})}, fmt.time(job.created_ms)),
+      h('td', {class: 'time', title: fmt.time(job.finished_ms, {alwaysDate: true})}, fmt.time(job.finished_ms)));
   }
 
   function updateRow(job) {
@@ -290,7 +335,7 @@ export function render(root, ctx) {
   }
 
   function scheduleRefetch(delay = 250) {
-    if (refetchTimer) return;
+    if (refetchTimer || badRequest) return;
     refetchTimer = setTimeout(() => {
       refetchTimer = null;
       void load({quiet: true});
@@ -303,8 +348,10 @@ export function render(root, ctx) {
     events: {
       job: (raw) => {
         const job = api.decodeJob(raw);
-        if (rows.has(job.id)) updateRow(job);
-        else if (!pageToken && mayMatch(job, filter)) scheduleRefetch();
+        if (rows.has(job.id)) {
+          updateRow(job);
+          if (serverDecides) scheduleRefetch();
+        } else if (!pageToken && mayMatch(job, filter)) scheduleRefetch();
       },
       // Each second, the running jobs whose progress moved (pushed by the server).
       progress: (moved) => {
@@ -343,8 +390,9 @@ export function render(root, ctx) {
   void load();
 }
 
-/** The filter bar; onApply(params) with the new query parameters. */
-function filterForm(filter, pageSize, onApply) {
+/** The filter bar, `problem` (the server's refusal) beside its filter box; onApply(filter)
+ *  with the new filter's query parameters. */
+function filterForm(filter, problem, onApply) {
   const stateBoxes = STATES.map((s) => h('label', {class: `chip state-${s}`},
     h('input', {type: 'checkbox', name: 'state', value: s, checked: filter.state.includes(s)}), s));
   const activation = h('input', {name: 'activation', list: 'activation-names', value: filter.activation, placeholder: 'any', size: 10});
@@ -356,21 +404,24 @@ function filterForm(filter, pageSize, onApply) {
     h('option', {value: ''}, 'any'),
     VERDICTS.map((v) => h('option', {value: v, selected: filter.verdict === v}, v)));
   const sweep = h('input', {name: 'sweep', type: 'number', min: 1, value: filter.sweep, placeholder: 'id', class: 'narrow'});
+  const expr = h('input', {
+    name: 'filter', value: filter.filter, placeholder: 'test_accuracy >= 0.9 and depth >= 8',
+    spellcheck: 'false', autocomplete: 'off', 'aria-describedby': 'filter-error',
+    title: 'conditions joined by "and" on depth, width, steps, test_accuracy, test_loss, created, '
+      + 'finished (> now-7d), state, activation, verdict, name (~ contains), label.KEY',
+  });
 
-  const collect = () => {
-    const p = {
-      state: stateBoxes.map((l) => l.querySelector('input')).filter((i) => i.checked).map((i) => i.value),
-      activation: activation.value.trim(),
-      min_depth: minDepth.value.trim(),
-      max_depth: maxDepth.value.trim(),
-      name: name.value.trim(),
-      label: label.value.trim(),
-      verdict: verdict.value,
-      sweep: sweep.value.trim(),
-    };
-    if (pageSize !== DEFAULT_PAGE_SIZE) p.page_size = pageSize;
-    return p;
-  };
+  const collect = () => ({
+    state: stateBoxes.map((l) => l.querySelector('input')).filter((i) => i.checked).map((i) => i.value),
+    activation: activation.value.trim(),
+    min_depth: minDepth.value.trim(),
+    max_depth: maxDepth.value.trim(),
+    name: name.value.trim(),
+    label: label.value.trim(),
+    verdict: verdict.value,
+    sweep: sweep.value.trim(),
+    filter: expr.value.trim(),
+  });
   const apply = (e) => {
     if (e) e.preventDefault();
     onApply(collect());
@@ -388,6 +439,9 @@ function filterForm(filter, pageSize, onApply) {
     h('label', null, 'label ', label),
     h('label', null, 'verdict ', verdict),
     h('label', null, 'sweep ', sweep),
-    h('button', {type: 'submit'}, 'Apply'),
-    active ? h('a', {href: '/', 'data-link': true, class: 'clear-filters'}, 'Clear') : null);
+    h('div', {class: 'expr'},
+      h('label', null, 'filter ', expr),
+      h('button', {type: 'submit'}, 'Apply'),
+      active ? h('a', {href: '/', 'data-link': true, class: 'clear-filters'}, 'Clear') : null,
+      problem));
 }
