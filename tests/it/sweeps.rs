@@ -29,14 +29,14 @@ fn small_sweep(steps: u64) -> pb::SweepSpec {
     }
 }
 
-struct SweepSeen {
+pub(crate) struct SweepSeen {
     first: pb::Sweep,
     replayed: Vec<pb::Job>,
     live: Vec<pb::Job>,
     last: pb::Sweep,
 }
 
-async fn watch_sweep(client: &mut crate::common::Client, id: i64) -> SweepSeen {
+pub(crate) async fn watch_sweep(client: &mut crate::common::Client, id: i64) -> SweepSeen {
     let mut stream = client.watch_sweep(pb::SweepId { id }).await.expect("watch").into_inner();
     let mut sweeps = Vec::new();
     let mut jobs = Vec::new();

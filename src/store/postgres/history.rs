@@ -53,46 +53,85 @@ pub(super) async fn clear_history(conn: &mut PgConnection, id: JobId) -> Result<
     Ok(())
 }
 
-/// Appends a checked batch's steps to each of the job's series.
+/// Appends a checked batch's steps to each of the job's series in three statements, whatever
+/// the number of layers: one reads every series' tail chunk, one rewrites the tails, one inserts
+/// the new chunks. A statement per layer and write was 35 round trips for a 16-layer job with
+/// its row locked: 10 ms a batch to a database 0.3 ms away. (On one machine the two measure
+/// alike within the noise of `cargo bench --bench scale_out`.)
 async fn append_series(conn: &mut PgConnection, id: JobId, checked: &shared::Checked<'_>) -> Result<(), StoreError> {
-    for (layer, ncols, value) in shared::series_of(checked) {
-        let tail: Option<(i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT id, data FROM chunks WHERE job_id = $1 AND layer = $2 ORDER BY first_step DESC LIMIT 1",
-        )
-        .bind(id.0)
-        .bind(layer)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let tail = tail.as_ref().map(|(k, d)| (*k, d.as_slice()));
-        for write in shared::plan_append(id, layer, ncols, tail, &checked.nums, &*value)? {
+    let series = shared::series_of(checked);
+    let layers: Vec<i64> = series.iter().map(|(layer, ..)| *layer).collect();
+    let tails: Vec<(i64, i64, Vec<u8>)> = sqlx::query_as(
+        "SELECT l.layer, c.id, c.data FROM unnest($2::bigint[]) AS l(layer) \
+         CROSS JOIN LATERAL (SELECT id, data FROM chunks WHERE job_id = $1 AND layer = l.layer \
+                             ORDER BY first_step DESC LIMIT 1) AS c",
+    )
+    .bind(id.0)
+    .bind(&layers)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut updates = ChunkColumns::default();
+    let mut inserts = ChunkColumns::default();
+    for (layer, ncols, value) in &series {
+        let tail = tails.iter().find(|(l, ..)| l == layer).map(|(_, key, data)| (*key, data.as_slice()));
+        for write in shared::plan_append(id, *layer, *ncols, tail, &checked.nums, &**value)? {
             match write {
-                ChunkWrite::Update { key, last_step, n, data } => {
-                    sqlx::query("UPDATE chunks SET last_step = $1, n = $2, data = $3 WHERE id = $4")
-                        .bind(last_step)
-                        .bind(n)
-                        .bind(data)
-                        .bind(key)
-                        .execute(&mut *conn)
-                        .await?;
-                }
+                ChunkWrite::Update { key, last_step, n, data } => updates.push(key, last_step, n, data),
                 ChunkWrite::Insert { first_step, last_step, n, data } => {
-                    sqlx::query(
-                        "INSERT INTO chunks (job_id, layer, first_step, last_step, n, data) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(id.0)
-                    .bind(layer)
-                    .bind(first_step)
-                    .bind(last_step)
-                    .bind(n)
-                    .bind(data)
-                    .execute(&mut *conn)
-                    .await?;
+                    inserts.push(first_step, last_step, n, data);
+                    inserts.layer.push(*layer);
                 }
             }
         }
     }
+    if !updates.data.is_empty() {
+        sqlx::query(
+            "UPDATE chunks AS c SET last_step = u.last_step, n = u.n, data = u.data \
+             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bytea[]) AS u(id, last_step, n, data) \
+             WHERE c.id = u.id",
+        )
+        .bind(&updates.key)
+        .bind(&updates.last_step)
+        .bind(&updates.n)
+        .bind(&updates.data)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !inserts.data.is_empty() {
+        sqlx::query(
+            "INSERT INTO chunks (job_id, layer, first_step, last_step, n, data) \
+             SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bytea[])",
+        )
+        .bind(id.0)
+        .bind(&inserts.layer)
+        .bind(&inserts.key)
+        .bind(&inserts.last_step)
+        .bind(&inserts.n)
+        .bind(&inserts.data)
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(())
+}
+
+/// Chunk writes as columns, to bind as arrays: `key` is the row of an update, the first step
+/// of an insert.
+#[derive(Default)]
+struct ChunkColumns {
+    key: Vec<i64>,
+    layer: Vec<i64>,
+    last_step: Vec<i64>,
+    n: Vec<i64>,
+    data: Vec<Vec<u8>>,
+}
+
+impl ChunkColumns {
+    fn push(&mut self, key: i64, last_step: i64, n: i64, data: Vec<u8>) {
+        self.key.push(key);
+        self.last_step.push(last_step);
+        self.n.push(n);
+        self.data.push(data);
+    }
 }
 
 /// Writes one job's batch inside the caller's transaction; `LeaseLost` (writing nothing) if the
