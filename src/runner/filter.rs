@@ -501,9 +501,6 @@ impl Parser {
         let negate = match tok {
             Tok::Op("=") | Tok::Op("!=") => {
                 let (value, at) = self.value(&format!("a value after {name}"))?;
-                if field == TextField::Name {
-                    return Ok(Cond::OneOf { field, negate: tok == Tok::Op("!="), values: vec![value] });
-                }
                 let v = field.canonical(&value).map_err(|message| FilterError { column: at, message })?;
                 return Ok(Cond::OneOf { field, negate: tok == Tok::Op("!="), values: vec![v] });
             }

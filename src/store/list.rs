@@ -1,7 +1,8 @@
 //! `ListJobs` as SQL for both backends: the filter's conditions, the sort and its keyset page
 //! tokens. Placeholders and the substring test are the dialect's, passed in.
 
-use sqlx::{ColumnIndex, Decode, Row, Type};
+use sqlx::query::Query;
+use sqlx::{AssertSqlSafe, ColumnIndex, Database, Decode, Encode, Row, Type};
 
 use super::shared::{page_size, page_token};
 use crate::runner::filter::{Cond, LabelTest, NumValue, SortKey};
@@ -32,6 +33,24 @@ impl ListSql {
     pub fn select(&self, columns: &str) -> String {
         let sort = self.sort_column.map(|c| format!(", {c} AS sort_value")).unwrap_or_default();
         format!("SELECT {columns}{sort} FROM jobs {} ORDER BY {} LIMIT {}", self.where_, self.order_by, self.limit)
+    }
+
+    /// The page's query with its arguments bound, for either backend.
+    pub fn query<'a, DB: Database>(&self, columns: &str) -> Query<'a, DB, DB::Arguments>
+    where
+        for<'t> i64: Encode<'t, DB> + Type<DB>,
+        for<'t> f64: Encode<'t, DB> + Type<DB>,
+        for<'t> String: Encode<'t, DB> + Type<DB>,
+    {
+        let mut query = sqlx::query(AssertSqlSafe(self.select(columns)));
+        for a in &self.args {
+            query = match a {
+                Arg::Int(i) => query.bind(*i),
+                Arg::Real(x) => query.bind(*x),
+                Arg::Text(t) => query.bind(t.clone()),
+            };
+        }
+        query
     }
 }
 

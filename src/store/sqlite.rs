@@ -9,7 +9,7 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::codec::encode_histograms;
-use super::list::{self, Arg, sorted_page_of};
+use super::list::{self, sorted_page_of};
 use super::shared::{self, ChunkWrite, JOB_COLUMNS, clamp_i64, corrupt, job_from_row, now_ms, step_i64};
 use super::sweeps;
 use crate::engine::spec::JobSpec;
@@ -343,15 +343,7 @@ impl Store for SqliteStore {
         page: &PageRequest,
     ) -> Result<(Vec<JobRecord>, Option<String>), StoreError> {
         let q = list::list_sql(filter, order, page, |_| "?".to_string(), |col, p| format!("instr({col}, {p}) > 0"))?;
-        let mut query = sqlx::query(AssertSqlSafe(q.select(JOB_COLUMNS)));
-        for a in q.args {
-            query = match a {
-                Arg::Int(i) => query.bind(i),
-                Arg::Real(x) => query.bind(x),
-                Arg::Text(t) => query.bind(t),
-            };
-        }
-        let rows = query.fetch_all(&self.reader).await?;
+        let rows = q.query(JOB_COLUMNS).fetch_all(&self.reader).await?;
         let jobs = rows
             .iter()
             .map(|row| Ok((job_from_row(row)?, list::sort_value(row, order.key)?)))

@@ -19,7 +19,7 @@ use crate::runner::{
     Claim, HistoryMeta, JobFilter, JobId, JobRecord, JobState, JobSummary, JobUpdate, LeaseReport, MetricBatch, Order,
     PageRequest, SeriesRows, StateCounts, Store, StoreError, StoreEvent, SweepId, SweepRecord,
 };
-use crate::store::list::{self, Arg, sorted_page_of};
+use crate::store::list::{self, sorted_page_of};
 use crate::store::shared::{
     self, JOB_COLUMNS, corrupt, job_from_row, now_ms, page_of, page_size, page_token, sweep_counts,
 };
@@ -136,15 +136,7 @@ impl Store for PgStore {
         page: &PageRequest,
     ) -> Result<(Vec<JobRecord>, Option<String>), StoreError> {
         let q = list::list_sql(filter, order, page, |n| format!("${n}"), |col, p| format!("strpos({col}, {p}) > 0"))?;
-        let mut query = sqlx::query(AssertSqlSafe(q.select(JOB_COLUMNS)));
-        for a in q.args {
-            query = match a {
-                Arg::Int(i) => query.bind(i),
-                Arg::Real(x) => query.bind(x),
-                Arg::Text(t) => query.bind(t),
-            };
-        }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = q.query(JOB_COLUMNS).fetch_all(&self.pool).await?;
         let jobs = rows
             .iter()
             .map(|row| Ok((job_from_row(row)?, list::sort_value(row, order.key)?)))
