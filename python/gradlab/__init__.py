@@ -33,6 +33,7 @@ from .errors import (
 from .jobs import Job, JobEvent, StateEvent
 from .models import (
     Axis,
+    Checkpoint,
     EvalEvent,
     Histogram,
     JobCounts,
@@ -53,6 +54,7 @@ __all__ = [
     "AlreadyExists",
     "Axis",
     "Cancelled",
+    "Checkpoint",
     "Client",
     "DataLoss",
     "DeadlineExceeded",

@@ -202,7 +202,9 @@ class Client:
         custom), ``loss``, ``optimizer`` (``"adam"``, ``"momentum:0.9"``), ``lr``, ``schedule``,
         ``weight_decay``, ``clip_norm``, ``batch``, ``steps``, ``eval_every``, ``dataset``,
         ``test_fraction``, ``standardize``, ``seed``, ``record_every``, ``histogram_every``,
-        ``stop_on_nonfinite``, ``thresholds`` (dict). What is left out takes the server's default;
+        ``stop_on_nonfinite``, ``thresholds`` (dict), ``checkpoint_every_steps``,
+        ``checkpoint_every_seconds``, ``checkpoint_keep``, ``keep_checkpoints`` (checkpoints let
+        a job claimed again go on where it stopped). What is left out takes the server's default;
         text goes as the CLI's flags take it. A field the server refuses raises
         :class:`gradlab.InvalidArgument` whose ``field`` names it.
         """

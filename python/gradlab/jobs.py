@@ -4,18 +4,22 @@ labels and deletion."""
 from __future__ import annotations
 
 import datetime as _dt
+import os
+import pathlib
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from . import _histograms, _history
 from ._proto import gradlab_pb2 as pb
 from ._wire import parse_chunk, parse_progress
 from .errors import DeadlineExceeded
-from .models import TERMINAL, EvalEvent, JobSpec, StepEvent, Summary, enum_name, ms_time
+from .models import TERMINAL, Checkpoint, EvalEvent, JobSpec, StepEvent, Summary, enum_name, ms_time
 
 if TYPE_CHECKING:
     from ._connection import Connection
@@ -57,7 +61,10 @@ class Job:
     Attributes mirror the server's ``Job``: :attr:`id`, :attr:`state` (``queued``, ``running``,
     ``succeeded``, ``failed`` or ``cancelled``), :attr:`spec` (every default filled in),
     :attr:`summary` (once finished), :attr:`verdict`, :attr:`steps_done`, :attr:`error`,
-    :attr:`worker` and :attr:`attempt` (who trains it and how many claims so far).
+    :attr:`worker` and :attr:`attempt` (who trains it and how many claims so far),
+    :attr:`resumed_from` (the checkpoint's step the latest claim went on from, None if it started
+    at step 0) and :attr:`checkpoints` (stored ones, oldest first; filled in by
+    :meth:`Client.job` and :meth:`refresh`, empty in listings).
     """
 
     def __init__(self, conn: Connection, msg: pb.Job) -> None:
@@ -76,6 +83,8 @@ class Job:
         self.sweep_id: int | None = msg.sweep_id if msg.HasField("sweep_id") else None
         self.worker: str | None = msg.worker or None
         self.attempt: int = msg.attempt
+        self.resumed_from: int | None = msg.resumed_from if msg.HasField("resumed_from") else None
+        self.checkpoints: list[Checkpoint] = [Checkpoint.from_pb(c) for c in msg.checkpoints]
         self.created: _dt.datetime | None = ms_time(msg.created_ms)
         self.started: _dt.datetime | None = ms_time(msg.started_ms)
         self.finished: _dt.datetime | None = ms_time(msg.finished_ms)
@@ -162,6 +171,55 @@ class Job:
         :class:`gradlab.FailedPrecondition` unless ``cancel``, which cancels it first. Afterwards
         every call about the job raises :class:`gradlab.NotFound`; this object keeps its last state."""
         self._conn.unary("DeleteJob", pb.DeleteJobRequest(id=self.id, cancel=cancel))
+
+    def export(self, path: str | os.PathLike[str], step: int | None = None, format: str | None = None) -> int:
+        """Writes the job's trained network to ``path``: its newest checkpoint at or before
+        ``step`` (the newest when None) as a ``.safetensors`` or ``.npz`` file (``format``, else
+        the extension). Tensors ``layer{i}.weight`` (float32 ``[out, in]``: ``a = act(x @ W.T + b)``),
+        ``layer{i}.bias``, and ``input.mean`` / ``input.scale`` (float64) when the job standardized
+        its data; metadata ``format``, ``job``, ``step``, ``activation``, ``output_activation``,
+        ``layers``, ``spec`` (JSON; in an .npz the ``__metadata__`` array holds it as UTF-8 JSON).
+        Returns the checkpoint's step. A job with no such checkpoint raises
+        :class:`gradlab.FailedPrecondition` (a finished job keeps them only if submitted with
+        ``keep_checkpoints=True``). The file appears whole or not at all."""
+        target = pathlib.Path(path)
+        name = (format or target.suffix.lstrip(".")).lower()
+        formats = {"safetensors": pb.WEIGHTS_FORMAT_SAFETENSORS, "npz": pb.WEIGHTS_FORMAT_NPZ}
+        if name not in formats:
+            raise ValueError(f"{target}: name it .safetensors or .npz, or pass format='safetensors' or 'npz'")
+        req = pb.ExportRequest(job_id=self.id, format=formats[name])
+        if step is not None:
+            req.step = step
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
+        got_step, total, written = 0, 0, 0
+        try:
+            with open(tmp, "wb") as f:
+                for chunk in self._conn.stream("ExportWeights", req):
+                    f.write(chunk.data)
+                    written += len(chunk.data)
+                    got_step, total = chunk.step, chunk.total_bytes
+            if written != total:
+                raise OSError(f"the server sent {written} of {total} bytes")
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return int(got_step)
+
+    def predict(self, inputs: npt.ArrayLike, step: int | None = None) -> npt.NDArray[np.float32]:
+        """The network's outputs (logits for cross-entropy) for raw examples, one a row,
+        standardized as the job's training data was, at its newest checkpoint at or before
+        ``step`` (the one :meth:`export` would write): a float32 array of shape
+        ``(rows, outputs)``."""
+        x = np.asarray(inputs, dtype=np.float32)
+        if x.ndim == 1:
+            x = x[None, :]
+        if x.ndim != 2:
+            raise ValueError(f"inputs: expected rows of features (2 dimensions), got shape {x.shape}")
+        req = pb.PredictRequest(job_id=self.id, inputs=x.ravel().tolist(), input_dim=x.shape[1])
+        if step is not None:
+            req.step = step
+        r = self._conn.unary("Predict", req)
+        return np.asarray(r.values, dtype=np.float32).reshape(r.rows, r.outputs)
 
     def watch(self, from_step: int = 0) -> Iterator[JobEvent]:
         """The job's progress: a :class:`StateEvent` first, the stored steps and evaluations from

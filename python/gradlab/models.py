@@ -54,6 +54,19 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class Checkpoint:
+    """A stored checkpoint of a job: the whole training state after :attr:`step` steps."""
+
+    step: int
+    bytes: int
+    created: _dt.datetime | None
+
+    @classmethod
+    def from_pb(cls, c: pb.Checkpoint) -> Checkpoint:
+        return cls(step=c.step, bytes=c.bytes, created=ms_time(c.created_ms))
+
+
+@dataclass(frozen=True)
 class JobSpec:
     """A job's spec as it runs, every default filled in (the server's answer)."""
 
@@ -82,6 +95,10 @@ class JobSpec:
     histogram_every: int
     stop_on_nonfinite: bool
     thresholds: Thresholds | None
+    checkpoint_every_steps: int = 10_000
+    checkpoint_every_seconds: float = 60.0
+    checkpoint_keep: int = 2
+    keep_checkpoints: bool = False
 
     @property
     def depth(self) -> int:
@@ -121,6 +138,10 @@ class JobSpec:
             record_every=s.record_every,
             histogram_every=s.histogram_every,
             stop_on_nonfinite=s.stop_on_nonfinite,
+            checkpoint_every_steps=s.checkpoint_every_steps,
+            checkpoint_every_seconds=s.checkpoint_every_seconds,
+            checkpoint_keep=s.checkpoint_keep,
+            keep_checkpoints=s.keep_checkpoints,
             thresholds=Thresholds(
                 t.vanish_ratio,
                 t.explode_ratio,

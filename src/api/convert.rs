@@ -10,11 +10,13 @@ use crate::engine::spec::{FieldError, JobSpec};
 use crate::engine::stats::{Histogram, LayerStats};
 use crate::engine::train::{EvalRecord, StepRecord};
 use crate::engine::verdict::{Thresholds, Verdict};
+use crate::runner::export::WeightsFormat;
 use crate::runner::filter::{self, SortKey};
 use crate::runner::histograms::{HistogramQuery, HistogramSeries};
 use crate::runner::history::HistoryPiece;
 use crate::runner::{
-    HistoryQuery, HistoryResult, JobFilter, JobRecord, JobState, LiveEvent, Order, PageRequest, Series, now_ms,
+    CheckpointInfo, HistoryQuery, HistoryResult, JobFilter, JobRecord, JobState, LiveEvent, Order, PageRequest, Series,
+    now_ms,
 };
 
 fn parse<T>(field: &str, text: &str) -> Result<Option<T>, FieldError>
@@ -93,6 +95,10 @@ pub fn job_spec(p: &pb::JobSpec) -> Result<JobSpec, FieldError> {
         record_every: p.record_every.unwrap_or(d.record_every),
         histogram_every: p.histogram_every.unwrap_or(d.histogram_every),
         stop_on_nonfinite: p.stop_on_nonfinite.unwrap_or(d.stop_on_nonfinite),
+        checkpoint_every_steps: p.checkpoint_every_steps.unwrap_or(d.checkpoint_every_steps),
+        checkpoint_every_seconds: p.checkpoint_every_seconds.unwrap_or(d.checkpoint_every_seconds),
+        checkpoint_keep: p.checkpoint_keep.unwrap_or(d.checkpoint_keep),
+        keep_checkpoints: p.keep_checkpoints.unwrap_or(d.keep_checkpoints),
         thresholds: Thresholds {
             vanish_ratio: t.vanish_ratio.unwrap_or(dt.vanish_ratio),
             explode_ratio: t.explode_ratio.unwrap_or(dt.explode_ratio),
@@ -140,6 +146,10 @@ pub fn job_spec_to_pb(s: &JobSpec) -> pb::JobSpec {
         record_every: Some(s.record_every),
         histogram_every: Some(s.histogram_every),
         stop_on_nonfinite: Some(s.stop_on_nonfinite),
+        checkpoint_every_steps: Some(s.checkpoint_every_steps),
+        checkpoint_every_seconds: Some(s.checkpoint_every_seconds),
+        checkpoint_keep: Some(s.checkpoint_keep),
+        keep_checkpoints: Some(s.keep_checkpoints),
         thresholds: Some(pb::Thresholds {
             vanish_ratio: Some(s.thresholds.vanish_ratio),
             explode_ratio: Some(s.thresholds.explode_ratio),
@@ -234,7 +244,21 @@ pub fn job_to_pb(r: &JobRecord) -> pb::Job {
         sweep_id: r.sweep_id,
         worker: r.owner.clone().unwrap_or_default(),
         attempt: r.attempt,
+        resumed_from: r.resumed_from,
+        checkpoints: Vec::new(),
     }
+}
+
+pub fn weights_format(f: i32) -> Result<WeightsFormat, FieldError> {
+    match pb::WeightsFormat::try_from(f) {
+        Ok(pb::WeightsFormat::Unspecified | pb::WeightsFormat::Safetensors) => Ok(WeightsFormat::Safetensors),
+        Ok(pb::WeightsFormat::Npz) => Ok(WeightsFormat::Npz),
+        Err(_) => Err(FieldError::new("format", format!("unknown weights format {f}"))),
+    }
+}
+
+pub fn checkpoint_to_pb(c: &CheckpointInfo) -> pb::Checkpoint {
+    pb::Checkpoint { step: c.step, bytes: c.bytes, created_ms: c.created_ms }
 }
 
 pub fn layer_to_pb(s: &LayerStats) -> pb::LayerStats {

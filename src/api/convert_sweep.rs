@@ -365,6 +365,7 @@ mod tests {
                     error: None,
                     owner: None,
                     attempt: 0,
+                    resumed_from: None,
                 }
             })
             .collect();

@@ -15,13 +15,15 @@ use super::watch_stream::WatchStream;
 use super::{convert, convert_sweep};
 use crate::runner::sweep::{DEFAULT_MARGIN, PRESETS, preset};
 use crate::runner::{JobId, JobUpdate, PageRequest, Runner, SweepId};
-use crate::runner::{histograms, history};
+use crate::runner::{histograms, history, trained};
 
 /// Progress events buffered per watcher before the watcher waits for its client.
 const WATCH_BUFFER: usize = 256;
 /// History pieces (each at most `history::PIECE_VALUES` values) read ahead of a stream's client:
 /// a client that stops reading holds the server to this much.
 const HISTORY_BUFFER: usize = 2;
+/// Bytes per message of an exported file.
+const EXPORT_CHUNK: usize = 1 << 20;
 
 pub struct ExperimentsService {
     runner: Runner,
@@ -48,7 +50,10 @@ impl Experiments for ExperimentsService {
         let id = JobId(request.get_ref().id);
         let record = self.runner.store().get_job(id).await.map_err(from_store)?;
         let record = record.ok_or_else(|| Status::not_found(format!("job {id} not found")))?;
-        Ok(Response::new(convert::job_to_pb(&record)))
+        let mut job = convert::job_to_pb(&record);
+        let checkpoints = self.runner.store().checkpoints(id).await.map_err(from_store)?;
+        job.checkpoints = checkpoints.iter().map(convert::checkpoint_to_pb).collect();
+        Ok(Response::new(job))
     }
 
     async fn list_jobs(&self, request: Request<pb::ListJobsRequest>) -> Result<Response<pb::ListJobsResponse>, Status> {
@@ -278,5 +283,35 @@ impl Experiments for ExperimentsService {
             .instrument(info_span!("stream_history", job = %id)),
         );
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    type ExportWeightsStream = Pin<Box<dyn Stream<Item = Result<pb::ExportChunk, Status>> + Send>>;
+
+    async fn export_weights(
+        &self,
+        request: Request<pb::ExportRequest>,
+    ) -> Result<Response<Self::ExportWeightsStream>, Status> {
+        let req = request.into_inner();
+        let format = convert::weights_format(req.format).map_err(invalid)?;
+        let file = self.runner.export(JobId(req.job_id), req.step, format).await.map_err(from_runner)?;
+        let (step, total_bytes) = (file.step, file.bytes.len() as u64);
+        let chunks: Vec<_> = file
+            .bytes
+            .chunks(EXPORT_CHUNK)
+            .map(|c| Ok(pb::ExportChunk { data: c.to_vec(), step, total_bytes }))
+            .collect();
+        Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
+    }
+
+    async fn predict(&self, request: Request<pb::PredictRequest>) -> Result<Response<pb::PredictResponse>, Status> {
+        let req = request.into_inner();
+        let inputs = trained::rows(req.inputs, req.input_dim as usize, "inputs").map_err(invalid)?;
+        let (step, out) = self.runner.predict(JobId(req.job_id), req.step, inputs).await.map_err(from_runner)?;
+        Ok(Response::new(pb::PredictResponse {
+            step,
+            rows: out.nrows() as u32,
+            outputs: out.ncols() as u32,
+            values: out.iter().copied().collect(),
+        }))
     }
 }

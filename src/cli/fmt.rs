@@ -54,3 +54,18 @@ pub fn summary_line(j: &pb::Job) -> String {
 pub fn sci(v: f64) -> String {
     if v == 0.0 { "0".into() } else { format!("{v:.3e}") }
 }
+
+/// A size in bytes for people: `812 B`, `4.1 kB`, `120.3 MB`, `1.2 GB` (decimal units).
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if n < 1000 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1000.0;
+    let mut unit = 0;
+    while v >= 999.95 && unit + 1 < UNITS.len() {
+        v /= 1000.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}

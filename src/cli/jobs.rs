@@ -181,6 +181,9 @@ pub fn job_json(j: &pb::Job) -> serde_json::Value {
         "finished_ms": j.finished_ms,
         "error": j.error,
         "sweep_id": j.sweep_id,
+        "attempt": j.attempt,
+        "resumed_from": j.resumed_from,
+        "checkpoints": j.checkpoints.iter().map(|c| json!({"step": c.step, "bytes": c.bytes, "created_ms": c.created_ms})).collect::<Vec<_>>(),
         "spec": {
             "activation": spec.activation, "output_activation": spec.output_activation, "hidden": spec.hidden,
             "init": spec.init, "sigma_w": spec.sigma_w, "sigma_b": spec.sigma_b, "loss": spec.loss,
@@ -198,6 +201,27 @@ pub fn job_json(j: &pb::Job) -> serde_json::Value {
             })),
         })),
     })
+}
+
+/// Where the job's latest claim went on from and the checkpoints it has, if either is worth
+/// saying: "attempt 2, resumed from step 20000; checkpoints at steps 20000 (1.2 MB), 30000 (...)".
+fn resume_line(job: &pb::Job) -> Option<String> {
+    let resumed = match job.resumed_from {
+        Some(step) => Some(format!("attempt {}, resumed from its checkpoint at step {step}", job.attempt)),
+        None if job.attempt > 1 => Some(format!("attempt {}, started again from step 0 (no checkpoint)", job.attempt)),
+        None => None,
+    };
+    let checkpoints = (!job.checkpoints.is_empty()).then(|| {
+        let list: Vec<String> =
+            job.checkpoints.iter().map(|c| format!("{} ({})", c.step, crate::cli::fmt::bytes(c.bytes))).collect();
+        format!("checkpoints at steps {}", list.join(", "))
+    });
+    match (resumed, checkpoints) {
+        (None, None) => None,
+        (Some(r), None) => Some(r),
+        (None, Some(c)) => Some(c),
+        (Some(r), Some(c)) => Some(format!("{r}; {c}")),
+    }
 }
 
 #[derive(Args, Debug)]
@@ -259,6 +283,9 @@ pub async fn show(args: ShowArgs, server: &ServerArgs) -> Result<()> {
     if !spec.labels.is_empty() {
         let labels: Vec<String> = spec.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         println!("labels: {}", labels.join(" "));
+    }
+    if let Some(line) = resume_line(&job) {
+        println!("{line}");
     }
     if let Some(m) = &mean_field {
         println!(

@@ -2,6 +2,7 @@
 //! (`serve`, `probe`) use the engine and runner directly; the others are gRPC clients.
 
 mod cert;
+mod checkpoints;
 mod client;
 mod demo;
 mod fmt;
@@ -70,6 +71,9 @@ pub enum Command {
     Gc(manage::GcArgs),
     /// A job's recorded series.
     History(history::HistoryArgs),
+    /// Write a job's trained network (a checkpoint's weights and biases) as a .safetensors or
+    /// .npz file.
+    Export(checkpoints::ExportArgs),
     /// Draw a job's history: heat map of gradient norms, per-layer curves, or loss.
     Plot(plot_job::PlotArgs),
     /// Submit a sweep: a base job crossed with axes (a preset, --axis flags or a spec file).
@@ -106,6 +110,7 @@ pub fn run() -> Result<()> {
         Command::Rename(args) => runtime()?.block_on(manage::rename(args, server)),
         Command::Gc(args) => runtime()?.block_on(manage::gc(args, server)),
         Command::History(args) => runtime()?.block_on(history::run(args, server)),
+        Command::Export(args) => runtime()?.block_on(checkpoints::export(args, server)),
         Command::Plot(args) => runtime()?.block_on(plot_job::run(args, server)),
         Command::Sweep(args) => runtime()?.block_on(sweep::run(*args, server)),
         Command::Sweeps(args) => runtime()?.block_on(sweep::sweeps(args, server)),

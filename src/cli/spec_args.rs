@@ -103,6 +103,19 @@ pub struct RunArgs {
     /// Keep training after a non-finite loss or gradient.
     #[arg(long)]
     pub keep_going_on_nonfinite: bool,
+    /// Store the whole training state every N steps (0: not by steps), so a job claimed again
+    /// goes on from there [default: 10000].
+    #[arg(long)]
+    pub checkpoint_every_steps: Option<u64>,
+    /// ... and at most every S seconds (0: not by time) [default: 60].
+    #[arg(long)]
+    pub checkpoint_every_seconds: Option<f64>,
+    /// The newest checkpoints kept [default: 2].
+    #[arg(long)]
+    pub checkpoint_keep: Option<u32>,
+    /// Keep the checkpoints once the job has ended (to fork or export it later).
+    #[arg(long)]
+    pub keep_checkpoints: bool,
     /// A name for people.
     #[arg(long)]
     pub name: Option<String>,
@@ -215,8 +228,12 @@ impl RunArgs {
             )*};
         }
         set!(steps, eval_every, record_every, histogram_every, test_fraction, name);
+        set!(checkpoint_every_steps, checkpoint_every_seconds, checkpoint_keep);
         if self.keep_going_on_nonfinite {
             s.stop_on_nonfinite = false;
+        }
+        if self.keep_checkpoints {
+            s.keep_checkpoints = true;
         }
         s.labels.extend(self.labels.iter().cloned().collect::<BTreeMap<_, _>>());
         s

@@ -4,6 +4,7 @@
 //! dataset readers.
 
 pub mod activation;
+pub mod checkpoint;
 pub mod data;
 pub mod fastmath;
 pub mod gemm;

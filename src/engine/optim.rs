@@ -179,6 +179,26 @@ impl<F: Real> Slot<F> {
         };
         Slot { m: vec![F::zero(); m], v: vec![F::zero(); v] }
     }
+
+    /// The first and second moments (empty where the optimizer keeps none).
+    pub fn moments(&self) -> (&[F], &[F]) {
+        (&self.m, &self.v)
+    }
+
+    /// Sets the moments from a checkpoint; they must have the lengths this slot's have.
+    pub fn set_moments(&mut self, m: Vec<F>, v: Vec<F>) -> Result<(), String> {
+        if m.len() != self.m.len() || v.len() != self.v.len() {
+            return Err(format!(
+                "optimizer moments of {} and {} values, this optimizer keeps {} and {}",
+                m.len(),
+                v.len(),
+                self.m.len(),
+                self.v.len()
+            ));
+        }
+        (self.m, self.v) = (m, v);
+        Ok(())
+    }
 }
 
 /// What one update did, measured in the same pass when asked for.

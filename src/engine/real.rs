@@ -29,8 +29,14 @@ pub trait Real:
     + 'static
 {
     const NAME: &'static str;
+    /// Bytes of one value in a checkpoint ([`Self::put_le`]).
+    const BYTES: usize;
 
     fn of(x: f64) -> Self;
+    /// Appends the value's bits, little-endian (checkpoints keep parameters bit for bit).
+    fn put_le(self, out: &mut Vec<u8>);
+    /// Reads a value [`Self::put_le`] wrote; `bytes` is exactly [`Self::BYTES`] long.
+    fn get_le(bytes: &[u8]) -> Self;
     fn f64(self) -> f64;
 
     fn tanh_fast(self) -> Self {
@@ -72,6 +78,13 @@ pub trait Real:
 
 impl Real for f64 {
     const NAME: &'static str = "f64";
+    const BYTES: usize = 8;
+    fn put_le(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+    fn get_le(bytes: &[u8]) -> Self {
+        f64::from_le_bytes(bytes.try_into().expect("8 bytes"))
+    }
     #[inline]
     fn of(x: f64) -> Self {
         x
@@ -92,6 +105,13 @@ impl Real for f64 {
 
 impl Real for f32 {
     const NAME: &'static str = "f32";
+    const BYTES: usize = 4;
+    fn put_le(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+    fn get_le(bytes: &[u8]) -> Self {
+        f32::from_le_bytes(bytes.try_into().expect("4 bytes"))
+    }
     #[inline]
     fn of(x: f64) -> Self {
         x as f32

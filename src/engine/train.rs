@@ -10,7 +10,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::Real;
-use super::data::{self, DataError, Split};
+use super::checkpoint::{CheckpointError, LayerState, TrainState};
+use super::data::{self, DataError, Split, Standardization};
 use super::loss::BatchLoss;
 use super::network::{Layer, Mlp, Pass};
 use super::optim::{Slot, StepParams, UpdateNorms};
@@ -105,6 +106,8 @@ pub struct Trainer<F: Real> {
     step: u64,
     tracker: Tracker,
     last_train: BatchLoss,
+    /// How a raw example becomes the network's input (None: as it is).
+    input_map: Option<Standardization>,
 }
 
 /// One layer's share of an update: its parameters, their optimizer slots (weights, biases) and
@@ -159,7 +162,7 @@ pub fn prepare_data(spec: &JobSpec) -> Result<Split, SetupError> {
     let ds = spec.dataset_spec()?.load(spec.seed)?;
     // test_fraction 0: no held-out data; "test" figures are then on the training set (probes).
     let mut split = if spec.test_fraction == 0.0 {
-        Split { test: ds.clone(), train: ds }
+        Split { test: ds.clone(), train: ds, standardization: None }
     } else {
         data::split(ds, spec.test_fraction, spec.seed)?
     };
@@ -258,6 +261,7 @@ impl<F: Real> Trainer<F> {
             step: 0,
             tracker: Tracker::default(),
             last_train: BatchLoss::default(),
+            input_map: split.standardization,
         };
         t.order.shrink_to_fit();
         Ok(t)
@@ -281,6 +285,86 @@ impl<F: Real> Trainer<F> {
     /// Mean squared input component of the training split: the q_in of mean-field theory.
     pub fn input_second_moment(&self) -> f64 {
         moments(self.train_x.as_slice().expect("contiguous")).sumsq / self.train_x.len().max(1) as f64
+    }
+
+    /// A copy of everything the next step depends on that the spec does not fix.
+    pub fn state(&self) -> TrainState<F> {
+        let layers = self
+            .net
+            .layers
+            .iter()
+            .zip(self.slots_w.iter().zip(&self.slots_b))
+            .map(|(l, (sw, sb))| {
+                let ((m_w, v_w), (m_b, v_b)) = (sw.moments(), sb.moments());
+                LayerState {
+                    rows: l.w.nrows(),
+                    cols: l.w.ncols(),
+                    w: l.w.as_slice().expect("contiguous").to_vec(),
+                    b: l.b.to_vec(),
+                    m_w: m_w.to_vec(),
+                    v_w: v_w.to_vec(),
+                    m_b: m_b.to_vec(),
+                    v_b: v_b.to_vec(),
+                }
+            })
+            .collect();
+        TrainState {
+            step: self.step,
+            layers,
+            order: self.order.clone(),
+            cursor: self.cursor,
+            shuffle_pos: self.shuffle.get_word_pos(),
+            last_train: self.last_train,
+            tracker: self.tracker.clone(),
+        }
+    }
+
+    /// Continues from `state`, taken by [`Self::state`] of a trainer of the same spec (the
+    /// optimizer and its settings may differ when they keep the same moments: a fork).
+    /// Nothing changes unless the whole state fits this trainer's network.
+    pub fn restore(&mut self, state: TrainState<F>) -> Result<(), CheckpointError> {
+        let mismatch = |m: String| Err(CheckpointError::Mismatch(m));
+        if state.layers.len() != self.net.layers.len() {
+            return mismatch(format!("{} layers, the job's network has {}", state.layers.len(), self.net.layers.len()));
+        }
+        for (i, (s, l)) in state.layers.iter().zip(&self.net.layers).enumerate() {
+            let (rows, cols) = l.w.dim();
+            if (s.rows, s.cols, s.w.len(), s.b.len()) != (rows, cols, rows * cols, cols) {
+                return mismatch(format!("layer {i} is {}x{}, the job's is {rows}x{cols}", s.rows, s.cols));
+            }
+            let (sw, sb) = (&self.slots_w[i], &self.slots_b[i]);
+            if (s.m_w.len(), s.v_w.len(), s.m_b.len(), s.v_b.len())
+                != (sw.moments().0.len(), sw.moments().1.len(), sb.moments().0.len(), sb.moments().1.len())
+            {
+                return mismatch(format!(
+                    "layer {i}'s optimizer moments are not those of optimizer {}",
+                    self.spec.optimizer
+                ));
+            }
+        }
+        let n = self.order.len();
+        let mut seen = vec![false; n];
+        if state.order.len() != n || state.order.iter().any(|&i| i >= n || std::mem::replace(&mut seen[i], true)) {
+            return mismatch(format!("the data order is not a permutation of the {n} training examples"));
+        }
+        if state.cursor > n || state.step > self.spec.steps {
+            return mismatch(format!("step {} or data position {} is past the job's end", state.step, state.cursor));
+        }
+        for (i, s) in state.layers.into_iter().enumerate() {
+            let layer = &mut self.net.layers[i];
+            layer.w.as_slice_mut().expect("contiguous").copy_from_slice(&s.w);
+            layer.b.as_slice_mut().expect("contiguous").copy_from_slice(&s.b);
+            self.slots_w[i].set_moments(s.m_w, s.v_w).map_err(CheckpointError::Mismatch)?;
+            self.slots_b[i].set_moments(s.m_b, s.v_b).map_err(CheckpointError::Mismatch)?;
+        }
+        self.order = state.order;
+        self.cursor = state.cursor;
+        self.shuffle = stream(self.spec.seed, Purpose::Shuffle);
+        self.shuffle.set_word_pos(state.shuffle_pos);
+        self.step = state.step;
+        self.last_train = state.last_train;
+        self.tracker = state.tracker;
+        Ok(())
     }
 
     fn next_batch(&mut self) {
@@ -480,6 +564,38 @@ impl<F: Real> Trainer<F> {
         EvalRecord { step: self.step, test_loss: total.loss(), test_accuracy: total.accuracy() }
     }
 
+    /// How a raw example becomes the network's input: the training split's standardization,
+    /// or None when the spec does not standardize.
+    pub fn input_map(&self) -> Option<&Standardization> {
+        self.input_map.as_ref()
+    }
+
+    /// The network's outputs at the current parameters for raw examples (one a row, mapped
+    /// as the training data was).
+    pub fn predict(&self, raw: &Array2<f32>) -> Result<Array2<F>, FieldError> {
+        let dim = self.train_x.ncols();
+        if raw.ncols() != dim {
+            return Err(FieldError::new(
+                "inputs",
+                format!("rows of {} values; the job's inputs have {dim}", raw.ncols()),
+            ));
+        }
+        let mut x = raw.clone();
+        if let Some(map) = &self.input_map {
+            map.apply(&mut x);
+        }
+        let outputs = self.net.layers.last().map_or(dim, |l| l.fan_out());
+        let mut out = Array2::zeros((x.nrows(), outputs));
+        for start in (0..x.nrows()).step_by(EVAL_CHUNK) {
+            let end = (start + EVAL_CHUNK).min(x.nrows());
+            let mut pass = Pass::new(&self.net, end - start);
+            pass.x.assign(&x.slice_axis(Axis(0), (start..end).into()).mapv(|v| F::of(v as f64)));
+            pass.forward(&self.net, false);
+            out.slice_axis_mut(Axis(0), (start..end).into()).assign(&pass.output());
+        }
+        Ok(out)
+    }
+
     /// The share of the most frequent class in the test split: the accuracy of always guessing.
     pub fn chance_accuracy(&self) -> f64 {
         let mut counts = vec![0usize; self.classes];
@@ -503,10 +619,16 @@ impl<F: Real> Trainer<F> {
 
     /// Runs to the end (or to the first non-finite value, if the spec says so), evaluating at
     /// step 0, every `eval_every` steps and at the end. `on_event` returning false stops early.
-    pub fn run(&mut self, mut on_event: impl FnMut(Event<'_>) -> bool) -> Summary {
-        let mut last_eval = self.evaluate();
-        if !on_event(Event::Eval(&last_eval)) {
-            return self.summary(&last_eval);
+    /// A trainer restored from a checkpoint goes on from its step (its evaluation there was
+    /// reported before the checkpoint).
+    pub fn run(&mut self, mut on_event: impl FnMut(Event<'_, F>) -> bool) -> Summary {
+        let mut last_eval = None;
+        if self.step == 0 {
+            let eval = self.evaluate();
+            last_eval = Some(eval);
+            if !on_event(Event::Eval(&eval)) {
+                return self.summary(&eval);
+            }
         }
         while !self.finished() {
             let rec = self.step();
@@ -514,18 +636,23 @@ impl<F: Real> Trainer<F> {
             let stop_nonfinite = self.spec.stop_on_nonfinite && self.saw_nonfinite();
             let due = self.spec.eval_every > 0 && self.step.is_multiple_of(self.spec.eval_every);
             if due || self.finished() || stop_nonfinite || !go_on {
-                last_eval = self.evaluate();
-                on_event(Event::Eval(&last_eval));
+                let eval = self.evaluate();
+                last_eval = Some(eval);
+                on_event(Event::Eval(&eval));
             }
-            if stop_nonfinite || !go_on {
+            if stop_nonfinite || !go_on || !on_event(Event::Settled(self)) {
                 break;
             }
         }
+        let last_eval = last_eval.unwrap_or_else(|| self.evaluate());
         self.summary(&last_eval)
     }
 }
 
-pub enum Event<'a> {
+pub enum Event<'a, F: Real> {
     Step(&'a StepRecord),
     Eval(&'a EvalRecord),
+    /// A step and its evaluation are reported: the trainer's state is one a run can resume
+    /// from ([`Trainer::state`]).
+    Settled(&'a Trainer<F>),
 }

@@ -15,6 +15,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::checkpoint::{CheckpointError, Dec, Enc};
 use super::spec::FieldError;
 use super::stats::LayerStats;
 
@@ -245,6 +246,36 @@ fn median_of_last_quarter(v: &[f64]) -> Option<f64> {
 }
 
 impl Tracker {
+    /// Writes the tracker into a checkpoint (`engine::checkpoint`).
+    pub(crate) fn save(&self, e: &mut Enc) {
+        e.f64s(&self.ratios);
+        e.f64s(&self.worst_dead);
+        e.opt_f64(self.initial_max_norm);
+        e.f64(self.growth);
+        e.opt_f64(self.nonfinite_at.map(f64::from_bits));
+        e.opt_f64(self.forward_at_init.map(|f| f.ratio));
+        if let Some(f) = self.forward_at_init {
+            e.u64(f.layers as u64);
+            e.f64(f.err_ratio);
+        }
+        e.f64s(&self.forward_ratios);
+    }
+
+    /// Reads what [`Self::save`] wrote.
+    pub(crate) fn load(d: &mut Dec<'_>) -> Result<Self, CheckpointError> {
+        let ratios = d.f64s()?;
+        let worst_dead = d.f64s()?;
+        let initial_max_norm = d.opt_f64()?;
+        let growth = d.f64()?;
+        let nonfinite_at = d.opt_f64()?.map(f64::to_bits);
+        let forward_at_init = match d.opt_f64()? {
+            Some(ratio) => Some(Forward { ratio, layers: d.len()?, err_ratio: d.f64()? }),
+            None => None,
+        };
+        let forward_ratios = d.f64s()?;
+        Ok(Tracker { ratios, worst_dead, initial_max_norm, growth, nonfinite_at, forward_at_init, forward_ratios })
+    }
+
     pub fn observe(&mut self, step: u64, layers: &[LayerStats], loss: f64) {
         let nonfinite = !loss.is_finite() || layers.iter().any(|l| l.nonfinite > 0 || !l.grad_norm.is_finite());
         if nonfinite && self.nonfinite_at.is_none() {

@@ -3,6 +3,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tracing::{info, info_span, warn};
@@ -10,6 +11,7 @@ use tracing::{info, info_span, warn};
 use super::live::LiveJob;
 use super::model::{JobRecord, JobState, JobSummary, MeanFieldSummary};
 use super::writer::WriterMsg;
+use crate::engine::checkpoint::TrainState;
 use crate::engine::meanfield::{FixedPoint, Prediction, Regime};
 use crate::engine::spec::JobSpec;
 use crate::engine::theory;
@@ -17,10 +19,13 @@ use crate::engine::train::{Event, Trainer};
 
 /// `admit` checks the spec again just before its data is read (the data policy may have changed
 /// since it was queued, or a file under it); a refusal fails the job with its message.
+/// `resume` is the checkpoint a job claimed again goes on from (`JobRecord::resumed_from`), or
+/// why it could not be read (which fails the job).
 pub fn execute<E: std::fmt::Display>(
     job: Arc<LiveJob>,
     record: JobRecord,
     tx: mpsc::Sender<WriterMsg>,
+    resume: Option<Result<Vec<u8>, String>>,
     admit: impl FnOnce(&JobSpec) -> Result<(), E>,
 ) {
     let span = info_span!("job", job = %record.id);
@@ -28,7 +33,7 @@ pub fn execute<E: std::fmt::Display>(
     info!(activation = %record.spec.activation, depth = record.spec.depth(), steps = record.spec.steps, "job started");
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         admit(&record.spec).map_err(|e| e.to_string())?;
-        train(&job, &record, &tx)
+        train(&job, &record, &tx, resume)
     }));
     let (state, summary, error) = match outcome {
         Ok(Ok((state, summary))) => (state, Some(Box::new(summary)), job.failure()),
@@ -54,13 +59,25 @@ pub fn execute<E: std::fmt::Display>(
     let _ = tx.blocking_send(WriterMsg::Finish { job: record.id, attempt: job.attempt, state, summary, error });
 }
 
-fn train(job: &LiveJob, record: &JobRecord, tx: &mpsc::Sender<WriterMsg>) -> Result<(JobState, JobSummary), String> {
+fn train(
+    job: &LiveJob,
+    record: &JobRecord,
+    tx: &mpsc::Sender<WriterMsg>,
+    resume: Option<Result<Vec<u8>, String>>,
+) -> Result<(JobState, JobSummary), String> {
     let spec = &record.spec;
     let mut trainer = Trainer::<f32>::new(spec).map_err(|e| e.to_string())?;
+    if let Some(data) = resume {
+        let at = record.resumed_from.unwrap_or_default();
+        data.and_then(|d| TrainState::decode(&d).and_then(|state| trainer.restore(state)).map_err(|e| e.to_string()))
+            .map_err(|e| format!("cannot resume from the checkpoint at step {at}: {e}"))?;
+        info!(step = at, "job resumed from its checkpoint");
+    }
     let dim = trainer.net().dims()[0];
     let mean_field = theory::for_spec(spec, dim, trainer.input_second_moment()).ok().map(|p| summarize(&p, spec));
     let mut writer_gone = false;
     let steps = metrics::counter!(super::metrics::TRAINING_STEPS);
+    let mut due = Due::new(spec, trainer.steps_done());
     let run = trainer.run(|event| {
         if let Event::Step(_) = event {
             steps.increment(1);
@@ -69,6 +86,14 @@ fn train(job: &LiveJob, record: &JobRecord, tx: &mpsc::Sender<WriterMsg>) -> Res
             Event::Step(r) if r.layers.is_empty() => None,
             Event::Step(r) => Some(WriterMsg::Step(record.id, r.clone())),
             Event::Eval(e) => Some(WriterMsg::Eval(record.id, *e)),
+            // The state is copied here, on the training thread, and written by the writer.
+            Event::Settled(t) => due.checkpoint(t.steps_done(), t.finished()).then(|| WriterMsg::Checkpoint {
+                job: record.id,
+                attempt: job.attempt,
+                step: t.steps_done(),
+                data: t.state().encode(),
+                keep: spec.checkpoint_keep,
+            }),
         };
         if let Some(msg) = msg
             && tx.blocking_send(msg).is_err()
@@ -80,8 +105,48 @@ fn train(job: &LiveJob, record: &JobRecord, tx: &mpsc::Sender<WriterMsg>) -> Res
     if writer_gone {
         return Err("server shutting down".into());
     }
+    // A job that keeps its checkpoints keeps its trained state too: what export and fork read.
+    if spec.keep_checkpoints && due.last_step != trainer.steps_done() && !job.is_lost() {
+        let msg = WriterMsg::Checkpoint {
+            job: record.id,
+            attempt: job.attempt,
+            step: trainer.steps_done(),
+            data: trainer.state().encode(),
+            keep: spec.checkpoint_keep,
+        };
+        if tx.blocking_send(msg).is_err() {
+            return Err("server shutting down".into());
+        }
+    }
     let state = if job.cancelled() { JobState::Cancelled } else { JobState::Succeeded };
     Ok((state, JobSummary { run, mean_field }))
+}
+
+/// When a job's next checkpoint is due: `checkpoint_every_steps` steps or
+/// `checkpoint_every_seconds` after the last one (or the job's start here), never at its end
+/// (a job ended needs none to go on; one that keeps its checkpoints stores its end after `run`).
+struct Due {
+    every_steps: u64,
+    every: Option<Duration>,
+    last_step: u64,
+    last_time: Instant,
+}
+
+impl Due {
+    fn new(spec: &JobSpec, step: u64) -> Self {
+        let every =
+            (spec.checkpoint_every_seconds > 0.0).then(|| Duration::from_secs_f64(spec.checkpoint_every_seconds));
+        Due { every_steps: spec.checkpoint_every_steps, every, last_step: step, last_time: Instant::now() }
+    }
+
+    fn checkpoint(&mut self, step: u64, finished: bool) -> bool {
+        let by_steps = self.every_steps > 0 && step - self.last_step >= self.every_steps;
+        let due = !finished && (by_steps || self.every.is_some_and(|d| self.last_time.elapsed() >= d));
+        if due {
+            (self.last_step, self.last_time) = (step, Instant::now());
+        }
+        due
+    }
 }
 
 fn summarize(p: &Prediction, spec: &JobSpec) -> MeanFieldSummary {

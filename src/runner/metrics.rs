@@ -17,6 +17,8 @@ pub const JOBS_CLAIMED: &str = "gradlab_jobs_claimed_total";
 pub const LEASES_RENEWED: &str = "gradlab_leases_renewed_total";
 pub const LEASES_LOST: &str = "gradlab_leases_lost_total";
 pub const NOTIFY_LAG: &str = "gradlab_notify_lag_seconds";
+pub const CHECKPOINTS: &str = "gradlab_checkpoints_total";
+pub const CHECKPOINT_WRITE: &str = "gradlab_checkpoint_write_seconds";
 
 /// How often the per-state job counts are read from the store.
 pub const JOB_COUNTS_EVERY: Duration = Duration::from_secs(5);
@@ -30,6 +32,8 @@ pub fn describe() {
     describe_counter!(JOBS_CLAIMED, "Jobs this server's workers claimed (queued, or left by a worker that stopped).");
     describe_counter!(LEASES_RENEWED, "Job leases this server renewed.");
     describe_counter!(LEASES_LOST, "Jobs this server stopped because another worker holds them now.");
+    describe_counter!(CHECKPOINTS, "Checkpoints this server stored.");
+    describe_histogram!(CHECKPOINT_WRITE, metrics::Unit::Seconds, "Time to store one checkpoint.");
     describe_histogram!(
         NOTIFY_LAG,
         metrics::Unit::Seconds,

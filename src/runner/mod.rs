@@ -7,6 +7,7 @@
 pub mod data_policy;
 mod downsample;
 mod exec;
+pub mod export;
 pub mod filter;
 pub mod histograms;
 pub mod history;
@@ -19,6 +20,7 @@ pub mod model;
 pub mod sweep;
 mod sweep_ops;
 mod sweep_watch;
+pub mod trained;
 mod watch;
 pub mod when;
 mod writer;
@@ -474,12 +476,35 @@ impl Runner {
             }
             let live = inner.registry.insert(record.id, attempt);
             inner.registry.publish(record.id, LiveEvent::State(Arc::new(record.clone())));
+            // Only a job claimed again after its worker stopped has one: rare, so read here.
+            let resume = match record.resumed_from {
+                Some(step) => Some(self.read_checkpoint(record.id, step).await),
+                None => None,
+            };
             let tx = inner.writer.clone();
             let (data, max_bytes) = (inner.data.clone(), inner.limits.max_dataset_bytes);
             inner.pool.spawn(move || {
-                exec::execute(live, record, tx, |spec| data.check(&spec.dataset_spec()?, max_bytes));
+                exec::execute(live, record, tx, resume, |spec| data.check(&spec.dataset_spec()?, max_bytes));
                 drop(permit);
             });
+        }
+    }
+
+    /// The checkpoint a claimed job goes on from, read again while the database is unreachable
+    /// (the job's lease is renewed meanwhile); an error fails the job.
+    async fn read_checkpoint(&self, id: JobId, step: u64) -> Result<Vec<u8>, String> {
+        let mut wait = std::time::Duration::from_millis(100);
+        loop {
+            match self.inner.store.read_checkpoint(id, step).await {
+                Ok(Some(data)) => return Ok(data),
+                Ok(None) => return Err(format!("its checkpoint at step {step} is gone")),
+                Err(StoreError::Unavailable(e)) if !self.inner.stopping.is_cancelled() => {
+                    warn!(job = %id, error = %e, "cannot read the job's checkpoint; trying again in {wait:?}");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(5));
+                }
+                Err(e) => return Err(format!("reading its checkpoint at step {step}: {e}")),
+            }
         }
     }
 

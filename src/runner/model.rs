@@ -123,6 +123,8 @@ pub struct JobRecord {
     pub owner: Option<String>,
     /// Claims so far: 1 once started, more when a worker died and another took the job over.
     pub attempt: u64,
+    /// The checkpoint's step the latest claim went on from; None when it started at step 0.
+    pub resumed_from: Option<u64>,
 }
 
 impl JobRecord {
@@ -396,6 +398,14 @@ pub struct Claim {
     pub attempt: u64,
 }
 
+/// A stored checkpoint of a job: its step, size and when it was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct CheckpointInfo {
+    pub step: u64,
+    pub bytes: u64,
+    pub created_ms: i64,
+}
+
 /// What renewing a worker's leases found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LeaseReport {
@@ -475,9 +485,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(Vec<JobRecord>, Option<String>), StoreError>;
     /// Claims the job to train next for worker `owner`, for `lease`: the oldest queued job, or
     /// else the oldest running one whose lease has ended (its worker stopped renewing it). The
-    /// job becomes running under `owner` with its attempt increased; a job claimed again loses
-    /// the history its last attempt stored (it runs again from step 0), in the same
-    /// transaction. Two workers never claim the same attempt. None: nothing to claim.
+    /// job becomes running under `owner` with its attempt increased. A job claimed again goes on
+    /// from its newest checkpoint (`JobRecord::resumed_from`): the history its last attempt
+    /// stored after that step goes, in the same transaction; without a checkpoint it all goes
+    /// and the job runs again from step 0. Two workers never claim the same attempt. None: nothing to claim.
     async fn claim_next(&self, owner: &str, lease: std::time::Duration) -> Result<Option<Claim>, StoreError>;
     /// Extends `owner`'s leases on these (job, attempt) claims to `lease` from now.
     async fn renew_leases(
@@ -504,6 +515,22 @@ pub trait Store: Send + Sync + 'static {
         summary: Option<&JobSummary>,
         error: Option<&str>,
     ) -> Result<(), StoreError>;
+    /// Stores a claimed job's training state after `step` steps (`engine::checkpoint`), its
+    /// history up to that step being stored already, and keeps only the newest `keep` of its
+    /// checkpoints; in one transaction, so a crash leaves the previous ones whole. `LeaseLost`
+    /// unless the job is still running under `attempt`.
+    async fn save_checkpoint(
+        &self,
+        id: JobId,
+        attempt: u64,
+        step: u64,
+        data: &[u8],
+        keep: u32,
+    ) -> Result<(), StoreError>;
+    /// The bytes of job `id`'s checkpoint at `step`, if it is stored.
+    async fn read_checkpoint(&self, id: JobId, step: u64) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Job `id`'s stored checkpoints, oldest first (`NotFound` for an unknown job).
+    async fn checkpoints(&self, id: JobId) -> Result<Vec<CheckpointInfo>, StoreError>;
     /// Back to queued with no history, from any state (how a failed or cancelled job is
     /// retried).
     async fn requeue(&self, id: JobId) -> Result<(), StoreError>;

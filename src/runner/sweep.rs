@@ -1513,6 +1513,7 @@ mod tests {
             error: None,
             owner: None,
             attempt: 1,
+            resumed_from: None,
         }
     }
 

@@ -35,6 +35,15 @@ pub enum WriterMsg {
         summary: Option<Box<JobSummary>>,
         error: Option<String>,
     },
+    /// The job's training state after `step` steps; stored after everything sent before it (its
+    /// history up to `step`), fenced by the claim like its history.
+    Checkpoint {
+        job: JobId,
+        attempt: u64,
+        step: u64,
+        data: Vec<u8>,
+        keep: u32,
+    },
     /// Answered once everything sent before it is stored (tests, shutdown).
     Sync(oneshot::Sender<()>),
 }
@@ -192,6 +201,12 @@ async fn flush(
             WriterMsg::Finish { job, attempt, state, summary, error } => {
                 finish(store, registry, Finish { job, attempt, state, summary, error }, unrecorded).await
             }
+            // Not after a failed write of its steps (the history would end before it).
+            WriterMsg::Checkpoint { job, .. }
+                if registry.get(job).is_some_and(|l| l.failure().is_some() || l.is_lost()) => {}
+            WriterMsg::Checkpoint { job, attempt, step, data, keep } => {
+                checkpoint(store, registry, job, attempt, step, &data, keep, set_healthy).await
+            }
             WriterMsg::Sync(done) => {
                 let _ = done.send(());
             }
@@ -222,6 +237,52 @@ async fn append(
             other => {
                 set_healthy(true);
                 return other;
+            }
+        }
+    }
+}
+
+/// Stores a checkpoint, trying again while the database is unreachable. One that cannot be
+/// stored costs nothing but the time to redo its steps after a crash: the job goes on.
+#[allow(clippy::too_many_arguments)]
+async fn checkpoint(
+    store: &dyn Store,
+    registry: &Registry,
+    job: JobId,
+    attempt: u64,
+    step: u64,
+    data: &[u8],
+    keep: u32,
+    set_healthy: &impl Fn(bool),
+) {
+    let mut wait = RETRY_FIRST;
+    loop {
+        let started = std::time::Instant::now();
+        let stored = store.save_checkpoint(job, attempt, step, data, keep).await;
+        metrics::histogram!(super::metrics::CHECKPOINT_WRITE).record(started.elapsed().as_secs_f64());
+        match stored {
+            Err(StoreError::Unavailable(e)) => {
+                warn!(error = %e, "the database is unreachable; writing the checkpoint again in {wait:?}");
+                set_healthy(false);
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(RETRY_MAX);
+            }
+            Err(StoreError::LeaseLost(_)) => {
+                set_healthy(true);
+                if let Some(live) = registry.get(job) {
+                    live.lose();
+                }
+                return;
+            }
+            Err(e) => {
+                set_healthy(true);
+                error!(job = %job, step, error = %e, "storing a checkpoint failed; the job goes on");
+                return;
+            }
+            Ok(()) => {
+                set_healthy(true);
+                metrics::counter!(super::metrics::CHECKPOINTS).increment(1);
+                return;
             }
         }
     }

@@ -23,6 +23,7 @@ pub fn sqlite() -> Migrator {
         migration(3, "claims", include_str!("../../migrations/sqlite/0003_claims.sql")),
         migration(4, "deletes", include_str!("../../migrations/sqlite/0004_deletes.sql")),
         migration(5, "results", include_str!("../../migrations/sqlite/0005_results.sql")),
+        migration(6, "checkpoints", include_str!("../../migrations/sqlite/0006_checkpoints.sql")),
     ])
 }
 
@@ -31,6 +32,7 @@ pub fn postgres() -> Migrator {
         migration(1, "init", include_str!("../../migrations/postgres/0001_init.sql")),
         migration(2, "precompressed", include_str!("../../migrations/postgres/0002_precompressed.sql")),
         migration(3, "results", include_str!("../../migrations/postgres/0003_results.sql")),
+        migration(4, "checkpoints", include_str!("../../migrations/postgres/0004_checkpoints.sql")),
     ])
 }
 

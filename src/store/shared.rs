@@ -22,8 +22,7 @@ pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 1000;
 
 /// The columns of a job's row that [`job_from_row`] reads, in a SELECT.
-pub const JOB_COLUMNS: &str =
-    "id, sweep_id, spec, state, steps_done, created_ms, started_ms, finished_ms, summary, error, owner, attempt";
+pub const JOB_COLUMNS: &str = "id, sweep_id, spec, state, steps_done, created_ms, started_ms, finished_ms, summary, error, owner, attempt, resumed_from";
 
 impl From<sqlx::Error> for StoreError {
     /// Errors that say the database cannot be reached now (the connection was refused, lost or
@@ -124,6 +123,9 @@ where
         error: col(row, "error", id)?,
         owner: col(row, "owner", id)?,
         attempt: unsigned(id, "attempt", col(row, "attempt", id)?)?,
+        resumed_from: col::<_, Option<i64>>(row, "resumed_from", id)?
+            .map(|s| unsigned(id, "resumed_from", s))
+            .transpose()?,
     })
 }
 
@@ -432,6 +434,7 @@ pub fn queued_job(id: JobId, sweep_id: Option<i64>, spec: &JobSpec, created_ms: 
         error: None,
         owner: None,
         attempt: 0,
+        resumed_from: None,
     }
 }
 

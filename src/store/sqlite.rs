@@ -8,6 +8,7 @@ use sqlx::AssertSqlSafe;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+use super::checkpoints::sqlite as checkpoints;
 use super::codec::encode_histograms;
 use super::list::{self, sorted_page_of};
 use super::shared::{self, ChunkWrite, JOB_COLUMNS, clamp_i64, corrupt, job_from_row, now_ms, step_i64};
@@ -17,8 +18,8 @@ use crate::engine::stats::Histogram;
 use crate::engine::train::EvalRecord;
 use crate::runner::sweep::SweepSpec;
 use crate::runner::{
-    Claim, HistoryMeta, JobFilter, JobId, JobRecord, JobState, JobSummary, JobUpdate, LeaseReport, MetricBatch, Order,
-    PageRequest, SeriesRows, StateCounts, Store, StoreError, SweepId, SweepRecord,
+    CheckpointInfo, Claim, HistoryMeta, JobFilter, JobId, JobRecord, JobState, JobSummary, JobUpdate, LeaseReport,
+    MetricBatch, Order, PageRequest, SeriesRows, StateCounts, Store, StoreError, SweepId, SweepRecord,
 };
 
 /// Chunks of one series whose steps may fall in `[?3, ?4]`: from the last chunk starting at or
@@ -261,13 +262,16 @@ async fn keep_id_floor(conn: &mut SqliteConnection, table: &'static str) -> Resu
 
 /// Deletes a job's stored history and resets its progress (inside the caller's transaction).
 async fn clear_history(conn: &mut SqliteConnection, id: JobId) -> Result<(), StoreError> {
-    for table in ["chunks", "histograms", "evals"] {
+    for table in ["chunks", "histograms", "evals", "checkpoints"] {
         sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE job_id = ?")))
             .bind(id.0)
             .execute(&mut *conn)
             .await?;
     }
-    sqlx::query("UPDATE jobs SET steps_done = 0, n_layers = NULL WHERE id = ?").bind(id.0).execute(&mut *conn).await?;
+    sqlx::query("UPDATE jobs SET steps_done = 0, n_layers = NULL, resumed_from = NULL WHERE id = ?")
+        .bind(id.0)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -364,7 +368,10 @@ impl Store for SqliteStore {
         .await?;
         let Some((id, state)) = next else { return Ok(None) };
         if state == "running" {
-            clear_history(&mut tx, JobId(id)).await?;
+            match checkpoints::newest(&mut tx, JobId(id)).await? {
+                Some(step) => checkpoints::cut_history(&mut tx, JobId(id), step).await?,
+                None => clear_history(&mut tx, JobId(id)).await?,
+            }
         }
         sqlx::query(
             "UPDATE jobs SET state = 'running', owner = ?, attempt = attempt + 1, lease_until_ms = ?, \
@@ -475,8 +482,36 @@ impl Store for SqliteStore {
         .bind(id.0)
         .execute(&mut *tx)
         .await?;
+        checkpoints::drop_unless_kept(&mut tx, id).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn save_checkpoint(
+        &self,
+        id: JobId,
+        attempt: u64,
+        step: u64,
+        data: &[u8],
+        keep: u32,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        if state_and_attempt(&mut tx, id).await? != (JobState::Running, attempt) {
+            return Err(StoreError::LeaseLost(id));
+        }
+        checkpoints::save(&mut tx, id, step, now_ms(), data, keep).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn read_checkpoint(&self, id: JobId, step: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        checkpoints::read(&mut *self.reader.acquire().await?, id, step).await
+    }
+
+    async fn checkpoints(&self, id: JobId) -> Result<Vec<CheckpointInfo>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        job_meta(&mut conn, id).await?;
+        checkpoints::list(&mut conn, id).await
     }
 
     /// Allowed from any state: also how a failed or cancelled job is retried.

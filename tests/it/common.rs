@@ -166,6 +166,12 @@ pub fn ok(out: &std::process::Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
+/// The stderr of a run that must have failed.
+pub fn failed(out: &std::process::Output) -> String {
+    assert!(!out.status.success(), "expected a failure: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// A `gradlab serve` process on a free loopback port.
 pub struct ServeProcess {
     pub child: std::process::Child,

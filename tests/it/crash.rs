@@ -1,7 +1,8 @@
 //! A server killed with SIGKILL in the middle of running jobs loses nothing acknowledged: on
 //! restart, finished jobs and acknowledged state changes are intact, and the jobs that were
-//! running or queued run again from step 0 (no checkpoints) to the same bits as an
-//! uninterrupted run, with no duplicated or missing steps in their history.
+//! running or queued go on from their newest checkpoint (or run again from step 0 without one)
+//! to the same bits as an uninterrupted run, with no duplicated or missing steps in their
+//! history.
 
 use crate::common::{Client, connect_retrying, spawn_serve, state, wait_for};
 use gradlab::api::pb::{self, JobState};
@@ -134,6 +135,68 @@ async fn sigterm_stops_promptly_and_the_next_server_finishes_the_job() {
     let j = wait_for(&mut client, id, done).await;
     assert_eq!(state(&j), JobState::Succeeded);
     assert_eq!(j.steps_done, 10_000);
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+}
+
+/// A job killed twice goes on each time from its newest checkpoint, not from step 0, and ends
+/// with the bits of a run that was never interrupted (and never checkpointed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_job_goes_on_from_its_newest_checkpoint_to_the_same_bits() {
+    const STEPS: u64 = 20_000;
+    const EVERY: u64 = 2_000;
+    let spec = |every_steps: u64| pb::JobSpec {
+        width: Some(128),
+        steps: Some(STEPS),
+        optimizer: "adam".into(),
+        lr: Some(1e-3),
+        checkpoint_every_steps: Some(every_steps),
+        checkpoint_every_seconds: Some(0.0),
+        ..job(11)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("resume.db");
+    let mut server = spawn_serve(&db, &[]);
+    let mut client = connect_retrying(&server.url).await;
+    let id = client.submit_job(spec(EVERY)).await.unwrap().into_inner().id;
+
+    let mut resumed_from = 0;
+    for kill in 1..=2 {
+        // Killed at least two checkpoints after the last start, so one is certain to be stored.
+        let killed_at = wait_for(&mut client, id, |j| j.steps_done > resumed_from + 2 * EVERY + 500).await;
+        assert_eq!(state(&killed_at), JobState::Running, "kill {kill}: {killed_at:?}");
+        let stored = killed_at.checkpoints.iter().map(|c| c.step).max();
+        server.child.kill().expect("SIGKILL the server");
+        server.child.wait().unwrap();
+
+        server = spawn_serve(&db, &[]);
+        client = connect_retrying(&server.url).await;
+        let again = wait_for(&mut client, id, |j| j.attempt == kill + 1).await;
+        let from = again.resumed_from.expect("goes on from a checkpoint");
+        assert!(from % EVERY == 0 && from > resumed_from && from < killed_at.steps_done + EVERY, "{from}");
+        assert!(stored.is_none_or(|s| from >= s), "the newest checkpoint ({stored:?}) is the one used, not {from}");
+        assert!(again.checkpoints.iter().all(|c| c.step <= from), "{:?}", again.checkpoints);
+        resumed_from = from;
+    }
+    let resumed = wait_for(&mut client, id, done).await;
+    assert_eq!(state(&resumed), JobState::Succeeded, "{resumed:?}");
+    assert_eq!((resumed.attempt, resumed.resumed_from), (3, Some(resumed_from)));
+    assert!(resumed.checkpoints.is_empty(), "checkpoints go when the job ends: {:?}", resumed.checkpoints);
+
+    let twin = client.submit_job(spec(0)).await.unwrap().into_inner().id;
+    let twin = wait_for(&mut client, twin, done).await;
+    let (a, b) = (resumed.summary.as_ref().unwrap(), twin.summary.as_ref().unwrap());
+    assert_eq!(
+        (a.test_loss.to_bits(), a.train_loss.to_bits(), a.test_accuracy.to_bits(), a.verdict),
+        (b.test_loss.to_bits(), b.train_loss.to_bits(), b.test_accuracy.to_bits(), b.verdict)
+    );
+    let (ha, hb) = (history(&mut client, id).await, history(&mut client, twin.id).await);
+    assert_eq!(bits(&ha), bits(&hb), "the resumed job and its uninterrupted twin differ");
+    assert_eq!(ha.evals, hb.evals);
+    let want: Vec<u64> = (0..STEPS).step_by(10).chain([STEPS - 1]).collect();
+    for s in &ha.series {
+        assert_eq!(s.steps, want, "layer {:?} {}", s.layer, s.metric);
+    }
     server.child.kill().unwrap();
     server.child.wait().unwrap();
 }

@@ -22,6 +22,7 @@ fn fingerprint<F: Real>(spec: &JobSpec) -> (Vec<u64>, Summary) {
                 }
             }
             Event::Eval(e) => bits.extend([e.step, e.test_loss.to_bits(), e.test_accuracy.to_bits()]),
+            Event::Settled(_) => {}
         }
         true
     });

@@ -8,6 +8,7 @@
 
 mod common;
 
+mod checkpoints;
 mod cli;
 mod cli_conventions;
 mod cli_probe;

@@ -9,12 +9,7 @@ use gradlab::api::server::ServeOptions;
 use gradlab::runner::RunnerConfig;
 use tonic::Code;
 
-use crate::common::{TestServer, gradlab, ok, small_job, state, wait_for};
-
-fn failed(out: &std::process::Output) -> String {
-    assert!(!out.status.success(), "expected a failure: {}", String::from_utf8_lossy(&out.stdout));
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use crate::common::{TestServer, failed, gradlab, ok, small_job, state, wait_for};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rm_deletes_finished_jobs_and_refuses_active_ones_unless_told_to_cancel() {

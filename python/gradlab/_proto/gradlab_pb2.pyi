@@ -34,6 +34,12 @@ class SweepState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SWEEP_STATE_SUCCEEDED: _ClassVar[SweepState]
     SWEEP_STATE_FAILED: _ClassVar[SweepState]
     SWEEP_STATE_CANCELLED: _ClassVar[SweepState]
+
+class WeightsFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    WEIGHTS_FORMAT_UNSPECIFIED: _ClassVar[WeightsFormat]
+    WEIGHTS_FORMAT_SAFETENSORS: _ClassVar[WeightsFormat]
+    WEIGHTS_FORMAT_NPZ: _ClassVar[WeightsFormat]
 JOB_STATE_UNSPECIFIED: JobState
 JOB_STATE_QUEUED: JobState
 JOB_STATE_RUNNING: JobState
@@ -53,9 +59,12 @@ SWEEP_STATE_RUNNING: SweepState
 SWEEP_STATE_SUCCEEDED: SweepState
 SWEEP_STATE_FAILED: SweepState
 SWEEP_STATE_CANCELLED: SweepState
+WEIGHTS_FORMAT_UNSPECIFIED: WeightsFormat
+WEIGHTS_FORMAT_SAFETENSORS: WeightsFormat
+WEIGHTS_FORMAT_NPZ: WeightsFormat
 
 class JobSpec(_message.Message):
-    __slots__ = ("name", "labels", "activation", "output_activation", "hidden", "depth", "width", "init", "sigma_w", "sigma_b", "loss", "optimizer", "lr", "schedule", "weight_decay", "clip_norm", "batch", "steps", "eval_every", "dataset", "test_fraction", "standardize", "seed", "record_every", "histogram_every", "stop_on_nonfinite", "thresholds")
+    __slots__ = ("name", "labels", "activation", "output_activation", "hidden", "depth", "width", "init", "sigma_w", "sigma_b", "loss", "optimizer", "lr", "schedule", "weight_decay", "clip_norm", "batch", "steps", "eval_every", "dataset", "test_fraction", "standardize", "seed", "record_every", "histogram_every", "stop_on_nonfinite", "thresholds", "checkpoint_every_steps", "checkpoint_every_seconds", "checkpoint_keep", "keep_checkpoints")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -90,6 +99,10 @@ class JobSpec(_message.Message):
     HISTOGRAM_EVERY_FIELD_NUMBER: _ClassVar[int]
     STOP_ON_NONFINITE_FIELD_NUMBER: _ClassVar[int]
     THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_EVERY_STEPS_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_EVERY_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_KEEP_FIELD_NUMBER: _ClassVar[int]
+    KEEP_CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
     name: str
     labels: _containers.ScalarMap[str, str]
     activation: str
@@ -117,7 +130,11 @@ class JobSpec(_message.Message):
     histogram_every: int
     stop_on_nonfinite: bool
     thresholds: Thresholds
-    def __init__(self, name: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., activation: _Optional[str] = ..., output_activation: _Optional[str] = ..., hidden: _Optional[_Iterable[int]] = ..., depth: _Optional[int] = ..., width: _Optional[int] = ..., init: _Optional[str] = ..., sigma_w: _Optional[float] = ..., sigma_b: _Optional[float] = ..., loss: _Optional[str] = ..., optimizer: _Optional[str] = ..., lr: _Optional[float] = ..., schedule: _Optional[str] = ..., weight_decay: _Optional[float] = ..., clip_norm: _Optional[float] = ..., batch: _Optional[int] = ..., steps: _Optional[int] = ..., eval_every: _Optional[int] = ..., dataset: _Optional[str] = ..., test_fraction: _Optional[float] = ..., standardize: bool = ..., seed: _Optional[int] = ..., record_every: _Optional[int] = ..., histogram_every: _Optional[int] = ..., stop_on_nonfinite: bool = ..., thresholds: _Optional[_Union[Thresholds, _Mapping]] = ...) -> None: ...
+    checkpoint_every_steps: int
+    checkpoint_every_seconds: float
+    checkpoint_keep: int
+    keep_checkpoints: bool
+    def __init__(self, name: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., activation: _Optional[str] = ..., output_activation: _Optional[str] = ..., hidden: _Optional[_Iterable[int]] = ..., depth: _Optional[int] = ..., width: _Optional[int] = ..., init: _Optional[str] = ..., sigma_w: _Optional[float] = ..., sigma_b: _Optional[float] = ..., loss: _Optional[str] = ..., optimizer: _Optional[str] = ..., lr: _Optional[float] = ..., schedule: _Optional[str] = ..., weight_decay: _Optional[float] = ..., clip_norm: _Optional[float] = ..., batch: _Optional[int] = ..., steps: _Optional[int] = ..., eval_every: _Optional[int] = ..., dataset: _Optional[str] = ..., test_fraction: _Optional[float] = ..., standardize: bool = ..., seed: _Optional[int] = ..., record_every: _Optional[int] = ..., histogram_every: _Optional[int] = ..., stop_on_nonfinite: bool = ..., thresholds: _Optional[_Union[Thresholds, _Mapping]] = ..., checkpoint_every_steps: _Optional[int] = ..., checkpoint_every_seconds: _Optional[float] = ..., checkpoint_keep: _Optional[int] = ..., keep_checkpoints: bool = ...) -> None: ...
 
 class Thresholds(_message.Message):
     __slots__ = ("vanish_ratio", "explode_ratio", "explode_growth", "dead_fraction", "chance_margin", "collapse_ratio", "min_learned")
@@ -144,7 +161,7 @@ class JobId(_message.Message):
     def __init__(self, id: _Optional[int] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "spec", "state", "steps_done", "total_steps", "created_ms", "started_ms", "finished_ms", "summary", "error", "sweep_id", "worker", "attempt")
+    __slots__ = ("id", "spec", "state", "steps_done", "total_steps", "created_ms", "started_ms", "finished_ms", "summary", "error", "sweep_id", "worker", "attempt", "resumed_from", "checkpoints")
     ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -158,6 +175,8 @@ class Job(_message.Message):
     SWEEP_ID_FIELD_NUMBER: _ClassVar[int]
     WORKER_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    RESUMED_FROM_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
     id: int
     spec: JobSpec
     state: JobState
@@ -171,7 +190,19 @@ class Job(_message.Message):
     sweep_id: int
     worker: str
     attempt: int
-    def __init__(self, id: _Optional[int] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., steps_done: _Optional[int] = ..., total_steps: _Optional[int] = ..., created_ms: _Optional[int] = ..., started_ms: _Optional[int] = ..., finished_ms: _Optional[int] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., error: _Optional[str] = ..., sweep_id: _Optional[int] = ..., worker: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
+    resumed_from: int
+    checkpoints: _containers.RepeatedCompositeFieldContainer[Checkpoint]
+    def __init__(self, id: _Optional[int] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., steps_done: _Optional[int] = ..., total_steps: _Optional[int] = ..., created_ms: _Optional[int] = ..., started_ms: _Optional[int] = ..., finished_ms: _Optional[int] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., error: _Optional[str] = ..., sweep_id: _Optional[int] = ..., worker: _Optional[str] = ..., attempt: _Optional[int] = ..., resumed_from: _Optional[int] = ..., checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ...) -> None: ...
+
+class Checkpoint(_message.Message):
+    __slots__ = ("step", "bytes", "created_ms")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    CREATED_MS_FIELD_NUMBER: _ClassVar[int]
+    step: int
+    bytes: int
+    created_ms: int
+    def __init__(self, step: _Optional[int] = ..., bytes: _Optional[int] = ..., created_ms: _Optional[int] = ...) -> None: ...
 
 class Summary(_message.Message):
     __slots__ = ("steps_done", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "verdict", "verdict_reason", "ratio_at_init", "ratio_at_end", "stopped_early", "mean_field")
@@ -804,3 +835,47 @@ class SweepReport(_message.Message):
     rules: _containers.RepeatedScalarFieldContainer[str]
     state: SweepState
     def __init__(self, sweep_id: _Optional[int] = ..., sweep: _Optional[str] = ..., cell_axes: _Optional[_Iterable[str]] = ..., lr_is_axis: bool = ..., margin: _Optional[float] = ..., steps: _Optional[int] = ..., jobs_total: _Optional[int] = ..., jobs_finished: _Optional[int] = ..., jobs_unmatched: _Optional[int] = ..., cells: _Optional[_Iterable[_Union[ReportCell, _Mapping]]] = ..., trainable: _Optional[_Iterable[_Union[TrainableDepth, _Mapping]]] = ..., claims: _Optional[_Iterable[_Union[ClaimCheck, _Mapping]]] = ..., rules: _Optional[_Iterable[str]] = ..., state: _Optional[_Union[SweepState, str]] = ...) -> None: ...
+
+class ExportRequest(_message.Message):
+    __slots__ = ("job_id", "step", "format")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    step: int
+    format: WeightsFormat
+    def __init__(self, job_id: _Optional[int] = ..., step: _Optional[int] = ..., format: _Optional[_Union[WeightsFormat, str]] = ...) -> None: ...
+
+class ExportChunk(_message.Message):
+    __slots__ = ("data", "step", "total_bytes")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    step: int
+    total_bytes: int
+    def __init__(self, data: _Optional[bytes] = ..., step: _Optional[int] = ..., total_bytes: _Optional[int] = ...) -> None: ...
+
+class PredictRequest(_message.Message):
+    __slots__ = ("job_id", "step", "inputs", "input_dim")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
+    INPUT_DIM_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    step: int
+    inputs: _containers.RepeatedScalarFieldContainer[float]
+    input_dim: int
+    def __init__(self, job_id: _Optional[int] = ..., step: _Optional[int] = ..., inputs: _Optional[_Iterable[float]] = ..., input_dim: _Optional[int] = ...) -> None: ...
+
+class PredictResponse(_message.Message):
+    __slots__ = ("step", "rows", "outputs", "values")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    step: int
+    rows: int
+    outputs: int
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, step: _Optional[int] = ..., rows: _Optional[int] = ..., outputs: _Optional[int] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...

@@ -129,6 +129,16 @@ class ExperimentsStub(object):
                 request_serializer=gradlab_dot_v1_dot_gradlab__pb2.ListPresetsRequest.SerializeToString,
                 response_deserializer=gradlab_dot_v1_dot_gradlab__pb2.ListPresetsResponse.FromString,
                 _registered_method=True)
+        self.ExportWeights = channel.unary_stream(
+                '/gradlab.v1.Experiments/ExportWeights',
+                request_serializer=gradlab_dot_v1_dot_gradlab__pb2.ExportRequest.SerializeToString,
+                response_deserializer=gradlab_dot_v1_dot_gradlab__pb2.ExportChunk.FromString,
+                _registered_method=True)
+        self.Predict = channel.unary_unary(
+                '/gradlab.v1.Experiments/Predict',
+                request_serializer=gradlab_dot_v1_dot_gradlab__pb2.PredictRequest.SerializeToString,
+                response_deserializer=gradlab_dot_v1_dot_gradlab__pb2.PredictResponse.FromString,
+                _registered_method=True)
 
 
 class ExperimentsServicer(object):
@@ -274,6 +284,23 @@ class ExperimentsServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportWeights(self, request, context):
+        """A job's network at its newest checkpoint at or before `step` (the newest when absent), as a
+        safetensors or .npz file, in pieces of up to 1 MiB. FAILED_PRECONDITION when the job has
+        no such checkpoint (a finished job keeps them only with keep_checkpoints).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Predict(self, request, context):
+        """The outputs of a job's network (at the same checkpoint as ExportWeights would use) for raw
+        examples, standardized as its training data was.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExperimentsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -371,6 +398,16 @@ def add_ExperimentsServicer_to_server(servicer, server):
                     servicer.ListPresets,
                     request_deserializer=gradlab_dot_v1_dot_gradlab__pb2.ListPresetsRequest.FromString,
                     response_serializer=gradlab_dot_v1_dot_gradlab__pb2.ListPresetsResponse.SerializeToString,
+            ),
+            'ExportWeights': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportWeights,
+                    request_deserializer=gradlab_dot_v1_dot_gradlab__pb2.ExportRequest.FromString,
+                    response_serializer=gradlab_dot_v1_dot_gradlab__pb2.ExportChunk.SerializeToString,
+            ),
+            'Predict': grpc.unary_unary_rpc_method_handler(
+                    servicer.Predict,
+                    request_deserializer=gradlab_dot_v1_dot_gradlab__pb2.PredictRequest.FromString,
+                    response_serializer=gradlab_dot_v1_dot_gradlab__pb2.PredictResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -886,6 +923,60 @@ class Experiments(object):
             '/gradlab.v1.Experiments/ListPresets',
             gradlab_dot_v1_dot_gradlab__pb2.ListPresetsRequest.SerializeToString,
             gradlab_dot_v1_dot_gradlab__pb2.ListPresetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportWeights(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/gradlab.v1.Experiments/ExportWeights',
+            gradlab_dot_v1_dot_gradlab__pb2.ExportRequest.SerializeToString,
+            gradlab_dot_v1_dot_gradlab__pb2.ExportChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Predict(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gradlab.v1.Experiments/Predict',
+            gradlab_dot_v1_dot_gradlab__pb2.PredictRequest.SerializeToString,
+            gradlab_dot_v1_dot_gradlab__pb2.PredictResponse.FromString,
             options,
             channel_credentials,
             insecure,

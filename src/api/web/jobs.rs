@@ -101,7 +101,9 @@ pub async fn get(_: Authed, State(web): State<Web>, Path(id): Path<String>) -> R
     let id = JobId(parse_id(&id)?);
     let job =
         web.runner.store().get_job(id).await?.ok_or_else(|| WebError::from(crate::runner::StoreError::NotFound(id)))?;
-    Ok(Json(json!(job)))
+    let mut job = json!(job);
+    job["checkpoints"] = json!(web.runner.store().checkpoints(id).await?);
+    Ok(Json(job))
 }
 
 /// `POST /api/jobs/{id}/cancel`.

@@ -13,6 +13,7 @@ mod json;
 mod params;
 mod sse;
 mod sweeps;
+mod weights;
 
 use axum::Router;
 use axum::body::Body;
@@ -51,6 +52,7 @@ pub fn router(runner: Runner, auth: WebAuth) -> Router {
         .route("/api/jobs/{id}/history", get(jobs::history))
         .route("/api/jobs/{id}/live", get(jobs::live))
         .route("/api/jobs/{id}/histograms", get(jobs::histograms))
+        .route("/api/jobs/{id}/weights", get(weights::weights))
         .route("/api/changes", get(jobs::changes))
         .route("/api/sweeps", get(sweeps::list))
         .route("/api/sweeps/{id}", get(sweeps::get).delete(sweeps::delete))

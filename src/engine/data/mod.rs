@@ -56,7 +56,7 @@ use ndarray::Array2;
 
 pub use csv::{CsvOptions, parse_csv};
 pub use idx::{parse_idx, read_idx};
-pub use prep::{Split, split, split_sizes, standardize};
+pub use prep::{Split, Standardization, split, split_sizes, standardize};
 pub use spec::{DatasetSpec, LabelColumn};
 
 /// Most samples any dataset may have.

@@ -1,6 +1,6 @@
 //! Train/test splitting and feature standardization.
 
-use ndarray::{Array1, Axis, Zip};
+use ndarray::{Array1, Array2, Axis, Zip};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -12,6 +12,48 @@ use super::{DataError, Dataset};
 pub struct Split {
     pub train: Dataset,
     pub test: Dataset,
+    /// What [`standardize`] applied to both halves, once it has.
+    pub standardization: Option<Standardization>,
+}
+
+/// A per-feature affine map, `x -> (x - mean) * scale`: how [`standardize`] maps a raw example
+/// to the network's input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Standardization {
+    pub mean: Array1<f64>,
+    pub scale: Array1<f64>,
+}
+
+impl Standardization {
+    /// The map that standardizes `x`'s columns: mean and (population) standard deviation,
+    /// accumulated in f64; a constant column (std 0) is only centred.
+    pub fn of(x: &Array2<f32>) -> Self {
+        let n = x.nrows().max(1) as f64;
+        let mut mean = Array1::<f64>::zeros(x.ncols());
+        for row in x.rows() {
+            Zip::from(&mut mean).and(&row).for_each(|m, &v| *m += v as f64);
+        }
+        mean /= n;
+        let mut var = Array1::<f64>::zeros(x.ncols());
+        for row in x.rows() {
+            Zip::from(&mut var).and(&row).and(&mean).for_each(|s, &v, &m| *s += (v as f64 - m).powi(2));
+        }
+        let scale = var.mapv(|s| {
+            let std = (s / n).sqrt();
+            if std > 0.0 && std.is_finite() { 1.0 / std } else { 1.0 }
+        });
+        Standardization { mean, scale }
+    }
+
+    /// Maps the rows of `x` (one example each) in place.
+    pub fn apply(&self, x: &mut Array2<f32>) {
+        for mut row in x.rows_mut() {
+            Zip::from(&mut row)
+                .and(&self.mean)
+                .and(&self.scale)
+                .for_each(|v, &m, &s| *v = ((*v as f64 - m) * s) as f32);
+        }
+    }
 }
 
 fn take(ds: &Dataset, rows: &[usize], part: &str) -> Dataset {
@@ -31,7 +73,7 @@ pub fn split(ds: Dataset, test_fraction: f64, seed: u64) -> Result<Split, DataEr
     let mut order: Vec<usize> = (0..ds.len()).collect();
     order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
     let (test_rows, train_rows) = order.split_at(n_test);
-    Ok(Split { train: take(&ds, train_rows, "train"), test: take(&ds, test_rows, "test") })
+    Ok(Split { train: take(&ds, train_rows, "train"), test: take(&ds, test_rows, "test"), standardization: None })
 }
 
 /// The (train, test) sizes [`split`] gives `ds`, without splitting it.
@@ -49,29 +91,12 @@ pub fn split_sizes(ds: &Dataset, test_fraction: f64) -> Result<(usize, usize), D
 }
 
 /// Standardizes every feature with the mean and (population) standard deviation of the
-/// *training* half, applied to both halves. A feature that is constant on the training half
-/// (std 0) is only centred. Statistics are accumulated in f64.
+/// *training* half, applied to both halves ([`Standardization::of`]).
 pub fn standardize(split: &mut Split) {
-    let x = &split.train.features;
-    let n = x.nrows().max(1) as f64;
-    let mut mean = Array1::<f64>::zeros(x.ncols());
-    for row in x.rows() {
-        Zip::from(&mut mean).and(&row).for_each(|m, &v| *m += v as f64);
-    }
-    mean /= n;
-    let mut var = Array1::<f64>::zeros(x.ncols());
-    for row in x.rows() {
-        Zip::from(&mut var).and(&row).and(&mean).for_each(|s, &v, &m| *s += (v as f64 - m).powi(2));
-    }
-    let scale = var.mapv(|s| {
-        let std = (s / n).sqrt();
-        if std > 0.0 && std.is_finite() { 1.0 / std } else { 1.0 }
-    });
-    for ds in [&mut split.train, &mut split.test] {
-        for mut row in ds.features.rows_mut() {
-            Zip::from(&mut row).and(&mean).and(&scale).for_each(|v, &m, &s| *v = ((*v as f64 - m) * s) as f32);
-        }
-    }
+    let map = Standardization::of(&split.train.features);
+    map.apply(&mut split.train.features);
+    map.apply(&mut split.test.features);
+    split.standardization = Some(map);
 }
 
 #[cfg(test)]

@@ -46,7 +46,8 @@ pub(super) async fn clear_history(conn: &mut PgConnection, id: JobId) -> Result<
         "DELETE FROM chunks WHERE job_id = $1",
         "DELETE FROM histograms WHERE job_id = $1",
         "DELETE FROM evals WHERE job_id = $1",
-        "UPDATE jobs SET steps_done = 0, n_layers = NULL WHERE id = $1",
+        "DELETE FROM checkpoints WHERE job_id = $1",
+        "UPDATE jobs SET steps_done = 0, n_layers = NULL, resumed_from = NULL WHERE id = $1",
     ] {
         sqlx::query(sql).bind(id.0).execute(&mut *conn).await?;
     }

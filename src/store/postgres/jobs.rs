@@ -16,9 +16,10 @@ use crate::engine::stats::Histogram;
 use crate::engine::train::EvalRecord;
 use crate::runner::sweep::SweepSpec;
 use crate::runner::{
-    Claim, HistoryMeta, JobFilter, JobId, JobRecord, JobState, JobSummary, JobUpdate, LeaseReport, MetricBatch, Order,
-    PageRequest, SeriesRows, StateCounts, Store, StoreError, StoreEvent, SweepId, SweepRecord,
+    CheckpointInfo, Claim, HistoryMeta, JobFilter, JobId, JobRecord, JobState, JobSummary, JobUpdate, LeaseReport,
+    MetricBatch, Order, PageRequest, SeriesRows, StateCounts, Store, StoreError, StoreEvent, SweepId, SweepRecord,
 };
+use crate::store::checkpoints::postgres as checkpoints;
 use crate::store::list::{self, sorted_page_of};
 use crate::store::shared::{
     self, JOB_COLUMNS, corrupt, job_from_row, now_ms, page_of, page_size, page_token, sweep_counts,
@@ -158,7 +159,10 @@ impl Store for PgStore {
         let Some((id, state)) = next else { return Ok(None) };
         let id = JobId(id);
         if state == "running" {
-            clear_history(&mut tx, id).await?;
+            match checkpoints::newest(&mut tx, id).await? {
+                Some(step) => checkpoints::cut_history(&mut tx, id, step).await?,
+                None => clear_history(&mut tx, id).await?,
+            }
         }
         let sql = with_lease(
             &format!(
@@ -276,26 +280,58 @@ impl Store for PgStore {
     ) -> Result<(), StoreError> {
         let end = shared::end_columns(state, summary)?;
         let mut tx = self.begin().await?;
-        if lock_job(&mut tx, id).await? != (JobState::Running, attempt) {
-            return Err(StoreError::LeaseLost(id));
+        let result = async {
+            if lock_job(&mut tx, id).await? != (JobState::Running, attempt) {
+                return Err(StoreError::LeaseLost(id));
+            }
+            sqlx::query(
+                "UPDATE jobs SET state = $1, finished_ms = $2, summary = $3, verdict = $4, test_accuracy = $5, \
+                 test_loss = $6, error = $7, lease_until = NULL WHERE id = $8",
+            )
+            .bind(state.as_str())
+            .bind(finished_ms)
+            .bind(end.summary)
+            .bind(end.verdict)
+            .bind(end.test_accuracy)
+            .bind(end.test_loss)
+            .bind(error)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+            checkpoints::drop_unless_kept(&mut tx, id).await?;
+            notify(&mut tx, &self.origin, Note::State(id)).await
         }
-        sqlx::query(
-            "UPDATE jobs SET state = $1, finished_ms = $2, summary = $3, verdict = $4, test_accuracy = $5, test_loss = $6, \
-             error = $7, lease_until = NULL WHERE id = $8",
-        )
-        .bind(state.as_str())
-        .bind(finished_ms)
-        .bind(end.summary)
-        .bind(end.verdict)
-        .bind(end.test_accuracy)
-        .bind(end.test_loss)
-        .bind(error)
-        .bind(id.0)
-        .execute(&mut *tx)
-        .await?;
-        notify(&mut tx, &self.origin, Note::State(id)).await?;
-        tx.commit().await?;
-        Ok(())
+        .await;
+        settle(tx, result).await
+    }
+
+    async fn save_checkpoint(
+        &self,
+        id: JobId,
+        attempt: u64,
+        step: u64,
+        data: &[u8],
+        keep: u32,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            if lock_job(&mut tx, id).await? != (JobState::Running, attempt) {
+                return Err(StoreError::LeaseLost(id));
+            }
+            checkpoints::save(&mut tx, id, step, now_ms(), data, keep).await
+        }
+        .await;
+        settle(tx, result).await
+    }
+
+    async fn read_checkpoint(&self, id: JobId, step: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        checkpoints::read(&mut *self.pool.acquire().await?, id, step).await
+    }
+
+    async fn checkpoints(&self, id: JobId) -> Result<Vec<CheckpointInfo>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        super::history::job_meta(&mut conn, id).await?;
+        checkpoints::list(&mut conn, id).await
     }
 
     async fn requeue(&self, id: JobId) -> Result<(), StoreError> {

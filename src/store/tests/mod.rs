@@ -788,8 +788,13 @@ pub(super) async fn a_reader_that_stops_reading_stops_the_read(store: Arc<dyn St
 mod postgres;
 mod sqlite;
 
+mod checkpoints;
 mod manage;
 pub(super) mod search;
+use checkpoints::{
+    a_job_claimed_again_goes_on_from_its_newest_checkpoint, checkpoints_are_fenced_and_the_newest_kept,
+    without_a_checkpoint_a_job_starts_over,
+};
 use manage::{
     a_delete_takes_a_job_whole_or_nothing, a_sweep_is_deleted_with_its_jobs,
     an_update_renames_and_relabels_and_nothing_else, empty_sweeps_go_and_the_size_is_known,
@@ -841,4 +846,7 @@ every_backend!(
     an_update_renames_and_relabels_and_nothing_else,
     empty_sweeps_go_and_the_size_is_known,
     filters_and_sorts_agree_with_the_records,
+    checkpoints_are_fenced_and_the_newest_kept,
+    a_job_claimed_again_goes_on_from_its_newest_checkpoint,
+    without_a_checkpoint_a_job_starts_over,
 );

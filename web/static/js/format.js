@@ -102,3 +102,26 @@ export function claimed(c) {
     default: return specText(c);
   }
 }
+
+/** A size in bytes for people: 812 B, 4.1 kB, 120.3 MB (decimal units, as the CLI writes). */
+export function bytes(n) {
+  if (!(n >= 1000)) return `${n} B`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let v = n / 1000;
+  let u = 0;
+  while (v >= 999.95 && u + 1 < units.length) {
+    v /= 1000;
+    u += 1;
+  }
+  return `${v.toFixed(1)} ${units[u]}`;
+}
+
+/** How often a job stores its checkpoints and how many it keeps: "every 10,000 steps or 60 s, keep 2". */
+export function checkpointPolicy(spec) {
+  const by = [];
+  if (spec.checkpoint_every_steps > 0) by.push(`${int(spec.checkpoint_every_steps)} steps`);
+  if (spec.checkpoint_every_seconds > 0) by.push(`${num(spec.checkpoint_every_seconds)} s`);
+  if (!by.length) return 'none';
+  const kept = spec.keep_checkpoints ? ', kept after the end' : '';
+  return `every ${by.join(' or ')}, newest ${spec.checkpoint_keep}${kept}`;
+}

@@ -249,11 +249,28 @@ export function render(root, ctx) {
         ['stop on non-finite', String(spec.stop_on_nonfinite)],
         spec.thresholds ? ['thresholds', Object.entries(spec.thresholds).map(([k, x]) => `${k}=${x}`).join(', ')] : null,
         ['labels', labels.length ? labels.map(([k, x]) => `${k}=${x}`).join(', ') : '—'],
+        ['checkpoints', fmt.checkpointPolicy(spec)],
         ['owner', job.owner || '—'],
-        ['attempt', job.attempt],
+        ['attempt', job.resumed_from === null || job.resumed_from === undefined
+          ? String(job.attempt) : `${job.attempt}, resumed from step ${fmt.int(job.resumed_from)}`],
+        ['stored checkpoints', checkpointsCell()],
         ['started', fmt.time(job.started_ms, {alwaysDate: true})],
         ['finished', fmt.time(job.finished_ms, {alwaysDate: true})],
       ], {id: 'spec-table'}));
+  }
+
+  /** The stored checkpoints, and the newest one's weights to download. */
+  function checkpointsCell() {
+    const list = job.checkpoints || [];
+    if (!list.length) return '—';
+    const newest = list[list.length - 1];
+    const link = (format) => h('a', {
+      href: `/api/jobs/${encodeURIComponent(id)}/weights?format=${format}&step=${newest.step}`,
+      download: '', class: 'weights-link', 'data-format': format,
+    }, format);
+    return h('span', null,
+      list.map((c) => `step ${fmt.int(c.step)} (${fmt.bytes(c.bytes)})`).join(', '),
+      ' — weights at step ', fmt.int(newest.step), ': ', link('safetensors'), ' · ', link('npz'));
   }
 
   function drawMeanField() {
@@ -430,7 +447,10 @@ export function render(root, ctx) {
       events: {
         job: (raw) => {
           const prev = job && job.state;
-          job = api.decodeJob(raw);
+          const next = api.decodeJob(raw);
+          // Stream events carry the record alone; the stored checkpoints come with GET.
+          if (!next.checkpoints && job) next.checkpoints = job.checkpoints;
+          job = next;
           drawHead();
           hists.update(job);
           if (prev !== job.state) scheduleDraw();

@@ -1,0 +1,61 @@
+//! `gradlab export`: a job's trained network as a file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use clap::Args;
+
+use super::client::{CliError, ServerArgs, connect, status};
+use super::fmt::bytes;
+use crate::api::pb;
+use crate::runner::export::WeightsFormat;
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    pub job: i64,
+    /// The newest checkpoint at or before this step [default: the newest].
+    #[arg(long)]
+    pub step: Option<u64>,
+    /// Where to write: a .safetensors or .npz file.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: PathBuf,
+    /// safetensors or npz [default: from the file's extension].
+    #[arg(long)]
+    pub format: Option<WeightsFormat>,
+}
+
+pub async fn export(args: ExportArgs, server: &ServerArgs) -> Result<()> {
+    let path = args.output.to_string_lossy().to_string();
+    let format = match args.format {
+        Some(f) => f,
+        None => WeightsFormat::of_path(&path).ok_or_else(|| {
+            CliError(format!("-o {path}: name it .safetensors or .npz, or give --format safetensors|npz"))
+        })?,
+    };
+    let mut client = connect(server).await?;
+    let format = match format {
+        WeightsFormat::Safetensors => pb::WeightsFormat::Safetensors,
+        WeightsFormat::Npz => pb::WeightsFormat::Npz,
+    } as i32;
+    let mut stream = client
+        .export_weights(pb::ExportRequest { job_id: args.job, step: args.step, format })
+        .await
+        .map_err(status)?
+        .into_inner();
+    // Written beside the target and renamed at the end: a failed export leaves no half file.
+    let dir = args.output.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| CliError(format!("-o {path}: {e}")))?;
+    let (mut step, mut total) = (0, 0);
+    while let Some(chunk) = stream.message().await.map_err(status)? {
+        tmp.write_all(&chunk.data).map_err(|e| CliError(format!("-o {path}: {e}")))?;
+        (step, total) = (chunk.step, chunk.total_bytes);
+    }
+    let written = tmp.as_file().metadata().map(|m| m.len()).unwrap_or(0);
+    if written != total {
+        return Err(CliError(format!("the server sent {written} of {total} bytes; nothing written")).into());
+    }
+    tmp.persist(&args.output).map_err(|e| CliError(format!("-o {path}: {}", e.error)))?;
+    println!("job {}: weights at step {step} -> {path} ({})", args.job, bytes(total));
+    Ok(())
+}

@@ -1,0 +1,343 @@
+//! A trainer's whole state at a step boundary, and its byte format.
+//!
+//! Everything a [`super::train::Trainer`] carries from one step to the next is here: the
+//! parameters, the optimizer's moments, the data order and the position in it, the shuffle
+//! stream's position, the step, the last batch's loss and the verdict tracker. What is not here
+//! is a function of the spec and seed (the data, its split, the schedule, Adam's step count,
+//! the initial parameters), so a trainer built from the same spec and given this state goes on
+//! with exactly the bits an uninterrupted one would have.
+//!
+//! # Format (version 1)
+//!
+//! Little-endian throughout: the magic `GLCKPT`, u16 version, u16 bytes per value (4 for f32),
+//! then the fields in [`TrainState::encode`]'s order (lengths as u64 before every array), and a
+//! CRC-32 of everything before it. Values are stored with their bits (NaN payloads included).
+//! About 4 bytes per parameter for SGD, 8 with momentum and 12 with Adam (f32).
+
+use super::Real;
+use super::loss::BatchLoss;
+use super::verdict::Tracker;
+
+const MAGIC: &[u8; 6] = b"GLCKPT";
+const VERSION: u16 = 1;
+
+/// A checkpoint that cannot be read, or that belongs to another network.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum CheckpointError {
+    #[error("checkpoint is malformed: {0}")]
+    Malformed(String),
+    #[error("checkpoint does not fit this job: {0}")]
+    Mismatch(String),
+}
+
+/// One layer's parameters and optimizer moments (`m` empty for SGD, `v` empty but for Adam).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerState<F> {
+    pub rows: usize,
+    pub cols: usize,
+    pub w: Vec<F>,
+    pub b: Vec<F>,
+    pub m_w: Vec<F>,
+    pub v_w: Vec<F>,
+    pub m_b: Vec<F>,
+    pub v_b: Vec<F>,
+}
+
+/// A trainer's state after `step` steps (see the module docs).
+#[derive(Clone, Debug)]
+pub struct TrainState<F> {
+    pub step: u64,
+    pub layers: Vec<LayerState<F>>,
+    /// The current epoch's order of the training examples, and the next batch's place in it.
+    pub order: Vec<usize>,
+    pub cursor: usize,
+    /// Words the shuffle stream has produced.
+    pub shuffle_pos: u128,
+    pub last_train: BatchLoss,
+    pub tracker: Tracker,
+}
+
+impl<F: Real> TrainState<F> {
+    /// Parameters (weights and biases) of the network.
+    pub fn parameters(&self) -> usize {
+        self.layers.iter().map(|l| l.w.len() + l.b.len()).sum()
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let values: usize = self.layers.iter().map(|l| l.w.len() + l.b.len() + l.m_w.len() + l.v_w.len()).sum();
+        let mut e = Enc(Vec::with_capacity(64 + values * F::BYTES + self.order.len() * 4));
+        e.0.extend_from_slice(MAGIC);
+        e.0.extend_from_slice(&VERSION.to_le_bytes());
+        e.0.extend_from_slice(&(F::BYTES as u16).to_le_bytes());
+        e.u64(self.step);
+        e.u64(self.cursor as u64);
+        e.0.extend_from_slice(&self.shuffle_pos.to_le_bytes());
+        e.f64(self.last_train.loss_sum);
+        e.u64(self.last_train.correct as u64);
+        e.u64(self.last_train.n as u64);
+        self.tracker.save(&mut e);
+        e.u64(self.order.len() as u64);
+        for &i in &self.order {
+            e.0.extend_from_slice(&(i as u32).to_le_bytes());
+        }
+        e.u64(self.layers.len() as u64);
+        for l in &self.layers {
+            e.u64(l.rows as u64);
+            e.u64(l.cols as u64);
+            for part in [&l.w, &l.b, &l.m_w, &l.v_w, &l.m_b, &l.v_b] {
+                e.u64(part.len() as u64);
+                for &x in part.iter() {
+                    x.put_le(&mut e.0);
+                }
+            }
+        }
+        let crc = crc32fast::hash(&e.0);
+        e.0.extend_from_slice(&crc.to_le_bytes());
+        e.0
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, CheckpointError> {
+        let body_len = bytes.len().checked_sub(4).ok_or_else(|| malformed("shorter than its checksum"))?;
+        let (body, crc) = bytes.split_at(body_len);
+        if body.len() < 10 || &body[..6] != MAGIC {
+            return Err(malformed("not a gradlab checkpoint"));
+        }
+        if crc32fast::hash(body).to_le_bytes() != crc {
+            return Err(malformed("checksum does not match (damaged)"));
+        }
+        let mut d = Dec { b: body, pos: 6 };
+        let version = d.u16()?;
+        if version != VERSION {
+            return Err(malformed(format!("version {version}; this gradlab reads version {VERSION}")));
+        }
+        let width = d.u16()? as usize;
+        if width != F::BYTES {
+            return Err(CheckpointError::Mismatch(format!("{width}-byte values, the trainer's are {}", F::BYTES)));
+        }
+        let step = d.u64()?;
+        let cursor = d.len()?;
+        let shuffle_pos = u128::from_le_bytes(d.take(16)?.try_into().expect("16 bytes"));
+        let last_train = BatchLoss { loss_sum: d.f64()?, correct: d.len()?, n: d.len()? };
+        let tracker = Tracker::load(&mut d)?;
+        let n = d.count(4)?;
+        let order =
+            d.take(n * 4)?.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4")) as usize).collect();
+        let n_layers = d.count(16)?;
+        let mut layers = Vec::with_capacity(n_layers);
+        for _ in 0..n_layers {
+            let (rows, cols) = (d.len()?, d.len()?);
+            let mut part = || -> Result<Vec<F>, CheckpointError> {
+                let n = d.count(F::BYTES)?;
+                Ok(d.take(n * F::BYTES)?.chunks_exact(F::BYTES).map(F::get_le).collect())
+            };
+            let (w, b, m_w, v_w, m_b, v_b) = (part()?, part()?, part()?, part()?, part()?, part()?);
+            layers.push(LayerState { rows, cols, w, b, m_w, v_w, m_b, v_b });
+        }
+        if d.pos != body.len() {
+            return Err(malformed(format!("{} bytes after the last layer", body.len() - d.pos)));
+        }
+        Ok(TrainState { step, layers, order, cursor, shuffle_pos, last_train, tracker })
+    }
+}
+
+fn malformed(m: impl Into<String>) -> CheckpointError {
+    CheckpointError::Malformed(m.into())
+}
+
+/// Appends little-endian fields.
+pub(crate) struct Enc(Vec<u8>);
+
+impl Enc {
+    pub(crate) fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    pub(crate) fn f64(&mut self, v: f64) {
+        self.u64(v.to_bits());
+    }
+    pub(crate) fn opt_f64(&mut self, v: Option<f64>) {
+        self.0.push(v.is_some() as u8);
+        self.f64(v.unwrap_or(0.0));
+    }
+    pub(crate) fn f64s(&mut self, v: &[f64]) {
+        self.u64(v.len() as u64);
+        v.iter().for_each(|&x| self.f64(x));
+    }
+}
+
+/// Reads what [`Enc`] wrote; every read checks the bytes are there.
+pub(crate) struct Dec<'a> {
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl Dec<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], CheckpointError> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.b.len()).ok_or_else(|| malformed("truncated"))?;
+        let s = &self.b[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn u16(&mut self) -> Result<u16, CheckpointError> {
+        Ok(u16::from_le_bytes(self.take(2)?.try_into().expect("2 bytes")))
+    }
+    pub(crate) fn u64(&mut self) -> Result<u64, CheckpointError> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+    }
+    pub(crate) fn f64(&mut self) -> Result<f64, CheckpointError> {
+        Ok(f64::from_bits(self.u64()?))
+    }
+    pub(crate) fn opt_f64(&mut self) -> Result<Option<f64>, CheckpointError> {
+        let some = self.take(1)?[0];
+        let v = self.f64()?;
+        match some {
+            0 => Ok(None),
+            1 => Ok(Some(v)),
+            _ => Err(malformed("bad option flag")),
+        }
+    }
+    pub(crate) fn f64s(&mut self) -> Result<Vec<f64>, CheckpointError> {
+        let n = self.count(8)?;
+        (0..n).map(|_| self.f64()).collect()
+    }
+    /// A length or position that must fit in memory.
+    pub(crate) fn len(&mut self) -> Result<usize, CheckpointError> {
+        usize::try_from(self.u64()?).map_err(|_| malformed("length too large"))
+    }
+    /// A count of items of at least `item_bytes` each, checked against the bytes left.
+    fn count(&mut self, item_bytes: usize) -> Result<usize, CheckpointError> {
+        let n = self.len()?;
+        if n.saturating_mul(item_bytes) > self.b.len() - self.pos {
+            return Err(malformed("an array runs past the end"));
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::optim::{Optimizer, Schedule};
+    use crate::engine::spec::JobSpec;
+    use crate::engine::train::{Event, Trainer};
+
+    /// A run's events (step records and evaluations) as text that keeps every bit (`{:?}` of
+    /// f64 prints the shortest string that reads back the same), and its summary.
+    fn events<F: Real>(t: &mut Trainer<F>, stop_at: Option<u64>, saved: &mut Option<Vec<u8>>) -> (Vec<String>, String) {
+        let mut out = Vec::new();
+        let summary = t.run(|e| match e {
+            Event::Step(r) => {
+                out.push(format!("{r:?}"));
+                true
+            }
+            Event::Eval(e) => {
+                out.push(format!("{e:?}"));
+                true
+            }
+            Event::Settled(t) if Some(t.steps_done()) == stop_at => {
+                *saved = Some(t.state().encode());
+                false
+            }
+            Event::Settled(_) => true,
+        });
+        (out, format!("{summary:?}"))
+    }
+
+    fn specs() -> Vec<JobSpec> {
+        let base = JobSpec {
+            hidden: vec![16, 12],
+            batch: 32,
+            steps: 120,
+            eval_every: 25,
+            record_every: 3,
+            histogram_every: 10,
+            seed: 7,
+            ..Default::default()
+        };
+        vec![
+            JobSpec { clip_norm: Some(0.5), ..base.clone() },
+            JobSpec {
+                optimizer: Optimizer::Momentum { momentum: 0.9, nesterov: true },
+                schedule: Schedule::Cosine { min_factor: 0.1 },
+                ..base.clone()
+            },
+            JobSpec { optimizer: "adam".parse().unwrap(), weight_decay: 1e-3, lr: 0.01, ..base },
+        ]
+    }
+
+    /// Stopped at `at`, saved, restored into a new trainer and run on: the same steps,
+    /// evaluations and summary as a run that never stopped, bit for bit.
+    fn resumes_exactly<F: Real>() {
+        for spec in specs() {
+            let (all, summary) = events(&mut Trainer::<F>::new(&spec).unwrap(), None, &mut None);
+            // 1: after the first step; 25: at an evaluation; 42 and 43: either side of the
+            // first epoch's end (1,347 training examples, 32 a batch); 119: before the last.
+            for at in [1, 25, 42, 43, 119] {
+                let mut saved = None;
+                let (before, _) = events(&mut Trainer::<F>::new(&spec).unwrap(), Some(at), &mut saved);
+                let state = TrainState::<F>::decode(&saved.expect("saved at the step")).unwrap();
+                assert_eq!(state.step, at);
+                let mut resumed = Trainer::<F>::new(&spec).unwrap();
+                resumed.restore(state).unwrap();
+                let (after, resumed_summary) = events(&mut resumed, None, &mut None);
+                assert_eq!(before.len() + after.len(), all.len(), "{} at {at}", spec.optimizer);
+                assert_eq!(&all[before.len()..], &after[..], "{} at {at}", spec.optimizer);
+                assert_eq!(resumed_summary, summary, "{} at {at}", spec.optimizer);
+            }
+        }
+    }
+
+    #[test]
+    fn a_restored_trainer_goes_on_with_the_same_bits_f64() {
+        resumes_exactly::<f64>();
+    }
+
+    #[test]
+    fn a_restored_trainer_goes_on_with_the_same_bits_f32() {
+        resumes_exactly::<f32>();
+    }
+
+    #[test]
+    fn encoding_round_trips_and_damage_is_caught() {
+        let spec = &specs()[2];
+        let mut t = Trainer::<f32>::new(spec).unwrap();
+        for _ in 0..5 {
+            t.step();
+        }
+        let bytes = t.state().encode();
+        assert_eq!(TrainState::<f32>::decode(&bytes).unwrap().encode(), bytes);
+        // Adam: weights, biases and two moments of each, 4 bytes a value, plus the data order.
+        let params = t.state().parameters();
+        assert!(bytes.len() > params * 12 && bytes.len() < params * 12 + 6_000, "{} bytes", bytes.len());
+
+        let mut flipped = bytes.clone();
+        flipped[bytes.len() / 2] ^= 1;
+        assert!(
+            matches!(TrainState::<f32>::decode(&flipped), Err(CheckpointError::Malformed(m)) if m.contains("checksum"))
+        );
+        for cut in [0, 3, 10, bytes.len() - 1] {
+            assert!(matches!(TrainState::<f32>::decode(&bytes[..cut]), Err(CheckpointError::Malformed(_))), "{cut}");
+        }
+        assert!(matches!(TrainState::<f64>::decode(&bytes), Err(CheckpointError::Mismatch(_))));
+    }
+
+    #[test]
+    fn a_state_from_another_network_or_optimizer_is_refused_and_changes_nothing() {
+        let spec = &specs()[0];
+        let state = Trainer::<f32>::new(spec).unwrap().state();
+        let wider = JobSpec { hidden: vec![16, 13], ..spec.clone() };
+        let mut t = Trainer::<f32>::new(&wider).unwrap();
+        let before = t.state().encode();
+        let e = t.restore(state.clone()).unwrap_err();
+        assert!(e.to_string().contains("layer 1 is 16x12"), "{e}");
+        assert_eq!(t.state().encode(), before);
+
+        let adam = JobSpec { optimizer: "adam".parse().unwrap(), ..spec.clone() };
+        let e = Trainer::<f32>::new(&adam).unwrap().restore(state.clone()).unwrap_err();
+        assert!(e.to_string().contains("optimizer moments"), "{e}");
+
+        let mut bad = state;
+        bad.order[0] = bad.order[1];
+        let e = Trainer::<f32>::new(spec).unwrap().restore(bad).unwrap_err();
+        assert!(e.to_string().contains("permutation"), "{e}");
+    }
+}

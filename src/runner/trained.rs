@@ -1,0 +1,129 @@
+//! A job's network as one of its checkpoints left it: exported as a file, or asked for
+//! predictions.
+
+use ndarray::Array2;
+use tokio::sync::oneshot;
+
+use super::export::{WeightsFormat, weights_file};
+use super::model::{CheckpointInfo, JobId, JobRecord};
+use super::{Runner, RunnerError};
+use crate::engine::checkpoint::TrainState;
+use crate::engine::spec::FieldError;
+use crate::engine::train::Trainer;
+
+/// An exported network: the file's bytes and the step its weights are from.
+pub struct Exported {
+    pub step: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// The newest of `all` (oldest first) at or before `step` (the newest of all when None), or why
+/// there is none.
+pub fn checkpoint_at(
+    job: &JobRecord,
+    all: &[CheckpointInfo],
+    step: Option<u64>,
+) -> Result<CheckpointInfo, RunnerError> {
+    let id = job.id;
+    let Some(newest) = all.last() else {
+        let why = if job.state.is_terminal() {
+            "it kept none after it ended (submit it with keep_checkpoints, --keep-checkpoints in the CLI, to keep its trained state)"
+                .to_string()
+        } else {
+            format!(
+                "it has stored none yet (every {} steps or {} s)",
+                job.spec.checkpoint_every_steps, job.spec.checkpoint_every_seconds
+            )
+        };
+        return Err(RunnerError::FailedPrecondition(format!("job {id} has no checkpoint: {why}")));
+    };
+    let Some(step) = step else { return Ok(*newest) };
+    all.iter().rev().find(|c| c.step <= step).copied().ok_or_else(|| {
+        let steps: Vec<String> = all.iter().map(|c| c.step.to_string()).collect();
+        RunnerError::FailedPrecondition(format!(
+            "step: job {id} has no checkpoint at or before step {step}; its checkpoints are at steps {}",
+            steps.join(", ")
+        ))
+    })
+}
+
+impl Runner {
+    /// Job `id` and its newest checkpoint at or before `step` (see [`checkpoint_at`]).
+    pub async fn find_checkpoint(
+        &self,
+        id: JobId,
+        step: Option<u64>,
+    ) -> Result<(JobRecord, CheckpointInfo), RunnerError> {
+        let store = self.store();
+        let job = store.get_job(id).await?.ok_or(RunnerError::NotFound(id))?;
+        let all = store.checkpoints(id).await?;
+        let at = checkpoint_at(&job, &all, step)?;
+        Ok((job, at))
+    }
+
+    /// Runs `f` on a trainer of job `id` restored from its checkpoint at or before `step`, on
+    /// the I/O pool (building the trainer reads the job's dataset, checked against this
+    /// server's data policy as a job's start is).
+    async fn with_trained<T: Send + 'static>(
+        &self,
+        id: JobId,
+        step: Option<u64>,
+        f: impl FnOnce(&JobRecord, &Trainer<f32>) -> Result<T, RunnerError> + Send + 'static,
+    ) -> Result<T, RunnerError> {
+        let (job, at) = self.find_checkpoint(id, step).await?;
+        let data = self.store().read_checkpoint(id, at.step).await?.ok_or_else(|| {
+            RunnerError::FailedPrecondition(format!("job {id}'s checkpoint at step {} is gone", at.step))
+        })?;
+        let (policy, max_bytes) = (self.inner.data.clone(), self.inner.limits.max_dataset_bytes);
+        let (tx, rx) = oneshot::channel();
+        self.inner.io_pool.spawn(move || {
+            let res = (|| {
+                policy.check(&job.spec.dataset_spec()?, max_bytes)?;
+                let mut trainer =
+                    Trainer::<f32>::new(&job.spec).map_err(|e| RunnerError::FailedPrecondition(e.to_string()))?;
+                let corrupt = |e: String| {
+                    RunnerError::FailedPrecondition(format!("job {id}'s checkpoint at step {}: {e}", at.step))
+                };
+                let state = TrainState::decode(&data).map_err(|e| corrupt(e.to_string()))?;
+                trainer.restore(state).map_err(|e| corrupt(e.to_string()))?;
+                f(&job, &trainer)
+            })();
+            let _ = tx.send(res);
+        });
+        rx.await.map_err(|_| RunnerError::ShuttingDown)?
+    }
+
+    /// Job `id`'s network at its checkpoint at or before `step`, as a file.
+    pub async fn export(&self, id: JobId, step: Option<u64>, format: WeightsFormat) -> Result<Exported, RunnerError> {
+        self.with_trained(id, step, move |job, trainer| {
+            let state = trainer.state();
+            let bytes = weights_file(job.id, &job.spec, &state, trainer.input_map(), format)
+                .map_err(|e| RunnerError::FailedPrecondition(format!("exporting job {id}: {e}")))?;
+            Ok(Exported { step: state.step, bytes })
+        })
+        .await
+    }
+
+    /// The outputs of job `id`'s network at its checkpoint at or before `step` for raw examples
+    /// (a row each, standardized as its training data was): (the checkpoint's step, outputs).
+    pub async fn predict(
+        &self,
+        id: JobId,
+        step: Option<u64>,
+        inputs: Array2<f32>,
+    ) -> Result<(u64, Array2<f32>), RunnerError> {
+        self.with_trained(id, step, move |_, trainer| {
+            let out = trainer.predict(&inputs).map_err(RunnerError::Invalid)?;
+            Ok((trainer.steps_done(), out))
+        })
+        .await
+    }
+}
+
+/// Rows of `width` values from a flat list, or why they are not.
+pub fn rows(values: Vec<f32>, width: usize, field: &str) -> Result<Array2<f32>, FieldError> {
+    if width == 0 || values.is_empty() || !values.len().is_multiple_of(width) {
+        return Err(FieldError::new(field, format!("{} values do not make whole rows of {width}", values.len())));
+    }
+    Array2::from_shape_vec((values.len() / width, width), values).map_err(|e| FieldError::new(field, e.to_string()))
+}

@@ -1,0 +1,117 @@
+//! Checkpoints through the server and the built binary: `gradlab show` listing them,
+//! `gradlab export` writing safetensors and .npz files whose network gives the server's own
+//! predictions, and the refusals (no checkpoint, a step before the first, a bad name).
+
+use gradlab::api::pb;
+use tonic::Code;
+
+use crate::common::{TestServer, failed, gradlab, ok, small_job, state, wait_for};
+
+/// Little-endian floats of one tensor.
+fn floats<const N: usize, T>(bytes: &[u8], from: impl Fn([u8; N]) -> T) -> Vec<T> {
+    bytes.chunks_exact(N).map(|c| from(c.try_into().unwrap())).collect()
+}
+
+/// The exported network by hand (tanh hidden layers, identity output), in f64.
+fn forward(file: &safetensors::SafeTensors<'_>, x: &[f32], dim: usize) -> Vec<f64> {
+    let mean = floats(file.tensor("input.mean").unwrap().data(), f64::from_le_bytes);
+    let scale = floats(file.tensor("input.scale").unwrap().data(), f64::from_le_bytes);
+    let layers = file.names().iter().filter(|n| n.ends_with(".weight")).count();
+    let mut out = Vec::new();
+    for row in x.chunks_exact(dim) {
+        let mut a: Vec<f64> =
+            row.iter().zip(mean.iter().zip(&scale)).map(|(&v, (m, s))| ((v as f64 - m) * s) as f32 as f64).collect();
+        for i in 0..layers {
+            let w = file.tensor(&format!("layer{i}.weight")).unwrap();
+            let (outs, ins) = (w.shape()[0], w.shape()[1]);
+            let w = floats(w.data(), f32::from_le_bytes);
+            let b = floats(file.tensor(&format!("layer{i}.bias")).unwrap().data(), f32::from_le_bytes);
+            a = (0..outs)
+                .map(|o| {
+                    let z = b[o] as f64 + (0..ins).map(|k| a[k] * w[o * ins + k] as f64).sum::<f64>();
+                    if i + 1 < layers { z.tanh() } else { z }
+                })
+                .collect();
+        }
+        out.extend(a);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_writes_the_network_the_server_predicts_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("g.db"), 1).await;
+    let url = server.url();
+    let mut client = server.client().await;
+    let spec = pb::JobSpec { keep_checkpoints: Some(true), checkpoint_every_steps: Some(100), ..small_job(250) };
+    let id = client.submit_job(spec).await.unwrap().into_inner().id;
+    let job = wait_for(&mut client, id, |j| state(j) == pb::JobState::Succeeded).await;
+    assert_eq!(job.checkpoints.iter().map(|c| c.step).collect::<Vec<_>>(), [200, 250]);
+
+    let shown = ok(&gradlab(&url, &["show", &id.to_string()]));
+    assert!(shown.contains("checkpoints at steps 200 ("), "{shown}");
+    let st = dir.path().join("m.safetensors");
+    let said = ok(&gradlab(&url, &["export", &id.to_string(), "-o", st.to_str().unwrap()]));
+    assert!(said.contains(&format!("job {id}: weights at step 250 ->")), "{said}");
+    let bytes = std::fs::read(&st).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+
+    let x: Vec<f32> = (0..20 * 64).map(|i| ((i * 7919) % 17) as f32).collect();
+    let served = client
+        .predict(pb::PredictRequest { job_id: id, step: None, inputs: x.clone(), input_dim: 64 })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((served.step, served.rows, served.outputs), (250, 20, 10));
+    let mine = forward(&file, &x, 64);
+    for (i, (a, b)) in mine.iter().zip(&served.values).enumerate() {
+        assert!((a - *b as f64).abs() <= 1e-4 * (1.0 + a.abs()), "output {i}: exported {a}, served {b}");
+    }
+
+    let npz = dir.path().join("m.npz");
+    let said = ok(&gradlab(&url, &["export", &id.to_string(), "--step", "220", "-o", npz.to_str().unwrap()]));
+    assert!(said.contains("weights at step 200"), "{said}");
+    let mut r = ndarray_npy::NpzReader::new(std::fs::File::open(&npz).unwrap()).unwrap();
+    let w: ndarray::Array2<f32> = r.by_name("layer0.weight").unwrap();
+    assert_eq!(w.dim(), (16, 64));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_refuses_what_it_cannot_write_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("g.db"), 1).await;
+    let url = server.url();
+    let mut client = server.client().await;
+    let plain = client.submit_job(small_job(60)).await.unwrap().into_inner().id;
+    wait_for(&mut client, plain, |j| state(j) == pb::JobState::Succeeded).await;
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let target = out_dir.join("m.safetensors");
+    let t = target.to_str().unwrap();
+
+    let err = failed(&gradlab(&url, &["export", &plain.to_string(), "-o", t]));
+    assert!(err.contains("no checkpoint") && err.contains("--keep-checkpoints"), "{err}");
+    let kept = pb::JobSpec { keep_checkpoints: Some(true), checkpoint_every_steps: Some(20), ..small_job(60) };
+    let kept = client.submit_job(kept).await.unwrap().into_inner().id;
+    wait_for(&mut client, kept, |j| state(j) == pb::JobState::Succeeded).await;
+    let err = failed(&gradlab(&url, &["export", &kept.to_string(), "--step", "10", "-o", t]));
+    assert!(err.contains("step: ") && err.contains("at steps 40, 60"), "{err}");
+    let err = failed(&gradlab(&url, &["export", &kept.to_string(), "-o", out_dir.join("m.onnx").to_str().unwrap()]));
+    assert!(err.contains(".safetensors or .npz"), "{err}");
+    let err = failed(&gradlab(&url, &["export", "99999", "-o", t]));
+    assert!(err.contains("job 99999 not found"), "{err}");
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 0, "nothing written");
+
+    let e = client
+        .predict(pb::PredictRequest { job_id: kept, step: None, inputs: vec![0.0; 65], input_dim: 65 })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("inputs") && e.message().contains("64"), "{e:?}");
+    let e = client
+        .predict(pb::PredictRequest { job_id: kept, step: None, inputs: vec![0.0; 10], input_dim: 64 })
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("whole rows"), "{e:?}");
+}
