@@ -9,13 +9,13 @@ import pathlib
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from . import _histograms, _history
+from . import _histograms, _history, _spec
 from ._proto import gradlab_pb2 as pb
 from ._wire import parse_chunk, parse_progress
 from .errors import DeadlineExceeded
@@ -63,7 +63,8 @@ class Job:
     :attr:`summary` (once finished), :attr:`verdict`, :attr:`steps_done`, :attr:`error`,
     :attr:`worker` and :attr:`attempt` (who trains it and how many claims so far),
     :attr:`resumed_from` (the checkpoint's step the latest claim went on from, None if it started
-    at step 0) and :attr:`checkpoints` (stored ones, oldest first; filled in by
+    at step 0), :attr:`parent_id` and :attr:`fork_step` (a fork's parent and step; None for
+    others) and :attr:`checkpoints` (stored ones, oldest first; filled in by
     :meth:`Client.job` and :meth:`refresh`, empty in listings).
     """
 
@@ -85,6 +86,8 @@ class Job:
         self.attempt: int = msg.attempt
         self.resumed_from: int | None = msg.resumed_from if msg.HasField("resumed_from") else None
         self.checkpoints: list[Checkpoint] = [Checkpoint.from_pb(c) for c in msg.checkpoints]
+        self.parent_id: int | None = msg.parent_id if msg.HasField("parent_id") else None
+        self.fork_step: int | None = msg.fork_step if msg.HasField("fork_step") else None
         self.created: _dt.datetime | None = ms_time(msg.created_ms)
         self.started: _dt.datetime | None = ms_time(msg.started_ms)
         self.finished: _dt.datetime | None = ms_time(msg.finished_ms)
@@ -204,6 +207,18 @@ class Job:
         finally:
             tmp.unlink(missing_ok=True)
         return int(got_step)
+
+    def fork(self, at_step: int, **changes: Any) -> Job:
+        """A new job (queued) that starts from this job's newest checkpoint at or before
+        ``at_step`` with its training settings changed: keyword arguments as :meth:`Client.submit`
+        takes them (``lr``, ``optimizer``, ``schedule``, ``steps``, ``clip_norm``,
+        ``weight_decay``, ``name``, ``labels`` (added to this job's), recording and checkpoint
+        settings). A change of the network, its data or their order raises
+        :class:`gradlab.InvalidArgument` naming the field; no such checkpoint,
+        :class:`gradlab.FailedPrecondition`. Its history reads as one series from step 0 (this
+        job's part shared), and with nothing changed its steps after the fork are this job's."""
+        req = pb.ForkRequest(job_id=self.id, at_step=at_step, changes=_spec.job_spec("fork", **changes))
+        return Job(self._conn, self._conn.unary("ForkJob", req))
 
     def predict(self, inputs: npt.ArrayLike, step: int | None = None) -> npt.NDArray[np.float32]:
         """The network's outputs (logits for cross-entropy) for raw examples, one a row,

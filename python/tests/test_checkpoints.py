@@ -39,8 +39,8 @@ def test_a_job_that_keeps_its_checkpoints_lists_them(client: gradlab.Client) -> 
 
 
 def test_checkpoints_go_when_a_job_ends_by_default(client: gradlab.Client) -> None:
-    job = client.submit(**{**SMALL, "steps": 300}, checkpoint_every_steps=100).wait(timeout=120)
-    assert job.spec.keep_checkpoints is False and job.spec.checkpoint_every_seconds == 60.0
+    job = client.submit(**{**SMALL, "steps": 300}, checkpoint_every_steps=100, checkpoint_every_seconds=0).wait(timeout=120)
+    assert job.spec.keep_checkpoints is False and job.spec.checkpoint_every_steps == 100
     assert job.refresh().checkpoints == []
 
 
@@ -70,7 +70,15 @@ def _forward(tensors: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def kept(client: gradlab.Client) -> gradlab.Job:
     return client.submit(
-        activation="tanh", depth=3, width=16, batch=32, steps=300, seed=3, keep_checkpoints=True, checkpoint_every_steps=100
+        activation="tanh",
+        depth=3,
+        width=16,
+        batch=32,
+        steps=300,
+        seed=3,
+        keep_checkpoints=True,
+        checkpoint_every_steps=100,
+        checkpoint_every_seconds=0,
     ).wait(timeout=120)
 
 
@@ -120,3 +128,33 @@ def test_export_and_predict_refuse_what_they_cannot_do(
     assert e.value.field == "inputs" and "64" in e.value.message
     with pytest.raises(gradlab.NotFound):
         client.job(kept.id + 10_000)
+
+
+def test_a_fork_starts_at_a_checkpoint_with_another_lr_and_reads_from_step_0(kept: gradlab.Job) -> None:
+    fork = kept.fork(250, lr=0.2, name="hotter", labels={"try": "lr"}).wait(timeout=120)
+    assert fork.state == "succeeded"
+    assert (fork.parent_id, fork.fork_step, fork.spec.lr, fork.name) == (kept.id, 200, 0.2, "hotter")
+    assert fork.labels == {"try": "lr"} and fork.spec.hidden == kept.spec.hidden
+    mine = fork.history(layers=[0], metrics="grad_norm").set_index("step")["value"]
+    theirs = kept.history(layers=[0], metrics="grad_norm").set_index("step")["value"]
+    assert list(mine.index) == list(range(300)), "one series from step 0"
+    assert mine.loc[:199].equals(theirs.loc[:199]), "the parent's steps before the fork"
+    assert not np.allclose(mine.loc[201:].to_numpy(), theirs.loc[201:].to_numpy()), "its own after"
+    assert kept.parent_id is None and kept.fork_step is None
+
+
+def test_a_fork_refuses_what_it_cannot_change_and_keeps_its_parent(kept: gradlab.Job) -> None:
+    with pytest.raises(gradlab.InvalidArgument) as e:
+        kept.fork(200, depth=5)
+    assert e.value.field == "hidden"
+    with pytest.raises(gradlab.InvalidArgument) as e:
+        kept.fork(200, steps=150)
+    assert e.value.field == "steps"
+    with pytest.raises(gradlab.FailedPrecondition, match="at_step: .*no checkpoint at or before step 50"):
+        kept.fork(50)
+    with pytest.raises(TypeError, match="did you mean 'lr'"):
+        kept.fork(200, lrr=0.1)
+    child = kept.fork(300, steps=320).wait(timeout=120)
+    with pytest.raises(gradlab.FailedPrecondition, match=f"has forks .*job {child.id}"):
+        kept.delete()
+    assert kept.refresh().state == "succeeded"

@@ -32,8 +32,15 @@ where
 
 /// A job spec from the wire: unset fields keep gradlab's defaults; the result is validated.
 pub fn job_spec(p: &pb::JobSpec) -> Result<JobSpec, FieldError> {
-    let d = JobSpec::default();
+    job_spec_over(p, &JobSpec::default())
+}
+
+/// `base` with the fields set in `p` (a fork's changes): its labels added to base's; the result
+/// is validated.
+pub fn job_spec_over(p: &pb::JobSpec, base: &JobSpec) -> Result<JobSpec, FieldError> {
+    let d = base.clone();
     let hidden = match (p.hidden.is_empty(), p.depth, p.width) {
+        (true, None, None) => d.hidden.clone(),
         (false, None, None) => p.hidden.iter().map(|&w| w as usize).collect(),
         (false, _, _) => {
             return Err(FieldError::new("hidden", "give either hidden widths or depth and width, not both"));
@@ -70,10 +77,12 @@ pub fn job_spec(p: &pb::JobSpec) -> Result<JobSpec, FieldError> {
         }
     };
     let t = p.thresholds.unwrap_or_default();
-    let dt = Thresholds::default();
+    let dt = d.thresholds;
+    let mut labels = d.labels.clone();
+    labels.extend(p.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
     let spec = JobSpec {
-        name: p.name.clone(),
-        labels: p.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        name: if p.name.is_empty() { d.name.clone() } else { p.name.clone() },
+        labels,
         activation: parse::<Activation>("activation", &p.activation)?.unwrap_or(d.activation),
         output_activation: parse::<Activation>("output_activation", &p.output_activation)?
             .unwrap_or(d.output_activation),
@@ -84,7 +93,7 @@ pub fn job_spec(p: &pb::JobSpec) -> Result<JobSpec, FieldError> {
         lr: p.lr.unwrap_or(d.lr),
         schedule: parse("schedule", &p.schedule)?.unwrap_or(d.schedule),
         weight_decay: p.weight_decay.unwrap_or(d.weight_decay),
-        clip_norm: p.clip_norm,
+        clip_norm: p.clip_norm.or(d.clip_norm),
         batch: p.batch.map_or(d.batch, |b| b as usize),
         steps: p.steps.unwrap_or(d.steps),
         eval_every: p.eval_every.unwrap_or(d.eval_every),
@@ -246,6 +255,8 @@ pub fn job_to_pb(r: &JobRecord) -> pb::Job {
         attempt: r.attempt,
         resumed_from: r.resumed_from,
         checkpoints: Vec::new(),
+        parent_id: r.fork_of.map(|f| f.parent.0),
+        fork_step: r.fork_of.map(|f| f.step),
     }
 }
 

@@ -366,6 +366,7 @@ mod tests {
                     owner: None,
                     attempt: 0,
                     resumed_from: None,
+                    fork_of: None,
                 }
             })
             .collect();

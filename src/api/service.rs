@@ -303,6 +303,17 @@ impl Experiments for ExperimentsService {
         Ok(Response::new(Box::pin(tokio_stream::iter(chunks))))
     }
 
+    async fn fork_job(&self, request: Request<pb::ForkRequest>) -> Result<Response<pb::Job>, Status> {
+        let req = request.into_inner();
+        let changes = req.changes.unwrap_or_default();
+        let record = self
+            .runner
+            .fork(JobId(req.job_id), req.at_step, |parent| convert::job_spec_over(&changes, parent))
+            .await
+            .map_err(from_runner)?;
+        Ok(Response::new(convert::job_to_pb(&record)))
+    }
+
     async fn predict(&self, request: Request<pb::PredictRequest>) -> Result<Response<pb::PredictResponse>, Status> {
         let req = request.into_inner();
         let inputs = trained::rows(req.inputs, req.input_dim as usize, "inputs").map_err(invalid)?;

@@ -40,6 +40,7 @@ pub fn from_store(e: StoreError) -> Status {
         StoreError::Active(id, state) => Status::failed_precondition(format!(
             "job {id} is {state}: cancel it first (gradlab rm --cancel, or ask the delete to cancel it)"
         )),
+        e @ StoreError::HasForks(..) => Status::failed_precondition(e.to_string()),
         StoreError::Full(n, max) => {
             Status::resource_exhausted(format!("{n} jobs are queued or running, the limit is {max}"))
         }

@@ -1,4 +1,5 @@
-//! `gradlab export`: a job's trained network as a file.
+//! `gradlab export` (a job's trained network as a file) and `gradlab fork` (a new job from a
+//! job's checkpoint, its training settings changed).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,6 +9,7 @@ use clap::Args;
 
 use super::client::{CliError, ServerArgs, connect, status};
 use super::fmt::bytes;
+use super::spec_args::parse_label;
 use crate::api::pb;
 use crate::runner::export::WeightsFormat;
 
@@ -57,5 +59,62 @@ pub async fn export(args: ExportArgs, server: &ServerArgs) -> Result<()> {
     }
     tmp.persist(&args.output).map_err(|e| CliError(format!("-o {path}: {}", e.error)))?;
     println!("job {}: weights at step {step} -> {path} ({})", args.job, bytes(total));
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct ForkArgs {
+    pub job: i64,
+    /// Start from the job's newest checkpoint at or before this step.
+    #[arg(long)]
+    pub at_step: u64,
+    /// Learning rate [default: the parent's].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// sgd, momentum[:mu], nesterov[:mu], adam[:beta1,beta2,eps] [default: the parent's]; one
+    /// that keeps other moments starts them at the fork.
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// constant, step:EVERY,GAMMA, cosine[:MIN_FACTOR] [default: the parent's].
+    #[arg(long)]
+    pub schedule: Option<String>,
+    /// Total steps, counted from the parent's step 0 [default: the parent's].
+    #[arg(long)]
+    pub steps: Option<u64>,
+    /// Clip the global gradient norm to this [default: the parent's].
+    #[arg(long)]
+    pub clip_norm: Option<f64>,
+    /// Decoupled weight decay [default: the parent's].
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// A name [default: the parent's].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// A label KEY=VALUE (repeatable), added to the parent's.
+    #[arg(long = "label", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+    /// Keep the fork's checkpoints once it has ended.
+    #[arg(long)]
+    pub keep_checkpoints: bool,
+}
+
+/// Prints the new job's id (as `gradlab submit` does).
+pub async fn fork(args: ForkArgs, server: &ServerArgs) -> Result<()> {
+    let changes = pb::JobSpec {
+        name: args.name.unwrap_or_default(),
+        labels: args.labels.into_iter().collect(),
+        optimizer: args.optimizer.unwrap_or_default(),
+        schedule: args.schedule.unwrap_or_default(),
+        lr: args.lr,
+        steps: args.steps,
+        clip_norm: args.clip_norm,
+        weight_decay: args.weight_decay,
+        keep_checkpoints: args.keep_checkpoints.then_some(true),
+        ..Default::default()
+    };
+    let mut client = connect(server).await?;
+    let req = pb::ForkRequest { job_id: args.job, at_step: args.at_step, changes: Some(changes) };
+    let job = client.fork_job(req).await.map_err(status)?.into_inner();
+    println!("{}", job.id);
     Ok(())
 }

@@ -183,6 +183,8 @@ pub fn job_json(j: &pb::Job) -> serde_json::Value {
         "sweep_id": j.sweep_id,
         "attempt": j.attempt,
         "resumed_from": j.resumed_from,
+        "parent_id": j.parent_id,
+        "fork_step": j.fork_step,
         "checkpoints": j.checkpoints.iter().map(|c| json!({"step": c.step, "bytes": c.bytes, "created_ms": c.created_ms})).collect::<Vec<_>>(),
         "spec": {
             "activation": spec.activation, "output_activation": spec.output_activation, "hidden": spec.hidden,
@@ -206,10 +208,25 @@ pub fn job_json(j: &pb::Job) -> serde_json::Value {
 /// Where the job's latest claim went on from and the checkpoints it has, if either is worth
 /// saying: "attempt 2, resumed from step 20000; checkpoints at steps 20000 (1.2 MB), 30000 (...)".
 fn resume_line(job: &pb::Job) -> Option<String> {
-    let resumed = match job.resumed_from {
-        Some(step) => Some(format!("attempt {}, resumed from its checkpoint at step {step}", job.attempt)),
-        None if job.attempt > 1 => Some(format!("attempt {}, started again from step 0 (no checkpoint)", job.attempt)),
-        None => None,
+    let fork = job.parent_id.zip(job.fork_step);
+    let resumed = match (job.resumed_from, fork) {
+        // A fork's first attempt starts at its fork step: that is no resume.
+        (Some(step), Some((_, at))) if step == at && job.attempt <= 1 => None,
+        (Some(step), _) => Some(format!("attempt {}, resumed from its checkpoint at step {step}", job.attempt)),
+        (None, _) if job.attempt > 1 => {
+            Some(format!("attempt {}, started again from step 0 (no checkpoint)", job.attempt))
+        }
+        (None, _) => None,
+    };
+    let resumed = match (fork, resumed) {
+        (Some((parent, at)), r) => Some(
+            [Some(format!("fork of job {parent} at step {at} (its history before that step is the parent's)")), r]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        (None, r) => r,
     };
     let checkpoints = (!job.checkpoints.is_empty()).then(|| {
         let list: Vec<String> =

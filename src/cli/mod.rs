@@ -74,6 +74,10 @@ pub enum Command {
     /// Write a job's trained network (a checkpoint's weights and biases) as a .safetensors or
     /// .npz file.
     Export(checkpoints::ExportArgs),
+    /// Start a new job from a job's checkpoint with other training settings (lr, optimizer,
+    /// schedule, steps...); prints its id. Its history reads from step 0, the parent's part
+    /// shared.
+    Fork(checkpoints::ForkArgs),
     /// Draw a job's history: heat map of gradient norms, per-layer curves, or loss.
     Plot(plot_job::PlotArgs),
     /// Submit a sweep: a base job crossed with axes (a preset, --axis flags or a spec file).
@@ -111,6 +115,7 @@ pub fn run() -> Result<()> {
         Command::Gc(args) => runtime()?.block_on(manage::gc(args, server)),
         Command::History(args) => runtime()?.block_on(history::run(args, server)),
         Command::Export(args) => runtime()?.block_on(checkpoints::export(args, server)),
+        Command::Fork(args) => runtime()?.block_on(checkpoints::fork(args, server)),
         Command::Plot(args) => runtime()?.block_on(plot_job::run(args, server)),
         Command::Sweep(args) => runtime()?.block_on(sweep::run(*args, server)),
         Command::Sweeps(args) => runtime()?.block_on(sweep::sweeps(args, server)),

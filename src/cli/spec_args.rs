@@ -103,11 +103,11 @@ pub struct RunArgs {
     /// Keep training after a non-finite loss or gradient.
     #[arg(long)]
     pub keep_going_on_nonfinite: bool,
-    /// Store the whole training state every N steps (0: not by steps), so a job claimed again
-    /// goes on from there [default: 10000].
+    /// Store the whole training state every N steps (0: never), so a job claimed again goes on
+    /// from there [default: 10000].
     #[arg(long)]
     pub checkpoint_every_steps: Option<u64>,
-    /// ... and at most every S seconds (0: not by time) [default: 60].
+    /// ... but at most once every S seconds (0: no limit) [default: 60].
     #[arg(long)]
     pub checkpoint_every_seconds: Option<f64>,
     /// The newest checkpoints kept [default: 2].
@@ -134,7 +134,7 @@ fn positive(s: &str) -> Result<usize, String> {
     }
 }
 
-fn parse_label(s: &str) -> Result<(String, String), String> {
+pub fn parse_label(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
         _ => Err(format!("expected KEY=VALUE, got {s:?}")),

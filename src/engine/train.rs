@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::Real;
-use super::checkpoint::{CheckpointError, LayerState, TrainState};
+use super::checkpoint::{CheckpointError, LayerRef, LayerState, StateRef, TrainState};
 use super::data::{self, DataError, Split, Standardization};
 use super::loss::BatchLoss;
 use super::network::{Layer, Mlp, Pass};
@@ -108,6 +108,9 @@ pub struct Trainer<F: Real> {
     last_train: BatchLoss,
     /// How a raw example becomes the network's input (None: as it is).
     input_map: Option<Standardization>,
+    /// The step the optimizer's moments started from: 0, or a fork's step if it changed the
+    /// optimizer to one that keeps other moments.
+    optimizer_since: u64,
 }
 
 /// One layer's share of an update: its parameters, their optimizer slots (weights, biases) and
@@ -262,6 +265,7 @@ impl<F: Real> Trainer<F> {
             tracker: Tracker::default(),
             last_train: BatchLoss::default(),
             input_map: split.standardization,
+            optimizer_since: 0,
         };
         t.order.shrink_to_fit();
         Ok(t)
@@ -287,8 +291,8 @@ impl<F: Real> Trainer<F> {
         moments(self.train_x.as_slice().expect("contiguous")).sumsq / self.train_x.len().max(1) as f64
     }
 
-    /// A copy of everything the next step depends on that the spec does not fix.
-    pub fn state(&self) -> TrainState<F> {
+    /// Everything the next step depends on that the spec does not fix, borrowed.
+    fn state_ref(&self) -> StateRef<'_, F> {
         let layers = self
             .net
             .layers
@@ -296,32 +300,37 @@ impl<F: Real> Trainer<F> {
             .zip(self.slots_w.iter().zip(&self.slots_b))
             .map(|(l, (sw, sb))| {
                 let ((m_w, v_w), (m_b, v_b)) = (sw.moments(), sb.moments());
-                LayerState {
-                    rows: l.w.nrows(),
-                    cols: l.w.ncols(),
-                    w: l.w.as_slice().expect("contiguous").to_vec(),
-                    b: l.b.to_vec(),
-                    m_w: m_w.to_vec(),
-                    v_w: v_w.to_vec(),
-                    m_b: m_b.to_vec(),
-                    v_b: v_b.to_vec(),
-                }
+                let (w, b) = (l.w.as_slice().expect("contiguous"), l.b.as_slice().expect("contiguous"));
+                LayerRef { rows: l.w.nrows(), cols: l.w.ncols(), parts: [w, b, m_w, v_w, m_b, v_b] }
             })
             .collect();
-        TrainState {
+        StateRef {
             step: self.step,
-            layers,
-            order: self.order.clone(),
+            optimizer_since: self.optimizer_since,
             cursor: self.cursor,
             shuffle_pos: self.shuffle.get_word_pos(),
             last_train: self.last_train,
-            tracker: self.tracker.clone(),
+            tracker: &self.tracker,
+            order: &self.order,
+            layers,
         }
     }
 
-    /// Continues from `state`, taken by [`Self::state`] of a trainer of the same spec (the
-    /// optimizer and its settings may differ when they keep the same moments: a fork).
-    /// Nothing changes unless the whole state fits this trainer's network.
+    /// A copy of everything the next step depends on that the spec does not fix.
+    pub fn state(&self) -> TrainState<F> {
+        self.state_ref().to_state()
+    }
+
+    /// [`Self::state`], encoded (`engine::checkpoint`) without a copy in between: what a
+    /// checkpoint stores.
+    pub fn encode_state(&self) -> Vec<u8> {
+        self.state_ref().encode()
+    }
+
+    /// Continues from `state`, taken by [`Self::state`] of a trainer of the same network and
+    /// data. Its optimizer settings may differ (a fork): moments of the same shape are kept,
+    /// others start again from zero at the state's step (Adam's bias correction with them).
+    /// Nothing changes unless the state fits this trainer's network and data.
     pub fn restore(&mut self, state: TrainState<F>) -> Result<(), CheckpointError> {
         let mismatch = |m: String| Err(CheckpointError::Mismatch(m));
         if state.layers.len() != self.net.layers.len() {
@@ -332,31 +341,29 @@ impl<F: Real> Trainer<F> {
             if (s.rows, s.cols, s.w.len(), s.b.len()) != (rows, cols, rows * cols, cols) {
                 return mismatch(format!("layer {i} is {}x{}, the job's is {rows}x{cols}", s.rows, s.cols));
             }
-            let (sw, sb) = (&self.slots_w[i], &self.slots_b[i]);
-            if (s.m_w.len(), s.v_w.len(), s.m_b.len(), s.v_b.len())
-                != (sw.moments().0.len(), sw.moments().1.len(), sb.moments().0.len(), sb.moments().1.len())
-            {
-                return mismatch(format!(
-                    "layer {i}'s optimizer moments are not those of optimizer {}",
-                    self.spec.optimizer
-                ));
-            }
         }
         let n = self.order.len();
         let mut seen = vec![false; n];
         if state.order.len() != n || state.order.iter().any(|&i| i >= n || std::mem::replace(&mut seen[i], true)) {
             return mismatch(format!("the data order is not a permutation of the {n} training examples"));
         }
-        if state.cursor > n || state.step > self.spec.steps {
+        if state.cursor > n || state.step > self.spec.steps || state.optimizer_since > state.step {
             return mismatch(format!("step {} or data position {} is past the job's end", state.step, state.cursor));
         }
+        let shapes = |s: &LayerState<F>| (s.m_w.len(), s.v_w.len(), s.m_b.len(), s.v_b.len());
+        let same_optimizer = state.layers.iter().zip(self.slots_w.iter().zip(&self.slots_b)).all(|(s, (sw, sb))| {
+            shapes(s) == (sw.moments().0.len(), sw.moments().1.len(), sb.moments().0.len(), sb.moments().1.len())
+        });
         for (i, s) in state.layers.into_iter().enumerate() {
             let layer = &mut self.net.layers[i];
             layer.w.as_slice_mut().expect("contiguous").copy_from_slice(&s.w);
             layer.b.as_slice_mut().expect("contiguous").copy_from_slice(&s.b);
-            self.slots_w[i].set_moments(s.m_w, s.v_w).map_err(CheckpointError::Mismatch)?;
-            self.slots_b[i].set_moments(s.m_b, s.v_b).map_err(CheckpointError::Mismatch)?;
+            if same_optimizer {
+                self.slots_w[i].set_moments(s.m_w, s.v_w).map_err(CheckpointError::Mismatch)?;
+                self.slots_b[i].set_moments(s.m_b, s.v_b).map_err(CheckpointError::Mismatch)?;
+            }
         }
+        self.optimizer_since = if same_optimizer { state.optimizer_since } else { state.step };
         self.order = state.order;
         self.cursor = state.cursor;
         self.shuffle = stream(self.spec.seed, Purpose::Shuffle);
@@ -493,7 +500,9 @@ impl<F: Real> Trainer<F> {
             Some(c) if rec.grad_norm > c => c / rec.grad_norm,
             _ => 1.0,
         };
-        let params = StepParams { lr: rec.lr, weight_decay: self.spec.weight_decay, grad_scale, t: self.step + 1 };
+        // Adam's bias correction counts the optimizer's own steps (a fork may switch to it).
+        let t = self.step + 1 - self.optimizer_since;
+        let params = StepParams { lr: rec.lr, weight_decay: self.spec.weight_decay, grad_scale, t };
         let opt = self.spec.optimizer;
         let record = !rec.layers.is_empty();
         // Layers update independently, so wide nets on several threads update them side by

@@ -86,12 +86,15 @@ fn train(
             Event::Step(r) if r.layers.is_empty() => None,
             Event::Step(r) => Some(WriterMsg::Step(record.id, r.clone())),
             Event::Eval(e) => Some(WriterMsg::Eval(record.id, *e)),
-            // The state is copied here, on the training thread, and written by the writer.
-            Event::Settled(t) => due.checkpoint(t.steps_done(), t.finished()).then(|| WriterMsg::Checkpoint {
+            // The state is copied here, on the training thread, and written by the writer; one
+            // at a time per job (training waits while the last is still being written).
+            Event::Settled(t) => (due.checkpoint(t.steps_done(), t.finished(), Instant::now())
+                && job.begin_checkpoint(|| tx.is_closed() || job.is_lost() || job.cancelled()))
+            .then(|| WriterMsg::Checkpoint {
                 job: record.id,
                 attempt: job.attempt,
                 step: t.steps_done(),
-                data: t.state().encode(),
+                data: t.encode_state(),
                 keep: spec.checkpoint_keep,
             }),
         };
@@ -111,7 +114,7 @@ fn train(
             job: record.id,
             attempt: job.attempt,
             step: trainer.steps_done(),
-            data: trainer.state().encode(),
+            data: trainer.encode_state(),
             keep: spec.checkpoint_keep,
         };
         if tx.blocking_send(msg).is_err() {
@@ -122,9 +125,10 @@ fn train(
     Ok((state, JobSummary { run, mean_field }))
 }
 
-/// When a job's next checkpoint is due: `checkpoint_every_steps` steps or
-/// `checkpoint_every_seconds` after the last one (or the job's start here), never at its end
-/// (a job ended needs none to go on; one that keeps its checkpoints stores its end after `run`).
+/// When a job's next checkpoint is due: `checkpoint_every_steps` steps after the last one (or
+/// the job's start here), and no sooner than `checkpoint_every_seconds` after it; never at its
+/// end (a job ended needs none to go on; one that keeps its checkpoints stores its end after
+/// `run`).
 struct Due {
     every_steps: u64,
     every: Option<Duration>,
@@ -139,11 +143,11 @@ impl Due {
         Due { every_steps: spec.checkpoint_every_steps, every, last_step: step, last_time: Instant::now() }
     }
 
-    fn checkpoint(&mut self, step: u64, finished: bool) -> bool {
+    fn checkpoint(&mut self, step: u64, finished: bool, now: Instant) -> bool {
         let by_steps = self.every_steps > 0 && step - self.last_step >= self.every_steps;
-        let due = !finished && (by_steps || self.every.is_some_and(|d| self.last_time.elapsed() >= d));
+        let due = !finished && by_steps && self.every.is_none_or(|d| now.duration_since(self.last_time) >= d);
         if due {
-            (self.last_step, self.last_time) = (step, Instant::now());
+            (self.last_step, self.last_time) = (step, now);
         }
         due
     }
@@ -173,5 +177,30 @@ fn summarize(p: &Prediction, spec: &JobSpec) -> MeanFieldSummary {
         depth_scale: p.depth_scale,
         first_last_ratio: p.weight_first_last_ratio,
         layer_ratios: p.layers.iter().map(|l| l.weight_grad_ratio_to_last).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoints_come_every_n_steps_but_not_more_often_than_the_limit() {
+        let spec =
+            |seconds| JobSpec { checkpoint_every_steps: 10, checkpoint_every_seconds: seconds, ..Default::default() };
+        let now = Instant::now();
+        let mut due = Due::new(&spec(0.0), 0);
+        let at: Vec<u64> = (1..=35).filter(|&s| due.checkpoint(s, false, now)).collect();
+        assert_eq!(at, [10, 20, 30]);
+        assert!(!Due::new(&spec(0.0), 0).checkpoint(10, true, now), "never at the end");
+        // A resumed job counts from its step; the time limit holds them back.
+        let mut due = Due::new(&spec(3600.0), 500);
+        let start = due.last_time;
+        assert!((501..=600).all(|s| !due.checkpoint(s, false, start + Duration::from_secs(3599))));
+        let later = start + Duration::from_secs(3600);
+        assert!(due.checkpoint(600, false, later) && !due.checkpoint(610, false, later + Duration::from_secs(1)));
+        let off = JobSpec { checkpoint_every_steps: 0, checkpoint_every_seconds: 0.0, ..Default::default() };
+        let mut never = Due::new(&off, 0);
+        assert!((1..=100).all(|s| !never.checkpoint(s, false, now)));
     }
 }

@@ -1,6 +1,7 @@
 //! A job's gradient histograms over time, thinned to a number of steps a chart can show: what
 //! `GetHistograms` and the dashboard read.
 
+use super::lineage::Lineage;
 use super::model::{JobId, Store, StoreError};
 use crate::engine::stats::Histogram;
 
@@ -43,7 +44,7 @@ pub async fn read<S: Store + ?Sized>(store: &S, id: JobId, q: &HistogramQuery) -
     if lo > hi {
         return Err(StoreError::Invalid(format!("from_step {lo} is after to_step {hi}")));
     }
-    let meta = store.history_meta(id).await?;
+    let (meta, lineage) = Lineage::read(store, id).await?;
     let n_layers = meta.n_layers.unwrap_or(meta.depth + 1);
     let layers: Vec<u32> = match &q.layers {
         None => (0..n_layers as u32).collect(),
@@ -54,7 +55,7 @@ pub async fn read<S: Store + ?Sized>(store: &S, id: JobId, q: &HistogramQuery) -
             ls.clone()
         }
     };
-    let stored = store.read_histograms(id, lo, hi).await?;
+    let stored = lineage.read_histograms(store, lo, hi).await?;
     let keep = spread(stored.len(), q.max_steps.unwrap_or(0) as usize);
     let mut out = HistogramSeries { steps: Vec::with_capacity(keep.len()), layers: Vec::new() };
     out.layers = layers.iter().map(|&l| (l, Vec::with_capacity(keep.len()))).collect();

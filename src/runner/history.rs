@@ -16,6 +16,7 @@
 use tokio::sync::mpsc;
 
 use super::downsample::Downsampler;
+use super::lineage::Lineage;
 use super::model::{HistoryMeta, HistoryQuery, HistoryResult, JobId, Series, Store, StoreError};
 use crate::engine::stats::LayerStats;
 use crate::engine::train::{EvalRecord, StepRecord};
@@ -153,7 +154,7 @@ pub async fn read_bucketed<S: Store + ?Sized>(
     tx: &mpsc::Sender<HistoryPiece>,
 ) -> Result<(), StoreError> {
     let sink = async |p: HistoryPiece| tx.send(p).await.is_ok();
-    let meta = store.history_meta(id).await?;
+    let (meta, lineage) = Lineage::read(store, id).await?;
     let mut plan = plan(id, &meta, query)?;
     if let Some(b) = bucket_hi {
         plan.bucket_hi = b;
@@ -182,7 +183,7 @@ pub async fn read_bucketed<S: Store + ?Sized>(
         let mut sent = false;
         let mut from = plan.lo;
         while let Some(hi) = plan.hi.filter(|&h| from <= h) {
-            let rows = store.read_series(id, layer, cols, from, hi, window).await?;
+            let rows = lineage.read_series(store, layer, cols, from, hi, window).await?;
             let Some(&last) = rows.steps.last() else { break };
             let out = match &mut buckets {
                 None => {
@@ -234,7 +235,7 @@ pub async fn read_bucketed<S: Store + ?Sized>(
     store.history_meta(id).await?;
     let hi = query.to_step.unwrap_or(u64::MAX);
     let evals: Vec<EvalRecord> =
-        store.read_evals(id, plan.lo).await?.into_iter().take_while(|e| e.step <= hi).collect();
+        lineage.read_evals(store, plan.lo).await?.into_iter().take_while(|e| e.step <= hi).collect();
     for part in evals.chunks(PIECE_VALUES / 3) {
         let p = HistoryPiece { layer: None, steps: Vec::new(), columns: Vec::new(), evals: part.to_vec(), downsampled };
         if !sink(p).await {
@@ -340,12 +341,12 @@ pub async fn read_steps<S: Store + ?Sized>(
     from_step: u64,
     limit: usize,
 ) -> Result<Vec<StepRecord>, StoreError> {
-    let meta = store.history_meta(id).await?;
+    let (meta, lineage) = Lineage::read(store, id).await?;
     if limit == 0 || from_step >= meta.steps_done {
         return Ok(Vec::new());
     }
     let all_scalars: Vec<usize> = (0..STEP_METRICS.len()).collect();
-    let scalars = store.read_series(id, None, &all_scalars, from_step, u64::MAX, limit).await?;
+    let scalars = lineage.read_series(store, None, &all_scalars, from_step, u64::MAX, limit).await?;
     let mut out: Vec<StepRecord> = (0..scalars.steps.len())
         .map(|i| StepRecord {
             step: scalars.steps[i],
@@ -364,7 +365,7 @@ pub async fn read_steps<S: Store + ?Sized>(
     let n_layers = meta.n_layers.ok_or_else(|| corrupt("steps stored without a layer count".into()))?;
     let all_metrics: Vec<usize> = (0..LayerStats::METRICS.len()).collect();
     for layer in 0..n_layers {
-        let rows = store.read_series(id, Some(layer as u32), &all_metrics, first, last, out.len()).await?;
+        let rows = lineage.read_series(store, Some(layer as u32), &all_metrics, first, last, out.len()).await?;
         if rows.steps != scalars.steps {
             // Deleted between the two reads: the job is gone, not corrupt.
             store.history_meta(id).await?;
@@ -375,7 +376,7 @@ pub async fn read_steps<S: Store + ?Sized>(
             rec.layers.push(LayerStats::from_values(&v).map_err(corrupt)?);
         }
     }
-    for (step, hists) in store.read_histograms(id, first, last).await? {
+    for (step, hists) in lineage.read_histograms(store, first, last).await? {
         let at = out
             .binary_search_by_key(&step, |r| r.step)
             .map_err(|_| corrupt(format!("histograms at step {step}, which has no record")))?;

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use tokio::sync::broadcast;
 
@@ -31,6 +31,10 @@ pub struct LiveJob {
     /// Set when the job must stop because of a server-side failure (e.g. the store).
     pub failure: Mutex<Option<String>>,
     pub events: broadcast::Sender<LiveEvent>,
+    /// A checkpoint of the job is on its way to the store: the next waits for it, so a writer
+    /// slower than training holds one state per job, never a queue of them.
+    checkpoint_pending: Mutex<bool>,
+    checkpoint_written: Condvar,
 }
 
 /// Events a lagging watcher may fall behind by before it re-reads the store.
@@ -43,6 +47,28 @@ impl LiveJob {
 
     pub fn request_cancel(&self) {
         self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    /// Blocks (a training thread) until the job's last checkpoint is stored, then marks the
+    /// next one as on its way. False, without marking, when `give_up` says to stop waiting
+    /// (it is asked every 100 ms).
+    pub fn begin_checkpoint(&self, give_up: impl Fn() -> bool) -> bool {
+        let mut pending = self.checkpoint_pending.lock().expect("checkpoint lock");
+        while *pending {
+            if give_up() {
+                return false;
+            }
+            let wait = std::time::Duration::from_millis(100);
+            pending = self.checkpoint_written.wait_timeout(pending, wait).expect("checkpoint lock").0;
+        }
+        *pending = true;
+        true
+    }
+
+    /// The writer is done with the job's checkpoint (stored or not).
+    pub fn end_checkpoint(&self) {
+        *self.checkpoint_pending.lock().expect("checkpoint lock") = false;
+        self.checkpoint_written.notify_all();
     }
 
     /// Stops the job as failed, with the first reason given.
@@ -120,6 +146,8 @@ impl Registry {
             lost: AtomicBool::new(false),
             failure: Mutex::new(None),
             events,
+            checkpoint_pending: Mutex::new(false),
+            checkpoint_written: Condvar::new(),
         });
         self.jobs.lock().expect("registry lock").insert(id, job.clone());
         job

@@ -1,7 +1,7 @@
 //! Run management: deleting jobs and sweeps (cancelling them first when asked), and renaming
 //! and relabelling jobs.
 
-use super::{JobId, JobRecord, JobUpdate, LiveEvent, Runner, RunnerError, SweepId};
+use super::{JobId, JobRecord, JobUpdate, LiveEvent, Runner, RunnerError, StoreError, SweepId};
 use crate::engine::spec::FieldError;
 use std::sync::Arc;
 
@@ -129,9 +129,7 @@ impl Runner {
             }
         }
         if !dry_run {
-            for batch in report.jobs.chunks(GC_BATCH) {
-                store.delete_jobs(batch).await?;
-            }
+            report.jobs = self.delete_sparing_parents(&report.jobs).await?;
             report.sweeps = store.delete_empty_sweeps().await?;
             if vacuum {
                 store.vacuum().await?;
@@ -143,6 +141,40 @@ impl Runner {
 }
 
 impl Runner {
+    /// Deletes `jobs` in batches; returns those deleted. A job with forks goes after its forks
+    /// when they are among `jobs`, and stays otherwise (a fork reads its parent's history).
+    async fn delete_sparing_parents(&self, jobs: &[JobId]) -> Result<Vec<JobId>, RunnerError> {
+        let candidates: std::collections::HashSet<JobId> = jobs.iter().copied().collect();
+        let (mut pending, mut deleted) = (jobs.to_vec(), Vec::new());
+        loop {
+            let mut deferred = Vec::new();
+            let before = deleted.len();
+            for batch in pending.chunks(GC_BATCH) {
+                let mut batch = batch.to_vec();
+                while !batch.is_empty() {
+                    match self.inner.store.delete_jobs(&batch).await {
+                        Ok(()) => {
+                            deleted.append(&mut batch);
+                        }
+                        Err(StoreError::HasForks(parent, forks)) => {
+                            batch.retain(|&j| j != parent);
+                            if forks.iter().all(|f| candidates.contains(f)) {
+                                deferred.push(parent);
+                            } else {
+                                tracing::info!(job = %parent, "kept: it has forks that stay");
+                            }
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            if deferred.is_empty() || deleted.len() == before {
+                return Ok(deleted);
+            }
+            pending = deferred;
+        }
+    }
+
     /// Retention: while the server runs, deletes jobs that finished longer than `keep` ago
     /// (except those labelled keep=true), looking every `keep / 4`, at least every hour and at
     /// most every second. The space freed is reused for new data (no vacuum: that would hold

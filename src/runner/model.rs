@@ -125,6 +125,16 @@ pub struct JobRecord {
     pub attempt: u64,
     /// The checkpoint's step the latest claim went on from; None when it started at step 0.
     pub resumed_from: Option<u64>,
+    /// The job and step this job was forked from (`Runner::fork`); its history before that
+    /// step is its parent's (`runner::lineage`).
+    pub fork_of: Option<ForkPoint>,
+}
+
+/// Where a fork starts: its parent's checkpoint at `step`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForkPoint {
+    pub parent: JobId,
+    pub step: u64,
 }
 
 impl JobRecord {
@@ -253,6 +263,8 @@ pub struct HistoryMeta {
     pub n_layers: Option<usize>,
     /// Hidden layers of the job's spec.
     pub depth: usize,
+    /// A fork's parent and step: its history before that step is the parent's.
+    pub fork: Option<ForkPoint>,
 }
 
 /// Consecutive stored rows of one series: `columns[k][i]` is the k-th requested column at
@@ -456,6 +468,9 @@ pub enum StoreError {
     /// A delete of a job that is still queued or running.
     #[error("job {0} is {1}")]
     Active(JobId, JobState),
+    /// A delete or requeue of jobs that others were forked from: (the job, its forks).
+    #[error("job {0} has forks ({forks}): delete them first", forks = .1.iter().map(|f| format!("job {f}")).collect::<Vec<_>>().join(", "))]
+    HasForks(JobId, Vec<JobId>),
     #[error("corrupt stored data for job {job}: {problem}")]
     Corrupt { job: JobId, problem: String },
     #[error("corrupt stored data for sweep {sweep}: {problem}")]
@@ -515,6 +530,17 @@ pub trait Store: Send + Sync + 'static {
         summary: Option<&JobSummary>,
         error: Option<&str>,
     ) -> Result<(), StoreError>;
+    /// Stores a new queued job, a fork of `parent` at its checkpoint at `step`: the checkpoint
+    /// is the fork's first (copied), its history before `step` is read from the parent. All or
+    /// nothing, in one transaction; `Full` as for `create_job`, `Invalid` when the parent's
+    /// checkpoint at `step` is gone.
+    async fn create_fork(
+        &self,
+        spec: &JobSpec,
+        parent: JobId,
+        step: u64,
+        max_unfinished: Option<u64>,
+    ) -> Result<JobRecord, StoreError>;
     /// Stores a claimed job's training state after `step` steps (`engine::checkpoint`), its
     /// history up to that step being stored already, and keeps only the newest `keep` of its
     /// checkpoints; in one transaction, so a crash leaves the previous ones whole. `LeaseLost`

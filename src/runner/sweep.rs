@@ -1514,6 +1514,7 @@ mod tests {
             owner: None,
             attempt: 1,
             resumed_from: None,
+            fork_of: None,
         }
     }
 

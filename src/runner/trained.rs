@@ -18,11 +18,12 @@ pub struct Exported {
 }
 
 /// The newest of `all` (oldest first) at or before `step` (the newest of all when None), or why
-/// there is none.
+/// there is none (naming `field`, the request's name for `step`).
 pub fn checkpoint_at(
     job: &JobRecord,
     all: &[CheckpointInfo],
     step: Option<u64>,
+    field: &str,
 ) -> Result<CheckpointInfo, RunnerError> {
     let id = job.id;
     let Some(newest) = all.last() else {
@@ -31,7 +32,7 @@ pub fn checkpoint_at(
                 .to_string()
         } else {
             format!(
-                "it has stored none yet (every {} steps or {} s)",
+                "it has stored none yet (every {} steps, at most every {} s)",
                 job.spec.checkpoint_every_steps, job.spec.checkpoint_every_seconds
             )
         };
@@ -41,7 +42,7 @@ pub fn checkpoint_at(
     all.iter().rev().find(|c| c.step <= step).copied().ok_or_else(|| {
         let steps: Vec<String> = all.iter().map(|c| c.step.to_string()).collect();
         RunnerError::FailedPrecondition(format!(
-            "step: job {id} has no checkpoint at or before step {step}; its checkpoints are at steps {}",
+            "{field}: job {id} has no checkpoint at or before step {step}; its checkpoints are at steps {}",
             steps.join(", ")
         ))
     })
@@ -53,11 +54,12 @@ impl Runner {
         &self,
         id: JobId,
         step: Option<u64>,
+        field: &str,
     ) -> Result<(JobRecord, CheckpointInfo), RunnerError> {
         let store = self.store();
         let job = store.get_job(id).await?.ok_or(RunnerError::NotFound(id))?;
         let all = store.checkpoints(id).await?;
-        let at = checkpoint_at(&job, &all, step)?;
+        let at = checkpoint_at(&job, &all, step, field)?;
         Ok((job, at))
     }
 
@@ -70,7 +72,7 @@ impl Runner {
         step: Option<u64>,
         f: impl FnOnce(&JobRecord, &Trainer<f32>) -> Result<T, RunnerError> + Send + 'static,
     ) -> Result<T, RunnerError> {
-        let (job, at) = self.find_checkpoint(id, step).await?;
+        let (job, at) = self.find_checkpoint(id, step, "step").await?;
         let data = self.store().read_checkpoint(id, at.step).await?.ok_or_else(|| {
             RunnerError::FailedPrecondition(format!("job {id}'s checkpoint at step {} is gone", at.step))
         })?;

@@ -13,6 +13,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
 use super::RunnerError;
+use super::lineage::Lineage;
 use super::live::{Change, LiveEvent, Registry};
 use super::model::{JobId, Store};
 
@@ -39,7 +40,8 @@ impl Cursor {
 
     /// Sends stored steps and evals from the cursor on, in order. False if the receiver is gone.
     async fn replay(&mut self, store: &dyn Store, id: JobId) -> Result<bool, RunnerError> {
-        let mut evals = store.read_evals(id, self.next_eval).await?.into_iter().peekable();
+        let (_, lineage) = Lineage::read(store, id).await?;
+        let mut evals = lineage.read_evals(store, self.next_eval).await?.into_iter().peekable();
         loop {
             let steps = store.read_steps(id, self.next_step, REPLAY_CHUNK).await?;
             let n = steps.len();

@@ -201,11 +201,15 @@ async fn flush(
             WriterMsg::Finish { job, attempt, state, summary, error } => {
                 finish(store, registry, Finish { job, attempt, state, summary, error }, unrecorded).await
             }
-            // Not after a failed write of its steps (the history would end before it).
-            WriterMsg::Checkpoint { job, .. }
-                if registry.get(job).is_some_and(|l| l.failure().is_some() || l.is_lost()) => {}
             WriterMsg::Checkpoint { job, attempt, step, data, keep } => {
-                checkpoint(store, registry, job, attempt, step, &data, keep, set_healthy).await
+                let live = registry.get(job);
+                // Not after a failed write of its steps (the history would end before it).
+                if !live.as_ref().is_some_and(|l| l.failure().is_some() || l.is_lost()) {
+                    checkpoint(store, registry, job, attempt, step, &data, keep, set_healthy).await;
+                }
+                if let Some(live) = live {
+                    live.end_checkpoint();
+                }
             }
             WriterMsg::Sync(done) => {
                 let _ = done.send(());

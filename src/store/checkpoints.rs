@@ -1,4 +1,4 @@
-//! Checkpoints and cutting a history back to one, the same SQL on both backends.
+//! Checkpoints, cutting a history back to one, and forks: the same SQL on both backends.
 //!
 //! `checkpoints (job_id, step, created_ms, data)`: a job's training state after `step` steps,
 //! as `engine::checkpoint` encodes it, one row each (a 10M-parameter Adam net is ~120 MB, well
@@ -53,9 +53,11 @@ macro_rules! ops {
                 .bind(data)
                 .execute(&mut *conn)
                 .await?;
+                // A fork's first checkpoint stays: it starts there if it is ever requeued.
                 sqlx::query(
                     "DELETE FROM checkpoints WHERE job_id = $1 AND step < (SELECT min(step) FROM \
-                     (SELECT step FROM checkpoints WHERE job_id = $1 ORDER BY step DESC LIMIT $2) AS newest)",
+                     (SELECT step FROM checkpoints WHERE job_id = $1 ORDER BY step DESC LIMIT $2) AS newest) \
+                     AND step <> coalesce((SELECT fork_step FROM jobs WHERE id = $1), -1)",
                 )
                 .bind(id.0)
                 .bind(i64::from(keep.max(1)))
@@ -107,9 +109,84 @@ macro_rules! ops {
                     .await?;
                 let spec: JobSpec = serde_json::from_str(&spec).map_err(|e| corrupt(id, format!("spec: {e}")))?;
                 if !spec.keep_checkpoints {
-                    sqlx::query("DELETE FROM checkpoints WHERE job_id = $1").bind(id.0).execute(conn).await?;
+                    sqlx::query(
+                        "DELETE FROM checkpoints WHERE job_id = $1 \
+                         AND step <> coalesce((SELECT fork_step FROM jobs WHERE id = $1), -1)",
+                    )
+                    .bind(id.0)
+                    .execute(conn)
+                    .await?;
                 }
                 Ok(())
+            }
+
+            /// Makes the new job `child` a fork of `parent` at its checkpoint at `step`: the
+            /// checkpoint copied as the child's first, the fork recorded, the child's progress
+            /// at the step and its layer count the parent's. `Invalid` if the checkpoint is gone.
+            pub async fn adopt(conn: &mut $conn, child: JobId, parent: JobId, step: u64) -> Result<(), StoreError> {
+                let at = step_i64(step)?;
+                let copied = sqlx::query(
+                    "INSERT INTO checkpoints (job_id, step, created_ms, data) \
+                     SELECT $1, step, created_ms, data FROM checkpoints WHERE job_id = $2 AND step = $3",
+                )
+                .bind(child.0)
+                .bind(parent.0)
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+                if copied.rows_affected() != 1 {
+                    return Err(StoreError::Invalid(format!(
+                        "job {parent}'s checkpoint at step {step} is gone (a newer one replaced it); fork again"
+                    )));
+                }
+                sqlx::query(
+                    "UPDATE jobs SET parent_id = $2, fork_step = $3, steps_done = $3, \
+                     n_layers = (SELECT n_layers FROM jobs WHERE id = $2) WHERE id = $1",
+                )
+                .bind(child.0)
+                .bind(parent.0)
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+
+            /// Jobs forked from `id`, oldest first.
+            pub async fn forks_of(conn: &mut $conn, id: JobId) -> Result<Vec<JobId>, StoreError> {
+                let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM jobs WHERE parent_id = $1 ORDER BY id")
+                    .bind(id.0)
+                    .fetch_all(conn)
+                    .await?;
+                Ok(ids.into_iter().map(JobId).collect())
+            }
+
+            /// `HasForks` unless every fork of the jobs `ids` is among them (deleted with them).
+            pub async fn refuse_forked(conn: &mut $conn, ids: &[JobId]) -> Result<(), StoreError> {
+                for &id in ids {
+                    let outside: Vec<JobId> = forks_of(conn, id).await?.into_iter().filter(|f| !ids.contains(f)).collect();
+                    if !outside.is_empty() {
+                        return Err(StoreError::HasForks(id, outside));
+                    }
+                }
+                Ok(())
+            }
+
+            /// `HasForks` if a job of the sweep has a fork outside it.
+            pub async fn refuse_forked_sweep(conn: &mut $conn, sweep: i64) -> Result<(), StoreError> {
+                let rows: Vec<(i64, i64)> = sqlx::query_as(
+                    "SELECT p.id, j.id FROM jobs j JOIN jobs p ON p.id = j.parent_id \
+                     WHERE p.sweep_id = $1 AND (j.sweep_id IS NULL OR j.sweep_id <> $1) ORDER BY p.id, j.id",
+                )
+                .bind(sweep)
+                .fetch_all(conn)
+                .await?;
+                match rows.first() {
+                    None => Ok(()),
+                    Some(&(parent, _)) => Err(StoreError::HasForks(
+                        JobId(parent),
+                        rows.iter().filter(|r| r.0 == parent).map(|r| JobId(r.1)).collect(),
+                    )),
+                }
             }
 
             /// Cuts the job's history back to what a run resumed after `step` steps has not yet
@@ -148,8 +225,10 @@ macro_rules! ops {
                     "DELETE FROM histograms WHERE job_id = $1 AND step >= $2",
                     "DELETE FROM evals WHERE job_id = $1 AND step > $2",
                     "DELETE FROM checkpoints WHERE job_id = $1 AND step > $2",
+                    // A fork's own history starts at its fork step: before its own steps, its
+                    // progress is that step.
                     "UPDATE jobs SET resumed_from = $2, steps_done = coalesce((SELECT max(last_step) + 1 \
-                     FROM chunks WHERE job_id = $1 AND layer = -1), 0) WHERE id = $1",
+                     FROM chunks WHERE job_id = $1 AND layer = -1), fork_step, 0) WHERE id = $1",
                 ] {
                     sqlx::query(sql).bind(id.0).bind(at).execute(&mut *conn).await?;
                 }

@@ -12,8 +12,8 @@ use crate::engine::spec::JobSpec;
 use crate::engine::stats::{Histogram, LayerStats};
 use crate::engine::train::{EvalRecord, StepRecord};
 use crate::runner::{
-    HistoryMeta, JobId, JobRecord, JobState, JobSummary, JobUpdate, MetricBatch, PageRequest, SeriesRows, StateCounts,
-    StoreError,
+    ForkPoint, HistoryMeta, JobId, JobRecord, JobState, JobSummary, JobUpdate, MetricBatch, PageRequest, SeriesRows,
+    StateCounts, StoreError,
 };
 
 /// Page size when the request asks for 0.
@@ -22,7 +22,7 @@ pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 1000;
 
 /// The columns of a job's row that [`job_from_row`] reads, in a SELECT.
-pub const JOB_COLUMNS: &str = "id, sweep_id, spec, state, steps_done, created_ms, started_ms, finished_ms, summary, error, owner, attempt, resumed_from";
+pub const JOB_COLUMNS: &str = "id, sweep_id, spec, state, steps_done, created_ms, started_ms, finished_ms, summary, error, owner, attempt, resumed_from, parent_id, fork_step";
 
 impl From<sqlx::Error> for StoreError {
     /// Errors that say the database cannot be reached now (the connection was refused, lost or
@@ -126,15 +126,35 @@ where
         resumed_from: col::<_, Option<i64>>(row, "resumed_from", id)?
             .map(|s| unsigned(id, "resumed_from", s))
             .transpose()?,
+        fork_of: fork_point(id, col(row, "parent_id", id)?, col(row, "fork_step", id)?)?,
     })
 }
 
-/// What history reads need of a job, from its stored (steps_done, n_layers, depth).
-pub fn history_meta(id: JobId, steps_done: i64, n_layers: Option<i64>, depth: i64) -> Result<HistoryMeta, StoreError> {
+/// A fork's stored (parent_id, fork_step): both or neither.
+pub fn fork_point(id: JobId, parent: Option<i64>, step: Option<i64>) -> Result<Option<ForkPoint>, StoreError> {
+    match (parent, step) {
+        (None, None) => Ok(None),
+        (Some(parent), Some(step)) => {
+            Ok(Some(ForkPoint { parent: JobId(parent), step: unsigned(id, "fork_step", step)? }))
+        }
+        _ => Err(corrupt(id, "a fork's parent without its step, or the other way round")),
+    }
+}
+
+/// The columns of a job's row that [`history_meta`] reads, in a SELECT.
+pub const META_COLUMNS: &str = "steps_done, n_layers, depth, parent_id, fork_step";
+
+/// What history reads need of a job, from its stored [`META_COLUMNS`].
+pub fn history_meta(
+    id: JobId,
+    row: (i64, Option<i64>, i64, Option<i64>, Option<i64>),
+) -> Result<HistoryMeta, StoreError> {
+    let (steps_done, n_layers, depth, parent, step) = row;
     Ok(HistoryMeta {
         steps_done: unsigned(id, "steps_done", steps_done)?,
         n_layers: n_layers.map(|n| unsigned(id, "n_layers", n).map(|n| n as usize)).transpose()?,
         depth: unsigned(id, "depth", depth)? as usize,
+        fork: fork_point(id, parent, step)?,
     })
 }
 
@@ -435,6 +455,7 @@ pub fn queued_job(id: JobId, sweep_id: Option<i64>, spec: &JobSpec, created_ms: 
         owner: None,
         attempt: 0,
         resumed_from: None,
+        fork_of: None,
     }
 }
 

@@ -11,7 +11,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use super::checkpoints::sqlite as checkpoints;
 use super::codec::encode_histograms;
 use super::list::{self, sorted_page_of};
-use super::shared::{self, ChunkWrite, JOB_COLUMNS, clamp_i64, corrupt, job_from_row, now_ms, step_i64};
+use super::shared::{self, ChunkWrite, JOB_COLUMNS, META_COLUMNS, clamp_i64, corrupt, job_from_row, now_ms, step_i64};
 use super::sweeps;
 use crate::engine::spec::JobSpec;
 use crate::engine::stats::Histogram;
@@ -30,14 +30,12 @@ const RANGE_CHUNKS: &str = "SELECT data FROM chunks WHERE job_id = ?1 AND layer 
      ORDER BY first_step";
 
 async fn job_meta(conn: &mut SqliteConnection, id: JobId) -> Result<HistoryMeta, StoreError> {
-    let row: Option<(i64, Option<i64>, i64)> =
-        sqlx::query_as("SELECT steps_done, n_layers, depth FROM jobs WHERE id = ?")
-            .bind(id.0)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(shared::read_failed(id))?;
-    let (steps_done, n_layers, depth) = row.ok_or(StoreError::NotFound(id))?;
-    shared::history_meta(id, steps_done, n_layers, depth)
+    let row = sqlx::query_as(AssertSqlSafe(format!("SELECT {META_COLUMNS} FROM jobs WHERE id = ?")))
+        .bind(id.0)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(shared::read_failed(id))?;
+    shared::history_meta(id, row.ok_or(StoreError::NotFound(id))?)
 }
 
 /// Appends a checked batch's steps to each of the job's series (see `shared::plan_append`).
@@ -262,16 +260,20 @@ async fn keep_id_floor(conn: &mut SqliteConnection, table: &'static str) -> Resu
 
 /// Deletes a job's stored history and resets its progress (inside the caller's transaction).
 async fn clear_history(conn: &mut SqliteConnection, id: JobId) -> Result<(), StoreError> {
-    for table in ["chunks", "histograms", "evals", "checkpoints"] {
+    for table in ["chunks", "histograms", "evals"] {
         sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE job_id = ?")))
             .bind(id.0)
             .execute(&mut *conn)
             .await?;
     }
-    sqlx::query("UPDATE jobs SET steps_done = 0, n_layers = NULL, resumed_from = NULL WHERE id = ?")
-        .bind(id.0)
-        .execute(&mut *conn)
-        .await?;
+    // A fork keeps the checkpoint it starts from, and its layer count.
+    for sql in [
+        "DELETE FROM checkpoints WHERE job_id = ?1 AND step <> coalesce((SELECT fork_step FROM jobs WHERE id = ?1), -1)",
+        "UPDATE jobs SET steps_done = coalesce(fork_step, 0), n_layers = CASE WHEN fork_step IS NULL THEN NULL \
+         ELSE n_layers END, resumed_from = NULL WHERE id = ?1",
+    ] {
+        sqlx::query(sql).bind(id.0).execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
@@ -331,6 +333,23 @@ impl Store for SqliteStore {
         Ok(record)
     }
 
+    async fn create_fork(
+        &self,
+        spec: &JobSpec,
+        parent: JobId,
+        step: u64,
+        max_unfinished: Option<u64>,
+    ) -> Result<JobRecord, StoreError> {
+        let mut tx = self.begin_write().await?;
+        check_room(&mut tx, 1, max_unfinished).await?;
+        let id = insert_job(&mut tx, spec, None, now_ms()).await?.id;
+        checkpoints::adopt(&mut tx, id, parent, step).await?;
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?");
+        let record = job_from_row(&sqlx::query(AssertSqlSafe(sql)).bind(id.0).fetch_one(&mut *tx).await?)?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
     async fn get_job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?");
         let row = sqlx::query(AssertSqlSafe(sql)).bind(id.0).fetch_optional(&self.reader).await?;
@@ -367,11 +386,11 @@ impl Store for SqliteStore {
         .fetch_optional(&mut *tx)
         .await?;
         let Some((id, state)) = next else { return Ok(None) };
-        if state == "running" {
-            match checkpoints::newest(&mut tx, JobId(id)).await? {
-                Some(step) => checkpoints::cut_history(&mut tx, JobId(id), step).await?,
-                None => clear_history(&mut tx, JobId(id)).await?,
-            }
+        // Claimed again, or a fork: it goes on from its newest checkpoint.
+        match checkpoints::newest(&mut tx, JobId(id)).await? {
+            Some(step) => checkpoints::cut_history(&mut tx, JobId(id), step).await?,
+            None if state == "running" => clear_history(&mut tx, JobId(id)).await?,
+            None => {}
         }
         sqlx::query(
             "UPDATE jobs SET state = 'running', owner = ?, attempt = attempt + 1, lease_until_ms = ?, \
@@ -517,6 +536,8 @@ impl Store for SqliteStore {
     /// Allowed from any state: also how a failed or cancelled job is retried.
     async fn requeue(&self, id: JobId) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
+        // Its forks read its history before their steps: it stays.
+        checkpoints::refuse_forked(&mut tx, &[id]).await?;
         // The attempt is kept: it only grows, so a write of an old claim stays refused.
         let done = sqlx::query(
             "UPDATE jobs SET state = 'queued', started_ms = NULL, finished_ms = NULL, summary = NULL, \
@@ -668,6 +689,7 @@ impl Store for SqliteStore {
     async fn delete_jobs(&self, ids: &[JobId]) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         keep_id_floor(&mut tx, "jobs").await?;
+        checkpoints::refuse_forked(&mut tx, ids).await?;
         for &id in ids {
             shared::deletable(id, state_and_attempt(&mut tx, id).await?.0)?;
             // Its chunks, histograms, evaluations and labels go with it (ON DELETE CASCADE).
@@ -692,6 +714,7 @@ impl Store for SqliteStore {
             let job = JobId(job);
             return Err(StoreError::Active(job, JobState::from_str(&state).map_err(|e| corrupt(job, e))?));
         }
+        checkpoints::refuse_forked_sweep(&mut tx, id.0).await?;
         keep_id_floor(&mut tx, "jobs").await?;
         keep_id_floor(&mut tx, "sweeps").await?;
         let jobs =

@@ -7,6 +7,16 @@ use tonic::Code;
 
 use crate::common::{TestServer, failed, gradlab, ok, small_job, state, wait_for};
 
+/// A small job that stores a checkpoint every `every` steps (no time limit) and keeps them.
+fn kept_job(steps: u64, every: u64) -> pb::JobSpec {
+    pb::JobSpec {
+        keep_checkpoints: Some(true),
+        checkpoint_every_steps: Some(every),
+        checkpoint_every_seconds: Some(0.0),
+        ..small_job(steps)
+    }
+}
+
 /// Little-endian floats of one tensor.
 fn floats<const N: usize, T>(bytes: &[u8], from: impl Fn([u8; N]) -> T) -> Vec<T> {
     bytes.chunks_exact(N).map(|c| from(c.try_into().unwrap())).collect()
@@ -44,7 +54,7 @@ async fn export_writes_the_network_the_server_predicts_with() {
     let server = TestServer::start(&dir.path().join("g.db"), 1).await;
     let url = server.url();
     let mut client = server.client().await;
-    let spec = pb::JobSpec { keep_checkpoints: Some(true), checkpoint_every_steps: Some(100), ..small_job(250) };
+    let spec = kept_job(250, 100);
     let id = client.submit_job(spec).await.unwrap().into_inner().id;
     let job = wait_for(&mut client, id, |j| state(j) == pb::JobState::Succeeded).await;
     assert_eq!(job.checkpoints.iter().map(|c| c.step).collect::<Vec<_>>(), [200, 250]);
@@ -92,7 +102,7 @@ async fn export_refuses_what_it_cannot_write_and_writes_nothing() {
 
     let err = failed(&gradlab(&url, &["export", &plain.to_string(), "-o", t]));
     assert!(err.contains("no checkpoint") && err.contains("--keep-checkpoints"), "{err}");
-    let kept = pb::JobSpec { keep_checkpoints: Some(true), checkpoint_every_steps: Some(20), ..small_job(60) };
+    let kept = kept_job(60, 20);
     let kept = client.submit_job(kept).await.unwrap().into_inner().id;
     wait_for(&mut client, kept, |j| state(j) == pb::JobState::Succeeded).await;
     let err = failed(&gradlab(&url, &["export", &kept.to_string(), "--step", "10", "-o", t]));
@@ -114,4 +124,101 @@ async fn export_refuses_what_it_cannot_write_and_writes_nothing() {
         .await
         .unwrap_err();
     assert!(e.message().contains("whole rows"), "{e:?}");
+}
+
+async fn history_bits(
+    client: &mut crate::common::Client,
+    id: i64,
+) -> (Vec<(Option<u32>, String, Vec<u64>, Vec<u64>)>, Vec<pb::EvalEvent>) {
+    let h = client.get_history(pb::HistoryRequest { job_id: id, ..Default::default() }).await.unwrap().into_inner();
+    let series = h
+        .series
+        .iter()
+        .map(|s| (s.layer, s.metric.clone(), s.steps.clone(), s.values.iter().map(|v| v.to_bits()).collect()))
+        .collect();
+    (series, h.evals)
+}
+
+/// Forks through the binary and gRPC: with nothing changed a fork's whole history is its
+/// parent's, bit for bit; with another lr it goes its own way, the same way twice; what a fork
+/// cannot change, or where it cannot start, is refused naming the field; the parent stays while
+/// it has forks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_goes_on_from_its_parents_checkpoint_and_reads_from_step_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("g.db"), 2).await;
+    let url = server.url();
+    let mut client = server.client().await;
+    let spec = pb::JobSpec {
+        checkpoint_keep: Some(5),
+        record_every: Some(3),
+        histogram_every: Some(40),
+        ..kept_job(400, 100)
+    };
+    let parent = client.submit_job(spec).await.unwrap().into_inner().id;
+    let parent_job = wait_for(&mut client, parent, |j| state(j) == pb::JobState::Succeeded).await;
+    let p = parent.to_string();
+
+    // --at-step 250: the newest checkpoint at or before it, 200.
+    let same: i64 = ok(&gradlab(&url, &["fork", &p, "--at-step", "250"])).trim().parse().unwrap();
+    let hot: i64 =
+        ok(&gradlab(&url, &["fork", &p, "--at-step", "200", "--lr", "0.3", "--name", "hot"])).trim().parse().unwrap();
+    let hot2 = client
+        .fork_job(pb::ForkRequest {
+            job_id: parent,
+            at_step: 200,
+            changes: Some(pb::JobSpec { lr: Some(0.3), name: "hot".into(), ..Default::default() }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((hot2.parent_id, hot2.fork_step), (Some(parent), Some(200)));
+    let mut done = Vec::new();
+    for id in [same, hot, hot2.id] {
+        done.push(wait_for(&mut client, id, |j| state(j) == pb::JobState::Succeeded).await);
+    }
+    assert_eq!((done[0].parent_id, done[0].fork_step, done[0].steps_done), (Some(parent), Some(200), 400));
+    let shown = ok(&gradlab(&url, &["show", &same.to_string()]));
+    assert!(shown.contains(&format!("fork of job {parent} at step 200")), "{shown}");
+
+    let whole = history_bits(&mut client, parent).await;
+    assert_eq!(history_bits(&mut client, same).await, whole, "nothing changed: the parent's history, step 0 on");
+    let (hot_series, _) = history_bits(&mut client, hot).await;
+    assert_eq!(hot_series, history_bits(&mut client, hot2.id).await.0, "the same fork twice: the same bits");
+    assert_ne!(hot_series, whole.0);
+    for (h, w) in hot_series.iter().zip(&whole.0) {
+        assert_eq!(h.2, w.2, "the same steps recorded");
+        let before = h.2.iter().position(|&s| s >= 200).unwrap();
+        assert_eq!(h.3[..before], w.3[..before], "{} before the fork: the parent's", h.1);
+    }
+    let (a, b) = (done[0].summary.as_ref().unwrap(), parent_job.summary.as_ref().unwrap());
+    assert_eq!((a.test_loss.to_bits(), a.test_accuracy.to_bits()), (b.test_loss.to_bits(), b.test_accuracy.to_bits()));
+
+    // Refusals, each storing nothing.
+    let fork = |at_step, changes| pb::ForkRequest { job_id: parent, at_step, changes: Some(changes) };
+    let jobs_before = client.list_jobs(pb::ListJobsRequest::default()).await.unwrap().into_inner().jobs.len();
+    for (changes, field) in [
+        (pb::JobSpec { depth: Some(5), ..Default::default() }, "hidden"),
+        (pb::JobSpec { dataset: "gaussian:dim=64".into(), ..Default::default() }, "dataset"),
+        (pb::JobSpec { seed: Some(99), ..Default::default() }, "seed"),
+        (pb::JobSpec { steps: Some(150), ..Default::default() }, "steps"),
+    ] {
+        let e = client.fork_job(fork(200, changes)).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        assert!(e.message().starts_with(&format!("{field}: ")), "{field}: {e:?}");
+    }
+    let e = client.fork_job(fork(50, pb::JobSpec::default())).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(e.message().starts_with("at_step: ") && e.message().contains("at steps 100, 200"), "{e:?}");
+    let e = client.fork_job(pb::ForkRequest { job_id: 99_999, at_step: 10, changes: None }).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    let err = failed(&gradlab(&url, &["fork", &p, "--at-step", "200", "--optimizer", "adamw"]));
+    assert!(err.contains("optimizer"), "{err}");
+    assert_eq!(client.list_jobs(pb::ListJobsRequest::default()).await.unwrap().into_inner().jobs.len(), jobs_before);
+
+    // The parent stays while it has forks.
+    let err = failed(&gradlab(&url, &["rm", &p]));
+    assert!(err.contains(&format!("job {parent} has forks (job {same}, job {hot}, job {})", hot2.id)), "{err}");
+    ok(&gradlab(&url, &["rm", &same.to_string(), &hot.to_string(), &hot2.id.to_string()]));
+    ok(&gradlab(&url, &["rm", &p]));
 }

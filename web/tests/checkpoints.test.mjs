@@ -1,5 +1,6 @@
 // A job that keeps its checkpoints: the job page lists them and links the newest one's weights,
-// which download as the safetensors (or .npz) file ExportWeights writes.
+// which download as the safetensors (or .npz) file ExportWeights writes. A fork's page links
+// its parent and draws its history from step 0 (the parent's part before the fork).
 
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +14,7 @@ serverAndBrowser({}, (env) => ({server, browser} = env));
 
 test('the job page lists the stored checkpoints and downloads the newest weights', {timeout: TEST_TIMEOUT}, async () => {
   const id = await server.submit(['--name', 'kept', '--depth', '2', '--width', '8', '--batch', '16', '--steps', '60',
-    '--keep-checkpoints', '--checkpoint-every-steps', '20']);
+    '--keep-checkpoints', '--checkpoint-every-steps', '20', '--checkpoint-every-seconds', '0']);
   await server.waitJob(id, (j) => j.state === 'succeeded', {what: 'succeeded'});
   const page = await newPage(browser);
   const errors = pageErrors(page);
@@ -23,7 +24,7 @@ test('the job page lists the stored checkpoints and downloads the newest weights
   const text = await cell.textContent();
   assert.match(text, /step 40 \(\d+(\.\d)? kB\), step 60 \(/, text);
   assert.match(await page.locator('#spec-table tr', {hasText: /^checkpoints/}).locator('td').textContent(),
-    /every 20 steps or 60 s, newest 2, kept after the end/);
+    /every 20 steps, newest 2, kept after the end/);
 
   const [download] = await Promise.all([page.waitForEvent('download'), cell.locator('a[data-format=safetensors]').click()]);
   assert.equal(download.suggestedFilename(), `gradlab-job-${id}-step-60.safetensors`);
@@ -47,5 +48,27 @@ test('the job page lists the stored checkpoints and downloads the newest weights
   assert.equal(refused.status, 409);
   assert.match(refused.body.error, /no checkpoint at or before step 5/);
   await screenshot(page, 'checkpoints');
+  assert.deepEqual(errors, []);
+});
+
+test('a fork\'s page links its parent and draws its history from step 0', {timeout: TEST_TIMEOUT}, async () => {
+  const parent = await server.submit(['--name', 'parent', '--depth', '2', '--width', '8', '--batch', '16', '--steps', '80',
+    '--keep-checkpoints', '--checkpoint-every-steps', '20', '--checkpoint-every-seconds', '0', '--checkpoint-keep', '5']);
+  await server.waitJob(parent, (j) => j.state === 'succeeded', {what: 'succeeded'});
+  const out = await server.cli(['fork', String(parent), '--at-step', '45', '--lr', '0.2', '--steps', '100']);
+  const fork = Number(out.trim());
+  await server.waitJob(fork, (j) => j.state === 'succeeded', {what: 'succeeded'});
+  const page = await newPage(browser);
+  const errors = pageErrors(page);
+  await page.goto(`${server.url}/jobs/${fork}`);
+  const link = page.locator('#fork-parent');
+  await link.waitFor();
+  assert.equal(await link.textContent(), `job ${parent} at step 40`);
+  await page.waitForFunction(() => Number(document.getElementById('heatmap')?.dataset.steps) > 0);
+  assert.equal(await page.evaluate(() => Number(document.getElementById('heatmap').dataset.steps)), 100,
+    'steps 0-99: the parent\'s 0-39, the fork\'s 40-99');
+  await link.click();
+  await page.waitForURL(`${server.url}/jobs/${parent}`);
+  await screenshot(page, 'fork-parent');
   assert.deepEqual(errors, []);
 });

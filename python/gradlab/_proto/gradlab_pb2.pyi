@@ -63,6 +63,16 @@ WEIGHTS_FORMAT_UNSPECIFIED: WeightsFormat
 WEIGHTS_FORMAT_SAFETENSORS: WeightsFormat
 WEIGHTS_FORMAT_NPZ: WeightsFormat
 
+class ForkRequest(_message.Message):
+    __slots__ = ("job_id", "at_step", "changes")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    AT_STEP_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    at_step: int
+    changes: JobSpec
+    def __init__(self, job_id: _Optional[int] = ..., at_step: _Optional[int] = ..., changes: _Optional[_Union[JobSpec, _Mapping]] = ...) -> None: ...
+
 class JobSpec(_message.Message):
     __slots__ = ("name", "labels", "activation", "output_activation", "hidden", "depth", "width", "init", "sigma_w", "sigma_b", "loss", "optimizer", "lr", "schedule", "weight_decay", "clip_norm", "batch", "steps", "eval_every", "dataset", "test_fraction", "standardize", "seed", "record_every", "histogram_every", "stop_on_nonfinite", "thresholds", "checkpoint_every_steps", "checkpoint_every_seconds", "checkpoint_keep", "keep_checkpoints")
     class LabelsEntry(_message.Message):
@@ -161,7 +171,7 @@ class JobId(_message.Message):
     def __init__(self, id: _Optional[int] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "spec", "state", "steps_done", "total_steps", "created_ms", "started_ms", "finished_ms", "summary", "error", "sweep_id", "worker", "attempt", "resumed_from", "checkpoints")
+    __slots__ = ("id", "spec", "state", "steps_done", "total_steps", "created_ms", "started_ms", "finished_ms", "summary", "error", "sweep_id", "worker", "attempt", "resumed_from", "checkpoints", "parent_id", "fork_step")
     ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -177,6 +187,8 @@ class Job(_message.Message):
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     RESUMED_FROM_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
+    PARENT_ID_FIELD_NUMBER: _ClassVar[int]
+    FORK_STEP_FIELD_NUMBER: _ClassVar[int]
     id: int
     spec: JobSpec
     state: JobState
@@ -192,7 +204,9 @@ class Job(_message.Message):
     attempt: int
     resumed_from: int
     checkpoints: _containers.RepeatedCompositeFieldContainer[Checkpoint]
-    def __init__(self, id: _Optional[int] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., steps_done: _Optional[int] = ..., total_steps: _Optional[int] = ..., created_ms: _Optional[int] = ..., started_ms: _Optional[int] = ..., finished_ms: _Optional[int] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., error: _Optional[str] = ..., sweep_id: _Optional[int] = ..., worker: _Optional[str] = ..., attempt: _Optional[int] = ..., resumed_from: _Optional[int] = ..., checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ...) -> None: ...
+    parent_id: int
+    fork_step: int
+    def __init__(self, id: _Optional[int] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., steps_done: _Optional[int] = ..., total_steps: _Optional[int] = ..., created_ms: _Optional[int] = ..., started_ms: _Optional[int] = ..., finished_ms: _Optional[int] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., error: _Optional[str] = ..., sweep_id: _Optional[int] = ..., worker: _Optional[str] = ..., attempt: _Optional[int] = ..., resumed_from: _Optional[int] = ..., checkpoints: _Optional[_Iterable[_Union[Checkpoint, _Mapping]]] = ..., parent_id: _Optional[int] = ..., fork_step: _Optional[int] = ...) -> None: ...
 
 class Checkpoint(_message.Message):
     __slots__ = ("step", "bytes", "created_ms")

@@ -139,6 +139,11 @@ class ExperimentsStub(object):
                 request_serializer=gradlab_dot_v1_dot_gradlab__pb2.PredictRequest.SerializeToString,
                 response_deserializer=gradlab_dot_v1_dot_gradlab__pb2.PredictResponse.FromString,
                 _registered_method=True)
+        self.ForkJob = channel.unary_unary(
+                '/gradlab.v1.Experiments/ForkJob',
+                request_serializer=gradlab_dot_v1_dot_gradlab__pb2.ForkRequest.SerializeToString,
+                response_deserializer=gradlab_dot_v1_dot_gradlab__pb2.Job.FromString,
+                _registered_method=True)
 
 
 class ExperimentsServicer(object):
@@ -301,6 +306,18 @@ class ExperimentsServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ForkJob(self, request, context):
+        """A new job from another's newest checkpoint at or before at_step: its spec the parent's with
+        the fields set in `changes` (training settings: lr, optimizer, schedule, weight_decay,
+        clip_norm, steps, name, labels, recording and checkpoint settings; INVALID_ARGUMENT names a
+        field that would change the network, its data or their order). Its history reads as one
+        series from step 0, the parent's part shared; the parent cannot be deleted while it has
+        forks. Nothing changed: the parent's steps after the fork, bit for bit.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ExperimentsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -408,6 +425,11 @@ def add_ExperimentsServicer_to_server(servicer, server):
                     servicer.Predict,
                     request_deserializer=gradlab_dot_v1_dot_gradlab__pb2.PredictRequest.FromString,
                     response_serializer=gradlab_dot_v1_dot_gradlab__pb2.PredictResponse.SerializeToString,
+            ),
+            'ForkJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForkJob,
+                    request_deserializer=gradlab_dot_v1_dot_gradlab__pb2.ForkRequest.FromString,
+                    response_serializer=gradlab_dot_v1_dot_gradlab__pb2.Job.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -977,6 +999,33 @@ class Experiments(object):
             '/gradlab.v1.Experiments/Predict',
             gradlab_dot_v1_dot_gradlab__pb2.PredictRequest.SerializeToString,
             gradlab_dot_v1_dot_gradlab__pb2.PredictResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForkJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gradlab.v1.Experiments/ForkJob',
+            gradlab_dot_v1_dot_gradlab__pb2.ForkRequest.SerializeToString,
+            gradlab_dot_v1_dot_gradlab__pb2.Job.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,7 +1,7 @@
 //! Histories on PostgreSQL: appends (chunks planned by `shared::plan_append`, the same as
 //! SQLite's) and reads of windows of a series, histograms and evaluations.
 
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::{AssertSqlSafe, PgConnection, Postgres, Transaction};
 
 use super::PgStore;
 use super::listen::{Note, notify};
@@ -19,14 +19,12 @@ const RANGE_CHUNKS: &str = "SELECT data FROM chunks WHERE job_id = $1 AND layer 
      ORDER BY first_step LIMIT $5";
 
 pub(super) async fn job_meta(conn: &mut PgConnection, id: JobId) -> Result<HistoryMeta, StoreError> {
-    let row: Option<(i64, Option<i64>, i64)> =
-        sqlx::query_as("SELECT steps_done, n_layers, depth FROM jobs WHERE id = $1")
-            .bind(id.0)
-            .fetch_optional(conn)
-            .await
-            .map_err(read_failed(id))?;
-    let (steps_done, n_layers, depth) = row.ok_or(StoreError::NotFound(id))?;
-    shared::history_meta(id, steps_done, n_layers, depth)
+    let row = sqlx::query_as(AssertSqlSafe(format!("SELECT {} FROM jobs WHERE id = $1", shared::META_COLUMNS)))
+        .bind(id.0)
+        .fetch_optional(conn)
+        .await
+        .map_err(read_failed(id))?;
+    shared::history_meta(id, row.ok_or(StoreError::NotFound(id))?)
 }
 
 /// The job's (state, attempt), its row locked for the rest of the transaction; or NotFound.
@@ -46,8 +44,10 @@ pub(super) async fn clear_history(conn: &mut PgConnection, id: JobId) -> Result<
         "DELETE FROM chunks WHERE job_id = $1",
         "DELETE FROM histograms WHERE job_id = $1",
         "DELETE FROM evals WHERE job_id = $1",
-        "DELETE FROM checkpoints WHERE job_id = $1",
-        "UPDATE jobs SET steps_done = 0, n_layers = NULL, resumed_from = NULL WHERE id = $1",
+        // A fork keeps the checkpoint it starts from, and its layer count.
+        "DELETE FROM checkpoints WHERE job_id = $1 AND step <> coalesce((SELECT fork_step FROM jobs WHERE id = $1), -1)",
+        "UPDATE jobs SET steps_done = coalesce(fork_step, 0), n_layers = CASE WHEN fork_step IS NULL THEN NULL \
+         ELSE n_layers END, resumed_from = NULL WHERE id = $1",
     ] {
         sqlx::query(sql).bind(id.0).execute(&mut *conn).await?;
     }

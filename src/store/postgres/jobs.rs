@@ -124,6 +124,25 @@ impl Store for PgStore {
         Ok(record)
     }
 
+    async fn create_fork(
+        &self,
+        spec: &JobSpec,
+        parent: JobId,
+        step: u64,
+        max_unfinished: Option<u64>,
+    ) -> Result<JobRecord, StoreError> {
+        let mut tx = self.begin().await?;
+        let result = async {
+            check_room(&mut tx, 1, max_unfinished).await?;
+            let id = insert_job(&mut tx, spec, None, now_ms()).await?.id;
+            checkpoints::adopt(&mut tx, id, parent, step).await?;
+            notify(&mut tx, &self.origin, Note::Queued).await?;
+            select_job(&mut tx, id).await
+        }
+        .await;
+        settle(tx, result).await
+    }
+
     async fn get_job(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
         let row: Option<PgRow> = sqlx::query(AssertSqlSafe(sql)).bind(id.0).fetch_optional(&self.pool).await?;
@@ -158,11 +177,11 @@ impl Store for PgStore {
         .await?;
         let Some((id, state)) = next else { return Ok(None) };
         let id = JobId(id);
-        if state == "running" {
-            match checkpoints::newest(&mut tx, id).await? {
-                Some(step) => checkpoints::cut_history(&mut tx, id, step).await?,
-                None => clear_history(&mut tx, id).await?,
-            }
+        // Claimed again, or a fork: it goes on from its newest checkpoint.
+        match checkpoints::newest(&mut tx, id).await? {
+            Some(step) => checkpoints::cut_history(&mut tx, id, step).await?,
+            None if state == "running" => clear_history(&mut tx, id).await?,
+            None => {}
         }
         let sql = with_lease(
             &format!(
@@ -336,6 +355,8 @@ impl Store for PgStore {
 
     async fn requeue(&self, id: JobId) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
+        // Its forks read its history before their steps: it stays.
+        checkpoints::refuse_forked(&mut tx, &[id]).await?;
         // The attempt is kept: it only grows, so a write of an old claim stays refused.
         let done = sqlx::query(
             "UPDATE jobs SET state = 'queued', started_ms = NULL, finished_ms = NULL, summary = NULL, verdict = NULL, \
@@ -559,6 +580,7 @@ async fn delete_jobs_in(tx: &mut PgConnection, origin: &str, ids: &[JobId]) -> R
     for &id in ids {
         shared::deletable(id, lock_job(&mut *tx, id).await?.0)?;
     }
+    checkpoints::refuse_forked(&mut *tx, ids).await?;
     // Chunks, histograms, evaluations and labels go with the rows (ON DELETE CASCADE).
     sqlx::query("DELETE FROM jobs WHERE id = ANY($1)").bind(&raw).execute(&mut *tx).await?;
     for &id in ids {
@@ -582,6 +604,7 @@ async fn delete_sweep_in(tx: &mut PgConnection, id: SweepId) -> Result<u64, Stor
         let job = JobId(*job);
         shared::deletable(job, JobState::from_str(state).map_err(|e| corrupt(job, e))?)?;
     }
+    checkpoints::refuse_forked_sweep(&mut *tx, id.0).await?;
     let n = sqlx::query("DELETE FROM jobs WHERE sweep_id = $1").bind(id.0).execute(&mut *tx).await?.rows_affected();
     sqlx::query("DELETE FROM sweeps WHERE id = $1").bind(id.0).execute(&mut *tx).await?;
     Ok(n)

@@ -130,3 +130,84 @@ pub(crate) async fn without_a_checkpoint_a_job_starts_over(store: Arc<dyn Store>
     assert_eq!((requeued.resumed_from, requeued.steps_done), (None, 0));
     assert!(store.checkpoints(id).await.unwrap().is_empty());
 }
+
+/// A fork: created from its parent's checkpoint (copied), claimed from its fork step, its history
+/// read through the parent's before that step; the parent stays while it has forks.
+pub(crate) async fn a_fork_reads_its_parents_history_and_keeps_its_parent(store: Arc<dyn Store>) {
+    use crate::runner::history;
+    let parent = store.create_job(&spec("p", Activation::Tanh, 2, &[]), None, None).await.unwrap().id;
+    let (_, attempt) = claim(&*store).await;
+    let mut first = under(parent, attempt, 0..300, 1);
+    first.evals = (0..300).step_by(50).map(eval).collect();
+    store.append_metrics(&[first]).await.unwrap();
+    store.save_checkpoint(parent, attempt, 200, b"at 200", 2).await.unwrap();
+    store.save_checkpoint(parent, attempt, 250, b"at 250", 2).await.unwrap();
+
+    let fork_spec = crate::engine::spec::JobSpec { lr: 0.5, ..spec("f", Activation::Tanh, 2, &[]) };
+    let fork = store.create_fork(&fork_spec, parent, 200, None).await.unwrap();
+    assert_eq!(fork.fork_of, Some(crate::runner::ForkPoint { parent, step: 200 }));
+    assert_eq!((fork.state, fork.steps_done, fork.spec.lr), (JobState::Queued, 200, 0.5));
+    assert_eq!(store.read_checkpoint(fork.id, 200).await.unwrap().as_deref(), Some(&b"at 200"[..]));
+    let r = store.create_fork(&fork_spec, parent, 100, None).await;
+    assert!(matches!(&r, Err(StoreError::Invalid(m)) if m.contains("step 100 is gone")), "{r:?}");
+
+    // Claimed, it goes on from its fork step, and writes its own steps from there.
+    let c = store.claim_next("w", LEASE).await.unwrap().unwrap();
+    assert_eq!((c.record.id, c.record.resumed_from, c.record.steps_done), (fork.id, Some(200), 200));
+    let mut own: Vec<_> = (200..260).map(|s| record(s + 1_000, 3, 50)).collect();
+    for (r, s) in own.iter_mut().zip(200..) {
+        r.step = s;
+    }
+    let evals = vec![eval(250)];
+    store
+        .append_metrics(&[MetricBatch { job: Some(fork.id), attempt: Some(c.attempt), steps: own.clone(), evals }])
+        .await
+        .unwrap();
+    let whole = history::read_steps(&*store, fork.id, 0, usize::MAX).await.unwrap();
+    let parents = store.read_steps(parent, 0, 200).await.unwrap();
+    assert_eq!(whole.len(), 260);
+    assert_eq!(whole[..200].iter().map(bits).collect::<Vec<_>>(), parents.iter().map(bits).collect::<Vec<_>>());
+    assert_eq!(whole[200..].iter().map(bits).collect::<Vec<_>>(), own.iter().map(bits).collect::<Vec<_>>());
+    let tail = history::read_steps(&*store, fork.id, 190, 15).await.unwrap();
+    assert_eq!(tail.iter().map(|r| r.step).collect::<Vec<_>>(), (190..205).collect::<Vec<_>>());
+    let hist = crate::runner::lineage::Lineage::read(&*store, fork.id).await.unwrap().1;
+    let evals: Vec<u64> = hist.read_evals(&*store, 0).await.unwrap().iter().map(|e| e.step).collect();
+    assert_eq!(evals, [0, 50, 100, 150, 200, 250], "the parent's up to the fork (200 included), then the fork's");
+    let hs: Vec<u64> = hist.read_histograms(&*store, 0, u64::MAX).await.unwrap().iter().map(|h| h.0).collect();
+    assert_eq!(hs, [0, 50, 100, 150, 200, 250]);
+
+    // The parent stays while it has forks; with them, or after them, it goes.
+    store.mark_finished(parent, attempt, JobState::Succeeded, 5, None, None).await.unwrap();
+    store.mark_finished(fork.id, c.attempt, JobState::Succeeded, 6, None, None).await.unwrap();
+    let r = store.delete_jobs(&[parent]).await;
+    assert!(matches!(&r, Err(StoreError::HasForks(p, f)) if *p == parent && f == &[fork.id]), "{r:?}");
+    assert!(r.unwrap_err().to_string().contains(&format!("has forks (job {})", fork.id)));
+    assert!(matches!(store.requeue(parent).await, Err(StoreError::HasForks(..))));
+    assert_eq!(store.read_steps(parent, 0, 10).await.unwrap().len(), 10, "refused: nothing deleted");
+    // A fork keeps the checkpoint it starts from after its end; its own others go.
+    assert_eq!(store.checkpoints(fork.id).await.unwrap().iter().map(|c| c.step).collect::<Vec<_>>(), [200]);
+    store.delete_jobs(&[parent, fork.id]).await.unwrap();
+    assert!(store.get_job(parent).await.unwrap().is_none() && store.get_job(fork.id).await.unwrap().is_none());
+}
+
+/// A sweep whose job has a fork outside it stays until the fork goes.
+pub(crate) async fn a_sweep_with_a_forked_job_stays(store: Arc<dyn Store>) {
+    let sweep = super::sweep_spec("s");
+    let (record, jobs) = store.create_sweep(&sweep, &sweep.expand(10).unwrap(), None).await.unwrap();
+    let parent = jobs[0].id;
+    let (claimed, attempt) = claim(&*store).await;
+    assert_eq!(claimed, parent);
+    store.save_checkpoint(parent, attempt, 10, b"s", 2).await.unwrap();
+    let fork = store.create_fork(&jobs[0].spec, parent, 10, None).await.unwrap();
+    store.mark_finished(parent, attempt, JobState::Succeeded, 5, None, None).await.unwrap();
+    // The rest of the sweep, then the fork.
+    for _ in 0..jobs.len() {
+        let (id, a) = claim(&*store).await;
+        store.mark_finished(id, a, JobState::Succeeded, 5, None, None).await.unwrap();
+    }
+    assert!(store.claim_next("w", LEASE).await.unwrap().is_none());
+    let r = store.delete_sweep(record.id).await;
+    assert!(matches!(&r, Err(StoreError::HasForks(p, f)) if *p == parent && f == &[fork.id]), "{r:?}");
+    store.delete_jobs(&[fork.id]).await.unwrap();
+    assert_eq!(store.delete_sweep(record.id).await.unwrap(), jobs.len() as u64);
+}

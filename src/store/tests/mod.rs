@@ -792,7 +792,8 @@ mod checkpoints;
 mod manage;
 pub(super) mod search;
 use checkpoints::{
-    a_job_claimed_again_goes_on_from_its_newest_checkpoint, checkpoints_are_fenced_and_the_newest_kept,
+    a_fork_reads_its_parents_history_and_keeps_its_parent, a_job_claimed_again_goes_on_from_its_newest_checkpoint,
+    a_sweep_with_a_forked_job_stays, checkpoints_are_fenced_and_the_newest_kept,
     without_a_checkpoint_a_job_starts_over,
 };
 use manage::{
@@ -849,4 +850,6 @@ every_backend!(
     checkpoints_are_fenced_and_the_newest_kept,
     a_job_claimed_again_goes_on_from_its_newest_checkpoint,
     without_a_checkpoint_a_job_starts_over,
+    a_fork_reads_its_parents_history_and_keeps_its_parent,
+    a_sweep_with_a_forked_job_stays,
 );

@@ -116,12 +116,10 @@ export function bytes(n) {
   return `${v.toFixed(1)} ${units[u]}`;
 }
 
-/** How often a job stores its checkpoints and how many it keeps: "every 10,000 steps or 60 s, keep 2". */
+/** How often a job stores its checkpoints and how many it keeps: "every 10,000 steps, at most every 60 s, newest 2". */
 export function checkpointPolicy(spec) {
-  const by = [];
-  if (spec.checkpoint_every_steps > 0) by.push(`${int(spec.checkpoint_every_steps)} steps`);
-  if (spec.checkpoint_every_seconds > 0) by.push(`${num(spec.checkpoint_every_seconds)} s`);
-  if (!by.length) return 'none';
   const kept = spec.keep_checkpoints ? ', kept after the end' : '';
-  return `every ${by.join(' or ')}, newest ${spec.checkpoint_keep}${kept}`;
+  if (!(spec.checkpoint_every_steps > 0)) return spec.keep_checkpoints ? 'at the end only' : 'none';
+  const cap = spec.checkpoint_every_seconds > 0 ? `, at most every ${num(spec.checkpoint_every_seconds)} s` : '';
+  return `every ${int(spec.checkpoint_every_steps)} steps${cap}, newest ${spec.checkpoint_keep}${kept}`;
 }

@@ -249,6 +249,8 @@ export function render(root, ctx) {
         ['stop on non-finite', String(spec.stop_on_nonfinite)],
         spec.thresholds ? ['thresholds', Object.entries(spec.thresholds).map(([k, x]) => `${k}=${x}`).join(', ')] : null,
         ['labels', labels.length ? labels.map(([k, x]) => `${k}=${x}`).join(', ') : '—'],
+        job.fork_of ? ['forked from', h('a', {href: `/jobs/${job.fork_of.parent}`, id: 'fork-parent'},
+          `job ${job.fork_of.parent} at step ${fmt.int(job.fork_of.step)}`)] : null,
         ['checkpoints', fmt.checkpointPolicy(spec)],
         ['owner', job.owner || '—'],
         ['attempt', job.resumed_from === null || job.resumed_from === undefined
