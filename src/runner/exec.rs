@@ -108,8 +108,12 @@ fn train(
     if writer_gone {
         return Err("server shutting down".into());
     }
-    // A job that keeps its checkpoints keeps its trained state too: what export and fork read.
-    if spec.keep_checkpoints && due.last_step != trainer.steps_done() && !job.is_lost() {
+    // A job that keeps its checkpoints keeps its trained state too (a cancelled one's as well):
+    // what export and fork read.
+    if spec.keep_checkpoints
+        && due.last_step != trainer.steps_done()
+        && job.begin_checkpoint(|| tx.is_closed() || job.is_lost())
+    {
         let msg = WriterMsg::Checkpoint {
             job: record.id,
             attempt: job.attempt,
