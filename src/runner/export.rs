@@ -20,8 +20,8 @@ use std::str::FromStr;
 use ndarray::{Array1, Array2};
 
 use super::model::JobId;
-use crate::engine::checkpoint::TrainState;
 use crate::engine::data::Standardization;
+use crate::engine::network::Mlp;
 use crate::engine::spec::JobSpec;
 
 /// The files `gradlab export` writes.
@@ -67,22 +67,18 @@ enum Tensor {
     F64(Vec<usize>, Vec<f64>),
 }
 
-fn tensors(state: &TrainState<f32>, input_map: Option<&Standardization>) -> Vec<(String, Tensor)> {
-    let mut out = Vec::with_capacity(2 * state.layers.len() + 2);
+fn tensors(net: &Mlp<f32>, input_map: Option<&Standardization>) -> Vec<(String, Tensor)> {
+    let mut out = Vec::with_capacity(2 * net.layers.len() + 2);
     if let Some(map) = input_map {
         out.push(("input.mean".to_string(), Tensor::F64(vec![map.mean.len()], map.mean.to_vec())));
         out.push(("input.scale".to_string(), Tensor::F64(vec![map.scale.len()], map.scale.to_vec())));
     }
-    for (i, l) in state.layers.iter().enumerate() {
-        // Stored [in, out] row-major (x @ W); written transposed.
-        let mut w = vec![0f32; l.w.len()];
-        for r in 0..l.rows {
-            for c in 0..l.cols {
-                w[c * l.rows + r] = l.w[r * l.cols + c];
-            }
-        }
-        out.push((format!("layer{i}.weight"), Tensor::F32(vec![l.cols, l.rows], w)));
-        out.push((format!("layer{i}.bias"), Tensor::F32(vec![l.cols], l.b.clone())));
+    for (i, l) in net.layers.iter().enumerate() {
+        // Held [in, out] (x @ W); written transposed, in row-major order.
+        let (ins, outs) = l.w.dim();
+        let w = l.w.t().iter().copied().collect();
+        out.push((format!("layer{i}.weight"), Tensor::F32(vec![outs, ins], w)));
+        out.push((format!("layer{i}.bias"), Tensor::F32(vec![outs], l.b.to_vec())));
     }
     out
 }
@@ -101,16 +97,17 @@ fn metadata(job: JobId, step: u64, spec: &JobSpec, layers: usize) -> Result<Hash
     ]))
 }
 
-/// The file's bytes: the network of `state` (job `job`'s after `state.step` steps).
+/// The file's bytes: `net`, job `job`'s network after `step` steps.
 pub fn weights_file(
     job: JobId,
     spec: &JobSpec,
-    state: &TrainState<f32>,
+    step: u64,
+    net: &Mlp<f32>,
     input_map: Option<&Standardization>,
     format: WeightsFormat,
 ) -> Result<Vec<u8>, String> {
-    let meta = metadata(job, state.step, spec, state.layers.len())?;
-    let tensors = tensors(state, input_map);
+    let meta = metadata(job, step, spec, net.layers.len())?;
+    let tensors = tensors(net, input_map);
     match format {
         WeightsFormat::Safetensors => {
             let bytes: Vec<(String, Vec<usize>, safetensors::Dtype, Vec<u8>)> = tensors
@@ -165,8 +162,8 @@ mod tests {
         let spec = JobSpec { hidden: vec![5, 3], steps: 3, ..Default::default() };
         let mut t = Trainer::<f32>::new(&spec).unwrap();
         t.step();
-        let state = t.state();
-        let st = weights_file(JobId(7), &spec, &state, t.input_map(), WeightsFormat::Safetensors).unwrap();
+        let st =
+            weights_file(JobId(7), &spec, t.steps_done(), t.net(), t.input_map(), WeightsFormat::Safetensors).unwrap();
         let (_, meta) = safetensors::SafeTensors::read_metadata(&st).unwrap();
         let info = meta.metadata().as_ref().unwrap();
         assert_eq!((info["job"].as_str(), info["step"].as_str(), info["layers"].as_str()), ("7", "1", "3"));
@@ -180,7 +177,7 @@ mod tests {
         assert_eq!(file.tensor("input.mean").unwrap().shape(), [64]);
         assert_eq!(file.names().len(), 2 * 3 + 2);
 
-        let npz = weights_file(JobId(7), &spec, &state, t.input_map(), WeightsFormat::Npz).unwrap();
+        let npz = weights_file(JobId(7), &spec, t.steps_done(), t.net(), t.input_map(), WeightsFormat::Npz).unwrap();
         let mut r = ndarray_npy::NpzReader::new(std::io::Cursor::new(npz)).unwrap();
         let w: Array2<f32> = r.by_name("layer1.weight").unwrap();
         assert_eq!(w[[2, 4]].to_bits(), t.net().layers[1].w[[4, 2]].to_bits());

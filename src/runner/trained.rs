@@ -98,10 +98,10 @@ impl Runner {
     /// Job `id`'s network at its checkpoint at or before `step`, as a file.
     pub async fn export(&self, id: JobId, step: Option<u64>, format: WeightsFormat) -> Result<Exported, RunnerError> {
         self.with_trained(id, step, move |job, trainer| {
-            let state = trainer.state();
-            let bytes = weights_file(job.id, &job.spec, &state, trainer.input_map(), format)
+            let step = trainer.steps_done();
+            let bytes = weights_file(job.id, &job.spec, step, trainer.net(), trainer.input_map(), format)
                 .map_err(|e| RunnerError::FailedPrecondition(format!("exporting job {id}: {e}")))?;
-            Ok(Exported { step: state.step, bytes })
+            Ok(Exported { step, bytes })
         })
         .await
     }

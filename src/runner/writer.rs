@@ -219,21 +219,22 @@ async fn flush(
     }
 }
 
-/// Stores batches in one transaction, trying again while the database is unreachable: the
-/// jobs whose claim another worker holds now (their batches were not stored), or the error.
-async fn append(
-    store: &dyn Store,
-    batches: &[MetricBatch],
+/// Runs a write until the database answers: while it is unreachable, waits (doubling up to
+/// [`RETRY_MAX`]) with gRPC health saying so; each try's time goes to the `seconds` histogram.
+async fn until_reachable<T, F: Future<Output = Result<T, StoreError>>>(
+    what: &str,
+    seconds: &'static str,
     set_healthy: &impl Fn(bool),
-) -> Result<Vec<JobId>, StoreError> {
+    mut write: impl FnMut() -> F,
+) -> Result<T, StoreError> {
     let mut wait = RETRY_FIRST;
     loop {
         let started = std::time::Instant::now();
-        let stored = store.append_metrics(batches).await;
-        metrics::histogram!(super::metrics::WRITER_COMMIT).record(started.elapsed().as_secs_f64());
+        let stored = write().await;
+        metrics::histogram!(seconds).record(started.elapsed().as_secs_f64());
         match stored {
             Err(StoreError::Unavailable(e)) => {
-                warn!(error = %e, "the database is unreachable; writing again in {wait:?}");
+                warn!(error = %e, "the database is unreachable; writing {what} again in {wait:?}");
                 set_healthy(false);
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(RETRY_MAX);
@@ -244,6 +245,16 @@ async fn append(
             }
         }
     }
+}
+
+/// Stores batches in one transaction, trying again while the database is unreachable: the
+/// jobs whose claim another worker holds now (their batches were not stored), or the error.
+async fn append(
+    store: &dyn Store,
+    batches: &[MetricBatch],
+    set_healthy: &impl Fn(bool),
+) -> Result<Vec<JobId>, StoreError> {
+    until_reachable("metrics", super::metrics::WRITER_COMMIT, set_healthy, || store.append_metrics(batches)).await
 }
 
 /// Stores a checkpoint, trying again while the database is unreachable. One that cannot be
@@ -259,36 +270,15 @@ async fn checkpoint(
     keep: u32,
     set_healthy: &impl Fn(bool),
 ) {
-    let mut wait = RETRY_FIRST;
-    loop {
-        let started = std::time::Instant::now();
-        let stored = store.save_checkpoint(job, attempt, step, data, keep).await;
-        metrics::histogram!(super::metrics::CHECKPOINT_WRITE).record(started.elapsed().as_secs_f64());
-        match stored {
-            Err(StoreError::Unavailable(e)) => {
-                warn!(error = %e, "the database is unreachable; writing the checkpoint again in {wait:?}");
-                set_healthy(false);
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(RETRY_MAX);
-            }
-            Err(StoreError::LeaseLost(_)) => {
-                set_healthy(true);
-                if let Some(live) = registry.get(job) {
-                    live.lose();
-                }
-                return;
-            }
-            Err(e) => {
-                set_healthy(true);
-                error!(job = %job, step, error = %e, "storing a checkpoint failed; the job goes on");
-                return;
-            }
-            Ok(()) => {
-                set_healthy(true);
-                metrics::counter!(super::metrics::CHECKPOINTS).increment(1);
-                return;
+    let save = || store.save_checkpoint(job, attempt, step, data, keep);
+    match until_reachable("a checkpoint", super::metrics::CHECKPOINT_WRITE, set_healthy, save).await {
+        Ok(()) => metrics::counter!(super::metrics::CHECKPOINTS).increment(1),
+        Err(StoreError::LeaseLost(_)) => {
+            if let Some(live) = registry.get(job) {
+                live.lose();
             }
         }
+        Err(e) => error!(job = %job, step, error = %e, "storing a checkpoint failed; the job goes on"),
     }
 }
 
