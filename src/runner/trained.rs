@@ -26,7 +26,10 @@ pub fn checkpoint_at(
     field: &str,
 ) -> Result<CheckpointInfo, RunnerError> {
     let id = job.id;
-    let Some(newest) = all.last() else {
+    // A fork that kept nothing still has the checkpoint it started from: not its trained state.
+    let ended_without = job.state.is_terminal() && !job.spec.keep_checkpoints;
+    let newest = all.last().filter(|_| step.is_some() || !ended_without);
+    let Some(newest) = newest else {
         let why = if job.state.is_terminal() {
             "it kept none after it ended (submit it with keep_checkpoints, --keep-checkpoints in the CLI, to keep its trained state)"
                 .to_string()
@@ -128,4 +131,60 @@ pub fn rows(values: Vec<f32>, width: usize, field: &str) -> Result<Array2<f32>, 
         return Err(FieldError::new(field, format!("{} values do not make whole rows of {width}", values.len())));
     }
     Array2::from_shape_vec((values.len() / width, width), values).map_err(|e| FieldError::new(field, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::spec::JobSpec;
+    use crate::runner::{ForkPoint, JobState};
+
+    fn job_record(id: i64, state: JobState) -> JobRecord {
+        JobRecord {
+            id: JobId(id),
+            sweep_id: None,
+            spec: JobSpec::default(),
+            state,
+            steps_done: 0,
+            created_ms: 0,
+            started_ms: None,
+            finished_ms: None,
+            summary: None,
+            error: None,
+            owner: None,
+            attempt: 1,
+            resumed_from: None,
+            fork_of: None,
+        }
+    }
+
+    fn at(step: u64) -> CheckpointInfo {
+        CheckpointInfo { step, bytes: 1, created_ms: 0 }
+    }
+
+    #[test]
+    fn the_newest_checkpoint_at_or_before_a_step_or_why_there_is_none() {
+        let mut job = job_record(3, JobState::Running);
+        let all = [at(100), at(200)];
+        assert_eq!(checkpoint_at(&job, &all, None, "step").unwrap().step, 200);
+        assert_eq!(checkpoint_at(&job, &all, Some(199), "step").unwrap().step, 100);
+        let e = checkpoint_at(&job, &all, Some(99), "at_step").unwrap_err().to_string();
+        assert!(
+            e.starts_with(
+                "at_step: job 3 has no checkpoint at or before step 99; its checkpoints are at steps 100, 200"
+            ),
+            "{e}"
+        );
+        let e = checkpoint_at(&job, &[], None, "step").unwrap_err().to_string();
+        assert!(e.contains("stored none yet"), "{e}");
+        // A finished fork that kept nothing has only the checkpoint it started from: its
+        // trained state is not there, and the newest is not it.
+        job.state = JobState::Succeeded;
+        job.fork_of = Some(ForkPoint { parent: JobId(1), step: 100 });
+        let e = checkpoint_at(&job, &[at(100)], None, "step").unwrap_err().to_string();
+        assert!(e.contains("--keep-checkpoints"), "{e}");
+        assert_eq!(checkpoint_at(&job, &[at(100)], Some(150), "at_step").unwrap().step, 100);
+        job.spec.keep_checkpoints = true;
+        assert_eq!(checkpoint_at(&job, &all, None, "step").unwrap().step, 200);
+    }
 }
