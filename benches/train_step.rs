@@ -1,4 +1,7 @@
-//! One training step (`Trainer::step`) against the plain GEMMs it is built on.
+//! One training step (`Trainer::step`) against the plain GEMMs it is built on, and against the
+//! machine's best GEMM on the same products: numpy's BLAS (OpenBLAS), one thread, run beside it
+//! by `benches/blas_reference.py` (GRADLAB_BENCH_PYTHON names a python with numpy; default
+//! python3; without one the column stays empty).
 //!
 //! Configs (D hidden tanh layers of width W, batch B) as the peer loops in `shared/peers`:
 //! input 64 -> D x W -> 10-class softmax cross-entropy, plain SGD, f32, per-layer statistics
@@ -223,15 +226,56 @@ fn benches(c: &mut Criterion) {
         }
         bench_step_gemms(c, d, w, b);
     }
-    summary(Pick::Best);
-    summary(Pick::Median);
+    let blas = blas_reference();
+    summary(Pick::Best, &blas);
+    summary(Pick::Median, &blas);
+}
+
+/// numpy's BLAS on the step's own products and on 1024³, one thread, in this run
+/// (`benches/blas_reference.py`): per config and for "gemm_1024", (fastest, median) seconds.
+struct Blas {
+    name: String,
+    times: BTreeMap<String, (f64, f64)>,
+}
+
+/// Runs the reference with GRADLAB_BENCH_PYTHON (default python3), which needs numpy; without
+/// it the table says why and leaves the column empty.
+fn blas_reference() -> Result<Blas, String> {
+    let python = std::env::var("GRADLAB_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let configs: Vec<[usize; 3]> = CONFIGS.iter().map(|&(d, w, b, _)| [d, w, b]).collect();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/blas_reference.py");
+    let out = std::process::Command::new(&python)
+        .arg(script)
+        .arg(serde_json::to_string(&configs).expect("configs as JSON"))
+        .env("OPENBLAS_NUM_THREADS", "1")
+        .env("OMP_NUM_THREADS", "1")
+        .env_remove("OPENBLAS_CORETYPE")
+        .env_remove("OPENBLAS_L2_SIZE")
+        .output()
+        .map_err(|e| format!("{python}: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!("{python} {script}: {}", err.lines().last().unwrap_or("failed")));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("its output: {e}"))?;
+    let pair = |x: &serde_json::Value| Some((x.get(0)?.as_f64()?, x.get(1)?.as_f64()?));
+    let mut times: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    if let Some(g) = pair(&v["gemm_1024"]) {
+        times.insert("gemm_1024".into(), g);
+    }
+    for (k, x) in v["configs"].as_object().into_iter().flatten() {
+        if let Some(t) = pair(x) {
+            times.insert(k.clone(), t);
+        }
+    }
+    Ok(Blas { name: v["blas"].as_str().unwrap_or("numpy").to_string(), times })
 }
 
 fn fmt<T>(v: Option<T>, f: impl Fn(T) -> String) -> String {
     v.map_or_else(|| "-".to_string(), f)
 }
 
-fn summary(how: Pick) {
+fn summary(how: Pick, blas: &Result<Blas, String>) {
     let median = |id: &str| pick(id, how);
     let gemm = median("gemm_1024_1t").map(|t| 2.0 * 1024f64.powi(3) / t / 1e9);
     eprintln!();
@@ -239,7 +283,31 @@ fn summary(how: Pick) {
         Pick::Best => "fastest sample",
         Pick::Median => "median sample",
     };
-    eprintln!("train_step summary ({which} of each benchmark's criterion samples; ratios from this run)");
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "an unknown CPU".into());
+    eprintln!("train_step summary ({which} of each benchmark's criterion samples; ratios from this run; {cpu})");
+    // The reference: numpy's BLAS, the same pick of its timed batches.
+    let blas_time = |key: &str| {
+        blas.as_ref().ok().and_then(|b| b.times.get(key)).map(|&(best, med)| match how {
+            Pick::Best => best,
+            Pick::Median => med,
+        })
+    };
+    match blas {
+        Ok(b) => eprintln!(
+            "reference: {}: 1024^3 at {} GFLOP/s",
+            b.name,
+            fmt(blas_time("gemm_1024"), |t| format!("{:.1}", 2.0 * 1024f64.powi(3) / t / 1e9))
+        ),
+        Err(e) => eprintln!("reference: numpy's BLAS skipped ({e}); set GRADLAB_BENCH_PYTHON to a python with numpy"),
+    }
     let gemm2 = median("engine_matmul_1024_2t").map(|t| 2.0 * 1024f64.powi(3) / t / 1e9);
     eprintln!(
         "1024^3 f32 GEMM, 1 thread: {} GFLOP/s; engine matmul on 2 threads: {} GFLOP/s ({})",
@@ -248,10 +316,11 @@ fn summary(how: Pick) {
         fmt(gemm.zip(gemm2), |(g1, g2)| format!("{:.2}x", g2 / g1)),
     );
     eprintln!(
-        "{:<14} {:>10} {:>8} {:>9} {:>10} {:>8} {:>10} {:>9} {:>10} {:>8} {:>9}",
+        "{:<14} {:>10} {:>8} {:>9} {:>9} {:>10} {:>8} {:>10} {:>9} {:>10} {:>8} {:>9}",
         "config D,W,B",
         "steps/s",
         "GFLOP/s",
+        "/OpenBLAS",
         "/gemm1024",
         "gemms st/s",
         "/gemms",
@@ -269,11 +338,13 @@ fn summary(how: Pick) {
         let ta = median(&id(d, w, b, "step_1t_adam"));
         let tg = median(&id(d, w, b, "gemms_1t"));
         let gf = t1.map(|t| flops / t / 1e9);
+        let tb = blas_time(&format!("{d},{w},{b}"));
         eprintln!(
-            "{:<14} {:>10} {:>8} {:>9} {:>10} {:>8} {:>10} {:>9} {:>10} {:>8} {:>9}",
+            "{:<14} {:>10} {:>8} {:>9} {:>9} {:>10} {:>8} {:>10} {:>9} {:>10} {:>8} {:>9}",
             format!("{d},{w},{b}"),
             fmt(t1, |t| format!("{:.1}", 1.0 / t)),
             fmt(gf, |g| format!("{g:.1}")),
+            fmt(t1.zip(tb), |(t, tb)| format!("{:.3}", tb / t)),
             fmt(gf.zip(gemm), |(g, r)| format!("{:.3}", g / r)),
             fmt(tg, |t| format!("{:.1}", 1.0 / t)),
             fmt(t1.zip(tg), |(t, g)| format!("{:.3}", g / t)),
@@ -285,7 +356,9 @@ fn summary(how: Pick) {
         );
     }
     eprintln!(
-        "GFLOP/s = 6*B*sum(fan_in*fan_out) per step; /gemm1024 = step GFLOP/s over the 1024^3 GEMM's; \
+        "GFLOP/s = 6*B*sum(fan_in*fan_out) per step; /OpenBLAS = step rate over the rate of the same step's \
+         products in numpy's BLAS, one thread (the machine's best GEMM on these shapes); \
+         /gemm1024 = step GFLOP/s over the 1024^3 ndarray GEMM's; \
          /gemms = step rate over the rate of the step's plain GEMMs; rec cost = recording every step vs never; \
          adam cost = Adam's step vs SGD's"
     );
