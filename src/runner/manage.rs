@@ -120,14 +120,16 @@ impl Runner {
         };
         let mut report = GcReport { bytes_before: store.size_bytes().await?, ..Default::default() };
         let mut page = super::PageRequest { size: 1000, token: None };
+        let mut candidates = Vec::new();
         loop {
             let (jobs, next) = store.list_jobs(&filter, super::Order::OLDEST_FIRST, &page).await?;
-            report.jobs.extend(jobs.iter().map(|j| j.id));
+            candidates.extend(jobs.iter().map(|j| j.id));
             match next {
                 Some(t) => page.token = Some(t),
                 None => break,
             }
         }
+        report.jobs = self.without_parents_of_kept_forks(candidates).await?;
         if !dry_run {
             report.jobs = self.delete_sparing_parents(&report.jobs).await?;
             report.sweeps = store.delete_empty_sweeps().await?;
@@ -141,6 +143,25 @@ impl Runner {
 }
 
 impl Runner {
+    /// The `candidates` (oldest first) that can go: not those with a fork that stays (not a
+    /// candidate, or kept itself), since a fork reads its parent's history. Forks are newer
+    /// than their parents, so one pass from the newest keeps every ancestor of a kept fork.
+    async fn without_parents_of_kept_forks(&self, candidates: Vec<JobId>) -> Result<Vec<JobId>, RunnerError> {
+        let going: std::collections::HashSet<JobId> = candidates.iter().copied().collect();
+        let mut kept: std::collections::HashSet<JobId> = std::collections::HashSet::new();
+        let mut out = Vec::with_capacity(candidates.len());
+        for &id in candidates.iter().rev() {
+            let forks = self.inner.store.forks(id).await?;
+            if forks.iter().any(|f| !going.contains(f) || kept.contains(f)) {
+                kept.insert(id);
+            } else {
+                out.push(id);
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
+
     /// Deletes `jobs` in batches; returns those deleted. A job with forks goes after its forks
     /// when they are among `jobs`, and stays otherwise (a fork reads its parent's history).
     async fn delete_sparing_parents(&self, jobs: &[JobId]) -> Result<Vec<JobId>, RunnerError> {

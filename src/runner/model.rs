@@ -541,6 +541,8 @@ pub trait Store: Send + Sync + 'static {
         step: u64,
         max_unfinished: Option<u64>,
     ) -> Result<JobRecord, StoreError>;
+    /// Jobs forked from job `id`, oldest first.
+    async fn forks(&self, id: JobId) -> Result<Vec<JobId>, StoreError>;
     /// Stores a claimed job's training state after `step` steps (`engine::checkpoint`), its
     /// history up to that step being stored already, and keeps only the newest `keep` of its
     /// checkpoints; in one transaction, so a crash leaves the previous ones whole. `LeaseLost`

@@ -523,6 +523,10 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn forks(&self, id: JobId) -> Result<Vec<JobId>, StoreError> {
+        checkpoints::forks_of(&mut *self.reader.acquire().await?, id).await
+    }
+
     async fn read_checkpoint(&self, id: JobId, step: u64) -> Result<Option<Vec<u8>>, StoreError> {
         checkpoints::read(&mut *self.reader.acquire().await?, id, step).await
     }

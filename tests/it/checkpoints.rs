@@ -222,3 +222,50 @@ async fn a_fork_goes_on_from_its_parents_checkpoint_and_reads_from_step_0() {
     ok(&gradlab(&url, &["rm", &same.to_string(), &hot.to_string(), &hot2.id.to_string()]));
     ok(&gradlab(&url, &["rm", &p]));
 }
+
+/// gc deletes a finished parent only with its forks: a parent whose fork stays (it runs, or is
+/// spared itself) stays, in the dry run's list as in what is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_keeps_a_parent_whose_fork_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&dir.path().join("g.db"), 1).await;
+    let url = server.url();
+    let mut client = server.client().await;
+    let succeeded = |j: &pb::Job| state(j) == pb::JobState::Succeeded;
+    let fork = |job_id, steps, labels: &[(&str, &str)]| pb::ForkRequest {
+        job_id,
+        at_step: 20,
+        changes: Some(pb::JobSpec {
+            steps: Some(steps),
+            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Default::default()
+        }),
+    };
+    // a <- b (both finished: both go); c <- d <- e, e labelled keep=true: c and d stay; f <- g,
+    // g still running: f stays.
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let id = client.submit_job(kept_job(40, 20)).await.unwrap().into_inner().id;
+        wait_for(&mut client, id, succeeded).await;
+        ids.push(id);
+    }
+    let (a, c, f) = (ids[0], ids[1], ids[2]);
+    let b = client.fork_job(fork(a, 60, &[])).await.unwrap().into_inner().id;
+    let d = client.fork_job(fork(c, 60, &[])).await.unwrap().into_inner().id;
+    wait_for(&mut client, d, succeeded).await;
+    let e = client.fork_job(fork(d, 60, &[("keep", "true")])).await.unwrap().into_inner().id;
+    let g = client.fork_job(fork(f, 1_000_000, &[])).await.unwrap().into_inner().id;
+    for id in [b, e] {
+        wait_for(&mut client, id, succeeded).await;
+    }
+    wait_for(&mut client, g, |j| state(j) == pb::JobState::Running).await;
+
+    let dry = ok(&gradlab(&url, &["gc", "--older-than", "1ms", "--dry-run"]));
+    assert_eq!(dry.trim(), format!("would delete 2 jobs: {a} {b}"));
+    let out = ok(&gradlab(&url, &["gc", "--older-than", "1ms"]));
+    assert!(out.starts_with(&format!("deleted 2 jobs and 0 empty sweeps: {a} {b}")), "{out}");
+    for id in [c, d, e, f, g] {
+        client.get_job(pb::JobId { id }).await.unwrap();
+    }
+    client.cancel_job(pb::JobId { id: g }).await.unwrap();
+}

@@ -343,6 +343,10 @@ impl Store for PgStore {
         settle(tx, result).await
     }
 
+    async fn forks(&self, id: JobId) -> Result<Vec<JobId>, StoreError> {
+        checkpoints::forks_of(&mut *self.pool.acquire().await?, id).await
+    }
+
     async fn read_checkpoint(&self, id: JobId, step: u64) -> Result<Option<Vec<u8>>, StoreError> {
         checkpoints::read(&mut *self.pool.acquire().await?, id, step).await
     }
