@@ -67,8 +67,14 @@ test('a fork\'s page links its parent and draws its history from step 0', {timeo
   await page.waitForFunction(() => Number(document.getElementById('heatmap')?.dataset.steps) > 0);
   assert.equal(await page.evaluate(() => Number(document.getElementById('heatmap').dataset.steps)), 100,
     'steps 0-99: the parent\'s 0-39, the fork\'s 40-99');
+  // The fork's start is marked on the charts and the heat map.
+  assert.equal(await page.getAttribute('#heatmap', 'data-markers'), '40');
+  const marked = await page.$$eval('[data-markers]', (els) => els.map((e) => e.dataset.markers));
+  assert.deepEqual(marked.filter((m) => m === '40').length, 3, `loss, accuracy and heat map: ${marked}`);
+  await screenshot(page, 'fork');
   await link.click();
   await page.waitForURL(`${server.url}/jobs/${parent}`);
+  await page.waitForFunction(() => document.getElementById('heatmap')?.dataset.markers === '');
   await screenshot(page, 'fork-parent');
   assert.deepEqual(errors, []);
 });

@@ -48,6 +48,15 @@ export class Heatmap {
     this.draw();
   }
 
+  /** Steps to mark with a dashed vertical line ([{step}]; a fork's start). */
+  setMarkers(markers) {
+    const key = (markers || []).map((m) => m.step).join(',');
+    if (key === this.el.dataset.markers) return;
+    this.markers = markers || [];
+    this.el.dataset.markers = key;
+    if (this.data) this.draw();
+  }
+
   /** Step range [lo, hi] of a bucket-aligned x position (CSS px within the canvas). */
   stepAt(px) {
     const d = this.data;
@@ -135,6 +144,18 @@ export class Heatmap {
       g.fillText(fmt.layerName(l, nLayers), MARGIN.left - 6, MARGIN.top + l * rowH + rowH / 2);
     }
     drawStepAxis(g, {lo: d.lo, hi: d.hi, span: nb * d.width, x0: MARGIN.left, width: pw, y: MARGIN.top + plotH});
+    for (const m of this.markers || []) {
+      const x = MARGIN.left + ((m.step - d.lo) / (nb * d.width)) * pw;
+      if (x < MARGIN.left || x > MARGIN.left + pw) continue;
+      g.save();
+      g.strokeStyle = '#fff';
+      g.setLineDash([4, 3]);
+      g.beginPath();
+      g.moveTo(x, MARGIN.top);
+      g.lineTo(x, MARGIN.top + plotH);
+      g.stroke();
+      g.restore();
+    }
     this.el.dataset.steps = String(filled);
     this.el.dataset.nonfinite = String(nonfinite);
     this.el.dataset.buckets = String(nb);

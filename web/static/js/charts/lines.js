@@ -4,6 +4,9 @@
 // uPlot leaves unjoined); steps that one track lacks and another has are `undefined`, which
 // uPlot joins over.
 
+/** Marks on the step axis (a fork's start). */
+export const MARKER_COLOR = '#555';
+
 export const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
 
 function uPlotLib() {
@@ -144,7 +147,7 @@ export class LineChart {
       },
       hooks: {
         // Non-finite values are gaps in the lines: a mark at the top of the plot shows where.
-        draw: [(u) => self.drawNonfinite(u)],
+        draw: [(u) => self.drawNonfinite(u), (u) => self.drawMarkers(u)],
         setSelect: [(u) => {
           const sel = u.select;
           if (sel.width > 3 && opts.onSelect) {
@@ -175,6 +178,39 @@ export class LineChart {
   /** Plot area width in CSS pixels. */
   plotWidth() {
     return Math.round(this.u.bbox.width / (window.devicePixelRatio || 1));
+  }
+
+  /** Steps to mark with a dashed vertical line and a label ([{step, label}]; a fork's start). */
+  setMarkers(markers) {
+    const key = (markers || []).map((m) => `${m.step}:${m.label}`).join(',');
+    if (key === this.markerKey) return;
+    this.markerKey = key;
+    this.markers = markers || [];
+    this.container.dataset.markers = this.markers.map((m) => m.step).join(',');
+    this.u.redraw(false);
+  }
+
+  drawMarkers(u) {
+    if (!this.markers || !this.markers.length) return;
+    const ctx = u.ctx;
+    const dpr = window.devicePixelRatio || 1;
+    ctx.save();
+    ctx.strokeStyle = MARKER_COLOR;
+    ctx.fillStyle = MARKER_COLOR;
+    ctx.lineWidth = dpr;
+    ctx.setLineDash([4 * dpr, 3 * dpr]);
+    ctx.font = `${11 * dpr}px system-ui, sans-serif`;
+    ctx.textBaseline = 'top';
+    for (const m of this.markers) {
+      const x = u.valToPos(m.step, 'x', true);
+      if (x < u.bbox.left - 1 || x > u.bbox.left + u.bbox.width + 1) continue;
+      ctx.beginPath();
+      ctx.moveTo(x, u.bbox.top);
+      ctx.lineTo(x, u.bbox.top + u.bbox.height);
+      ctx.stroke();
+      if (m.label) ctx.fillText(m.label, x + 3 * dpr, u.bbox.top + 2 * dpr);
+    }
+    ctx.restore();
   }
 
   drawNonfinite(u) {

@@ -187,6 +187,14 @@ export function render(root, ctx) {
     drawSummary();
     drawSpec();
     drawMeanField();
+    markFork();
+  }
+
+  /** A fork's start, on the charts: its history before that step is its parent's. */
+  function markFork() {
+    const f = job.fork_of;
+    const markers = f ? [{step: f.step, label: `fork of job ${f.parent}`}] : [];
+    for (const chart of [lossChart, accChart, heat]) if (chart) chart.setMarkers(markers);
   }
 
   function drawSummary() {
