@@ -395,11 +395,11 @@ impl Activation {
         let one = F::one();
         match *self {
             Activation::Logistic => logistic_ref(x),
-            Activation::Tanh => x.tanh(),
-            Activation::Atan => x.atan(),
+            Activation::Tanh => x.tanh_ref(),
+            Activation::Atan => x.atan_ref(),
             Activation::Softsign => x / (x.abs() + one),
             Activation::Logsig => {
-                let l = x.abs().ln_1p();
+                let l = x.abs().ln_1p_ref();
                 (l / (l + one)).copysign(x)
             }
             Activation::Ramp => {
@@ -409,9 +409,9 @@ impl Activation {
                     zero
                 }
             }
-            Activation::Softplus => relu(x) + (-x.abs()).exp().ln_1p(),
-            Activation::Logmin => relu(x).ln_1p(),
-            Activation::Semisigmoid => x.abs().ln_1p().copysign(x),
+            Activation::Softplus => relu(x) + (-x.abs()).exp_ref().ln_1p_ref(),
+            Activation::Logmin => relu(x).ln_1p_ref(),
+            Activation::Semisigmoid => x.abs().ln_1p_ref().copysign(x),
             Activation::Identity => x,
             Activation::LeakyRelu { slope } => {
                 if x > zero {
@@ -424,12 +424,12 @@ impl Activation {
                 if x > zero {
                     x
                 } else {
-                    F::of(alpha) * x.exp_m1()
+                    F::of(alpha) * x.exp_m1_ref()
                 }
             }
             Activation::Selu => {
                 let lambda = F::of(SELU_LAMBDA);
-                if x > zero { lambda * x } else { lambda * F::of(SELU_ALPHA) * x.exp_m1() }
+                if x > zero { lambda * x } else { lambda * F::of(SELU_ALPHA) * x.exp_m1_ref() }
             }
             Activation::Gelu => x * normal_cdf(x),
             Activation::GeluTanh => x * logistic_ref(gelu_tanh_2u(x)),
@@ -446,7 +446,7 @@ impl Activation {
             Activation::Softplus => logistic_ref(x),
             Activation::Tanh => {
                 // sech² x = 4e/(1+e)², e = e^{-2|x|}: no 1 - tanh² cancellation in the tails.
-                let e = (-(x.abs() + x.abs())).exp();
+                let e = (-(x.abs() + x.abs())).exp_ref();
                 let r = one / (one + e);
                 F::of(4.0) * e * r * r
             }
@@ -456,7 +456,7 @@ impl Activation {
                 t * t
             }
             Activation::Logsig => {
-                let l1 = one + x.abs().ln_1p();
+                let l1 = one + x.abs().ln_1p_ref();
                 one / (one + x.abs()) / (l1 * l1)
             }
             Activation::Ramp => {
@@ -486,12 +486,12 @@ impl Activation {
                 if x > zero {
                     one
                 } else {
-                    F::of(alpha) * x.exp()
+                    F::of(alpha) * x.exp_ref()
                 }
             }
             Activation::Selu => {
                 let lambda = F::of(SELU_LAMBDA);
-                if x > zero { lambda } else { lambda * F::of(SELU_ALPHA) * x.exp() }
+                if x > zero { lambda } else { lambda * F::of(SELU_ALPHA) * x.exp_ref() }
             }
             Activation::Gelu => normal_cdf(x) + x * normal_pdf(x),
             Activation::GeluTanh => {
@@ -635,14 +635,14 @@ fn gelu_tanh_2u<F: Real>(x: F) -> F {
 
 /// 1/(1+e^-x), with e^-|x| so that the left tail keeps relative accuracy down to subnormals.
 fn logistic_ref<F: Real>(x: F) -> F {
-    let e = (-x.abs()).exp();
+    let e = (-x.abs()).exp_ref();
     let r = F::one() / (F::one() + e);
     if x >= F::zero() { r } else { e * r }
 }
 
 /// logistic'(x) = e/(1+e)² with e = e^{-|x|}: accurate in both tails.
 fn logistic_prime_ref<F: Real>(x: F) -> F {
-    let e = (-x.abs()).exp();
+    let e = (-x.abs()).exp_ref();
     let r = F::one() / (F::one() + e);
     e * r * r
 }
@@ -653,7 +653,7 @@ fn normal_cdf<F: Real>(x: F) -> F {
 }
 
 fn normal_pdf<F: Real>(x: F) -> F {
-    F::of(INV_SQRT_2PI) * (-F::of(0.5) * x * x).exp()
+    F::of(INV_SQRT_2PI) * (-F::of(0.5) * x * x).exp_ref()
 }
 
 /// Maximum of a unimodal `f` on `[lo, hi]` by golden-section search (to ~1e-12 in x, so the

@@ -46,9 +46,23 @@ fn tune_kernel() {
     ONCE.call_once(|| gemm_common::gemm::set_lhs_packing_threshold_single_thread(LHS_PACKING_THRESHOLD));
 }
 
+/// The longest run along k that one kernel call sums before adding into c. The `gemm` crate
+/// picks its own K-block from the L1 cache's size and ways and the register tile's width: 512 on
+/// the machines seen, 1024 on some (an AVX2 kernel on a 12-way L1). Cut here to a length fixed
+/// by k alone, no call reaches past its block, so each element's sum runs in the same order on
+/// every CPU.
+const K_BLOCK: usize = 512;
+
 /// c = a . b + beta * c on the calling thread. Panics if the shapes do not agree.
+///
+/// Every element is computed in one order, the same on every CPU and every kernel: k is cut
+/// into `ceil(k / 512)` blocks as even as can be; each block's products are summed one after
+/// another by fused multiply-adds from zero; the first block's sum is added to beta * c (or
+/// replaces c when beta is 0), the next ones to c. The `gemm` crate's register-tile kernels do
+/// exactly that; its other paths (dot products across SIMD lanes for tiny or one-wide
+/// products, and any CPU without FMA) would sum in an order set by the vector width, so those
+/// products go to [`canonical`] instead (`matches_the_canonical_order_bit_for_bit` below).
 pub fn matmul_serial<F: Real>(a: ArrayView2<'_, F>, b: ArrayView2<'_, F>, beta: F, mut c: ArrayViewMut2<'_, F>) {
-    tune_kernel();
     let (m, k) = a.dim();
     let n = b.ncols();
     assert!(b.nrows() == k && c.dim() == (m, n), "matmul shapes: {:?} . {:?} into {:?}", a.dim(), b.dim(), c.dim());
@@ -59,6 +73,76 @@ pub fn matmul_serial<F: Real>(a: ArrayView2<'_, F>, b: ArrayView2<'_, F>, beta: 
         c.map_inplace(|v| *v = if beta == F::zero() { F::zero() } else { *v * beta });
         return;
     }
+    let blocks = k.div_ceil(K_BLOCK);
+    let len = k.div_ceil(blocks);
+    for (i, k0) in (0..k).step_by(len).enumerate() {
+        let ks = k0..(k0 + len).min(k);
+        let (a, b) = (a.slice(ndarray::s![.., ks.clone()]), b.slice(ndarray::s![ks, ..]));
+        let beta = if i == 0 { beta } else { F::one() };
+        if tiled_kernel_sums_in_order(a, b, c.view()) {
+            kernel_block(a, b, beta, c.view_mut());
+        } else {
+            canonical(a, b, beta, c.view_mut());
+        }
+    }
+}
+
+/// Whether the `gemm` crate (0.19) computes this product, k <= [`K_BLOCK`], with its register
+/// tiles, which sum each element in the canonical order. It does when the CPU has FMA (its
+/// scalar fallback may round a multiply and an add apart) and the product is none of those
+/// it sends elsewhere (`gemm_basic_generic`): k <= 2 (an outer product), one row or one
+/// column (matrix-vector), or at most 256 outputs with both operands contiguous along k (dot
+/// products across SIMD lanes). The strides are named as the kernel sees them, after the swap
+/// in [`kernel_block`].
+fn tiled_kernel_sums_in_order<F>(a: ArrayView2<'_, F>, b: ArrayView2<'_, F>, c: ArrayView2<'_, F>) -> bool {
+    let ((m, k), n) = (a.dim(), b.ncols());
+    let (lhs_cs, rhs_rs) = if c.strides()[1].abs() < c.strides()[0].abs() {
+        (b.strides()[0], a.strides()[1])
+    } else {
+        (a.strides()[1], b.strides()[0])
+    };
+    let horizontal = lhs_cs == 1 && rhs_rs == 1 && m * n <= 16 * 16;
+    cpu_has_fma() && k > 2 && m > 1 && n > 1 && !horizontal
+}
+
+fn cpu_has_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("fma");
+    #[cfg(target_arch = "aarch64")]
+    return std::arch::is_aarch64_feature_detected!("neon");
+    #[allow(unreachable_code)]
+    false
+}
+
+super::fastmath::wide_fn! {
+    /// c = a . b + beta * c, each element summed in the canonical order (see [`matmul_serial`])
+    /// by plain loops: the path for the products the tiled kernels do not take, all small or
+    /// thin. k <= [`K_BLOCK`].
+    fn canonical<F: Real>(a: ArrayView2<'_, F>, b: ArrayView2<'_, F>, beta: F, c: ArrayViewMut2<'_, F>) {
+        let mut c = c;
+        for (i, mut row) in c.outer_iter_mut().enumerate() {
+            let a_row = a.row(i);
+            for (j, out) in row.iter_mut().enumerate() {
+                let sum = a_row.iter().zip(b.column(j)).fold(F::zero(), |acc, (&x, &y)| x.mul_add(y, acc));
+                // As the tiled kernels combine: beta = 0 writes the sum, 1 adds it with one
+                // rounding, and any other beta rounds beta * c before the add.
+                *out = if beta == F::zero() {
+                    sum
+                } else if beta == F::one() {
+                    sum + *out
+                } else {
+                    beta * *out + sum
+                };
+            }
+        }
+    }
+}
+
+/// c = a . b + beta * c by the `gemm` crate's kernel, for k <= [`K_BLOCK`].
+fn kernel_block<F: Real>(a: ArrayView2<'_, F>, b: ArrayView2<'_, F>, beta: F, mut c: ArrayViewMut2<'_, F>) {
+    tune_kernel();
+    let (m, k) = a.dim();
+    let n = b.ncols();
     let [a_rs, a_cs] = [a.strides()[0], a.strides()[1]];
     let [b_rs, b_cs] = [b.strides()[0], b.strides()[1]];
     let [c_rs, c_cs] = [c.strides()[0], c.strides()[1]];
@@ -273,6 +357,86 @@ mod tests {
         let want = c.mapv(|v| v * 2.0);
         matmul(Array2::<f32>::zeros((3, 0)).view(), Array2::<f32>::zeros((0, 4)).view(), 2.0, c.view_mut());
         assert_eq!(c, want);
+    }
+
+    /// The canonical order written out with no kernel: k cut into even blocks of at most
+    /// 512, each block summed by FMAs from zero, then combined with c.
+    fn in_canonical_order(a: &Array2<f32>, b: &Array2<f32>, beta: f32, c: &Array2<f32>) -> Array2<f32> {
+        let k = a.ncols();
+        let len = k.div_ceil(k.div_ceil(K_BLOCK).max(1)).max(1);
+        let mut out = c.clone();
+        for ((i, j), o) in out.indexed_iter_mut() {
+            for (block, k0) in (0..k).step_by(len).enumerate() {
+                let sum = (k0..(k0 + len).min(k)).fold(0f32, |acc, l| a[[i, l]].mul_add(b[[l, j]], acc));
+                let beta = if block == 0 { beta } else { 1.0 };
+                *o = if beta == 0.0 {
+                    sum
+                } else if beta == 1.0 {
+                    sum + *o
+                } else {
+                    beta * *o + sum
+                };
+            }
+            if k == 0 {
+                *o = if beta == 0.0 { 0.0 } else { beta * *o };
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matches_the_canonical_order_bit_for_bit() {
+        // Each of the `gemm` crate's paths: register tiles (with edges, and blocks of k either
+        // side of 512), an outer product (k <= 2), matrix-vector (one row or one column), lane
+        // dot products (few outputs, both operands contiguous along k); and the engine's own
+        // products at widths past 512. Values spread over many binades, so that a different
+        // order or an unfused multiply-add shows in the last bits.
+        let shapes = [
+            (37, 70, 19),
+            (64, 512, 64),
+            (64, 513, 48),
+            (33, 1000, 70),
+            (256, 1024, 96),
+            (96, 1536, 40),
+            (17, 1, 23),
+            (17, 2, 23),
+            (1, 300, 40),
+            (40, 300, 1),
+            (1, 700, 1),
+            (8, 600, 8),
+            (16, 100, 16),
+            (12, 40, 20),
+        ];
+        let spread = |m: usize, n: usize, salt: usize| {
+            Array2::from_shape_fn((m, n), |(i, j)| {
+                let h = (i * 7919 + j * 104_729 + salt * 15_485_863) % 1_000_003;
+                ((h % 997) as f32 / 997.0 - 0.5) * 2f32.powi((h % 23) as i32 - 11)
+            })
+        };
+        for &(m, k, n) in &shapes {
+            let a = spread(m, k, 1);
+            let b = spread(k, n, 2);
+            let at = a.t().as_standard_layout().to_owned();
+            let bt = b.t().as_standard_layout().to_owned();
+            for beta in [0.0f32, 1.0, -0.75] {
+                let c0 = spread(m, n, 3);
+                let want = in_canonical_order(&a, &b, beta, &c0);
+                let operands = [(a.view(), b.view()), (at.t(), b.view()), (a.view(), bt.t()), (at.t(), bt.t())];
+                for (which, (x, y)) in operands.into_iter().enumerate() {
+                    // Row-major and column-major destinations.
+                    let mut c = c0.clone();
+                    matmul(x, y, beta, c.view_mut());
+                    assert_bits_eq(&want, &c, &format!("{m}x{k}x{n}, beta {beta}, operands {which}"));
+                    let mut ct = c0.t().as_standard_layout().to_owned();
+                    matmul(x, y, beta, ct.view_mut().reversed_axes());
+                    assert_bits_eq(
+                        &want,
+                        &ct.t().to_owned(),
+                        &format!("{m}x{k}x{n}, beta {beta}, operands {which}, c'"),
+                    );
+                }
+            }
+        }
     }
 
     #[test]

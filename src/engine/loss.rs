@@ -99,7 +99,7 @@ impl Loss {
                     for &v in e.iter() {
                         s += v;
                     }
-                    res.loss_sum -= (shifted_y[i] - s.ln()).f64();
+                    res.loss_sum -= (shifted_y[i] - s.ln_ref()).f64();
                     if grad.is_some() {
                         // dL/dlogit_j = (p_j - [j = y]) / n, written back into `e`.
                         for (j, v) in e.iter_mut().enumerate() {

@@ -60,7 +60,7 @@ fn gauss_legendre(n: usize) -> (Vec<f64>, Vec<f64>) {
     let mut w = vec![0.0; n];
     let nf = n as f64;
     for i in 0..n.div_ceil(2) {
-        let mut z = (std::f64::consts::PI * (i as f64 + 0.75) / (nf + 0.5)).cos();
+        let mut z = libm::cos(std::f64::consts::PI * (i as f64 + 0.75) / (nf + 0.5));
         let mut pp = 1.0;
         for _ in 0..100 {
             let (mut p1, mut p2) = (1.0, 0.0);
@@ -165,7 +165,7 @@ pub fn expect(f: impl Fn(f64) -> f64, q: f64, kinks: &[f64]) -> f64 {
         return f(0.0);
     }
     let s = q.sqrt();
-    let g = |z: f64| f(s * z) * (-0.5 * z * z).exp() * INV_SQRT_2PI;
+    let g = |z: f64| f(s * z) * libm::exp(-0.5 * z * z) * INV_SQRT_2PI;
     let n_grid = (2.0 * Z_MAX / INITIAL_PANEL).round() as usize;
     let mut pts: Vec<f64> = (0..=n_grid).map(|i| -Z_MAX + 2.0 * Z_MAX * i as f64 / n_grid as f64).collect();
     pts.extend(kinks.iter().map(|&x| x / s).filter(|z| z.is_finite() && z.abs() < Z_MAX));
@@ -530,7 +530,7 @@ pub fn predict(input: &MeanFieldInput, depth: usize) -> Result<Prediction, MeanF
         None => input.chi(Q_SEARCH_RANGE * input.q1().max(1.0)),
     };
     let regime = Regime::of(chi1);
-    let depth_scale = 1.0 / chi1.ln().abs();
+    let depth_scale = 1.0 / libm::log(chi1).abs();
 
     // q[i], chi[i] for hidden layer l = i + 1; m_prev[i] = m_{l-1} (m_0 = q_in).
     let mut q = Vec::with_capacity(depth);
@@ -543,7 +543,7 @@ pub fn predict(input: &MeanFieldInput, depth: usize) -> Result<Prediction, MeanF
         ql = input.sw2() * m + input.sb2();
     }
     let chi: Vec<f64> = q.iter().map(|&ql| input.chi(ql)).collect();
-    let ln_chi: Vec<f64> = chi.iter().map(|c| c.ln()).collect();
+    let ln_chi: Vec<f64> = chi.iter().map(|&c| libm::log(c)).collect();
 
     // Suffix sums: post[i] = sum_{j=i+1}^{D-1} ln chi[j], pre[i] = sum_{j=i}^{D-2} ln chi[j].
     let mut post = vec![0.0; depth];
@@ -558,9 +558,9 @@ pub fn predict(input: &MeanFieldInput, depth: usize) -> Result<Prediction, MeanF
             layer: i + 1,
             q: q[i],
             chi: chi[i],
-            grad_ratio_to_last: (0.5 * post[i]).exp(),
-            delta_ratio_to_last: (0.5 * pre[i]).exp(),
-            weight_grad_ratio_to_last: (0.5 * pre[i]).exp() * (m_prev[i] / m_last).sqrt(),
+            grad_ratio_to_last: libm::exp(0.5 * post[i]),
+            delta_ratio_to_last: libm::exp(0.5 * pre[i]),
+            weight_grad_ratio_to_last: libm::exp(0.5 * pre[i]) * (m_prev[i] / m_last).sqrt(),
         })
         .collect();
     let first_last_ratio = layers[0].grad_ratio_to_last;

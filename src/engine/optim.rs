@@ -109,7 +109,7 @@ impl Schedule {
             Schedule::Cosine { min_factor } => {
                 let t = if total <= 1 { 0.0 } else { step.min(total) as f64 / (total - 1) as f64 };
                 let lo = base * min_factor;
-                lo + 0.5 * (base - lo) * (1.0 + (std::f64::consts::PI * t).cos())
+                lo + 0.5 * (base - lo) * (1.0 + libm::cos(std::f64::consts::PI * t))
             }
         }
     }

@@ -11,7 +11,7 @@ use num_traits::Float;
 use super::fastmath;
 
 /// A training float. The `*_fast` functions are the elementwise kernels of the hot loops: for
-/// `f64` they are libm's (the reference), for `f32` accurate forms that vectorize
+/// `f64` they are the `*_ref` ones (the `libm` crate's), for `f32` accurate forms that vectorize
 /// (see `engine::fastmath` for their error bounds).
 pub trait Real:
     Float
@@ -73,18 +73,18 @@ pub trait Real:
     fn f64(self) -> f64;
 
     fn tanh_fast(self) -> Self {
-        self.tanh()
+        self.tanh_ref()
     }
     fn exp_fast(self) -> Self {
-        self.exp()
+        self.exp_ref()
     }
     /// ln(1 + x) for x > -1.
     fn ln_1p_fast(self) -> Self {
-        self.ln_1p()
+        self.ln_1p_ref()
     }
     /// e^x - 1.
     fn exp_m1_fast(self) -> Self {
-        self.exp_m1()
+        self.exp_m1_ref()
     }
     /// The logistic sigmoid 1 / (1 + e^-x), with relative accuracy in both tails.
     fn logistic_fast(self) -> Self {
@@ -93,7 +93,7 @@ pub trait Real:
         if self >= Self::zero() { r } else { e * r }
     }
     fn atan_fast(self) -> Self {
-        self.atan()
+        self.atan_ref()
     }
     fn erf_fast(self) -> Self {
         self.erf_ref()
@@ -103,10 +103,20 @@ pub trait Real:
         self.erfc_ref()
     }
 
-    /// The error function, from libm (not named `erf`, which std reserves for an inherent method).
+    // The references, from the `libm` crate rather than the platform's C library: pure Rust,
+    // so the same bits on every CPU and every system a job may run or resume on (glibc picks
+    // among implementations by CPU, and its results have changed between versions).
+    /// The error function (not named `erf`, which std reserves for an inherent method).
     fn erf_ref(self) -> Self;
-    /// The complementary error function 1 - erf(x), from libm; accurate where erf(x) is near 1.
+    /// The complementary error function 1 - erf(x); accurate where erf(x) is near 1.
     fn erfc_ref(self) -> Self;
+    fn tanh_ref(self) -> Self;
+    fn exp_ref(self) -> Self;
+    fn exp_m1_ref(self) -> Self;
+    /// The natural logarithm.
+    fn ln_ref(self) -> Self;
+    fn ln_1p_ref(self) -> Self;
+    fn atan_ref(self) -> Self;
 }
 
 impl Real for f64 {
@@ -134,6 +144,30 @@ impl Real for f64 {
     fn erfc_ref(self) -> Self {
         libm::erfc(self)
     }
+    #[inline]
+    fn tanh_ref(self) -> Self {
+        libm::tanh(self)
+    }
+    #[inline]
+    fn exp_ref(self) -> Self {
+        libm::exp(self)
+    }
+    #[inline]
+    fn exp_m1_ref(self) -> Self {
+        libm::expm1(self)
+    }
+    #[inline]
+    fn ln_ref(self) -> Self {
+        libm::log(self)
+    }
+    #[inline]
+    fn ln_1p_ref(self) -> Self {
+        libm::log1p(self)
+    }
+    #[inline]
+    fn atan_ref(self) -> Self {
+        libm::atan(self)
+    }
 }
 
 impl Real for f32 {
@@ -160,6 +194,30 @@ impl Real for f32 {
     #[inline]
     fn erfc_ref(self) -> Self {
         libm::erfcf(self)
+    }
+    #[inline]
+    fn tanh_ref(self) -> Self {
+        libm::tanhf(self)
+    }
+    #[inline]
+    fn exp_ref(self) -> Self {
+        libm::expf(self)
+    }
+    #[inline]
+    fn exp_m1_ref(self) -> Self {
+        libm::expm1f(self)
+    }
+    #[inline]
+    fn ln_ref(self) -> Self {
+        libm::logf(self)
+    }
+    #[inline]
+    fn ln_1p_ref(self) -> Self {
+        libm::log1pf(self)
+    }
+    #[inline]
+    fn atan_ref(self) -> Self {
+        libm::atanf(self)
     }
     #[inline(always)]
     fn tanh_fast(self) -> Self {

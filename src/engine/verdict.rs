@@ -358,7 +358,7 @@ impl Tracker {
         if let Some(f) = self.forward_at_init
             && f.ratio < t.collapse_ratio
         {
-            let per_layer = f.ratio.powf(1.0 / (f.layers - 1) as f64);
+            let per_layer = libm::pow(f.ratio, 1.0 / (f.layers - 1) as f64);
             let end = median_of_last_quarter(&self.forward_ratios).map_or("n/a".into(), |r| format!("{r:.2}"));
             return report(
                 Verdict::Collapsing,

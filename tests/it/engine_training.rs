@@ -10,7 +10,7 @@ use gradlab::engine::train::{Event, Summary, Trainer};
 use gradlab::engine::verdict::Verdict;
 
 /// Every number a run produced, as bit patterns: step records, evaluations, final weights.
-fn fingerprint<F: Real>(spec: &JobSpec) -> (Vec<u64>, Summary) {
+pub(crate) fn fingerprint<F: Real>(spec: &JobSpec) -> (Vec<u64>, Summary) {
     let mut t = Trainer::<F>::new(spec).expect("valid spec");
     let mut bits = Vec::new();
     let summary = t.run(|e| {

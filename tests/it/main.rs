@@ -21,6 +21,7 @@ mod latency;
 mod load;
 mod manage;
 mod metrics;
+mod pinned_bits;
 mod scale_out;
 mod search;
 mod security;

@@ -60,7 +60,7 @@ pub fn teacher(dim: usize, classes: usize, n: usize, depth: usize, width: usize,
         for (x, mut y) in h.rows().into_iter().zip(next.rows_mut()) {
             for ((yj, wj), bj) in y.iter_mut().zip(w.rows()).zip(&b) {
                 let z = x.dot(&wj) + bj;
-                *yj = if hidden { z.tanh() } else { z };
+                *yj = if hidden { libm::tanh(z) } else { z };
             }
         }
         h = next;
@@ -94,8 +94,8 @@ pub fn spirals(arms: usize, n: usize, noise: f64, seed: u64) -> Dataset {
         let theta = 2.0 * PI * arm as f64 / arms as f64 + 3.0 * PI * t;
         let nx: f64 = StandardNormal.sample(&mut rng);
         let ny: f64 = StandardNormal.sample(&mut rng);
-        row[0] = (t * theta.cos() + noise * nx) as f32;
-        row[1] = (t * theta.sin() + noise * ny) as f32;
+        row[0] = (t * libm::cos(theta) + noise * nx) as f32;
+        row[1] = (t * libm::sin(theta) + noise * ny) as f32;
         labels.push(arm as u32);
     }
     Dataset { name: String::new(), features, labels, classes: arms }
