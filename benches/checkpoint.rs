@@ -23,6 +23,9 @@ use gradlab::runner::{JobId, Store};
 use gradlab::store::testing::PgTestDb;
 use gradlab::store::{PgStore, SqliteStore};
 
+#[path = "support/mod.rs"]
+mod support;
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -95,14 +98,7 @@ async fn claimed(store: &dyn Store) -> (JobId, u64) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_default();
+    let cpu = support::cpu_model();
     println!("CPU: {cpu}, rayon threads: {}", rayon::current_num_threads());
     let dir = tempfile::tempdir().unwrap();
     let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("ck.db").to_str().unwrap()).await.unwrap());

@@ -28,6 +28,9 @@ use gradlab::store::testing::PgTestDb;
 use gradlab::store::{PgStore, SqliteStore};
 use tokio::sync::mpsc;
 
+#[path = "support/mod.rs"]
+mod support;
+
 const LAYERS: usize = 17;
 
 fn record(step: u64) -> StepRecord {
@@ -237,10 +240,7 @@ fn main() {
             return;
         };
         let pg = PgStore::open(&db.url).await.unwrap();
-        let cpu = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
-            .unwrap_or_default();
+        let cpu = support::cpu_model();
         println!("scale_out bench on {cpu}, PostgreSQL on this machine");
         println!("ingest, layer-step rows/s (1,000 steps x 17 layers a call): PostgreSQL {:.0}, SQLite {:.0}", ingest(&pg).await, ingest(&sqlite).await);
         let (all, one) = long_read(&pg).await;

@@ -1,27 +1,28 @@
-//! One training step (`Trainer::step`) against the plain GEMMs it is built on, and against the
-//! machine's best GEMM on the same products: numpy's BLAS (OpenBLAS), one thread, run beside it
-//! by `benches/blas_reference.py` (GRADLAB_BENCH_PYTHON names a python with numpy; default
-//! python3; without one the column stays empty).
+//! One training step (`Trainer::step`) against the plain GEMMs it is built on, against the
+//! machine's best GEMM on the same products, and against the peer loops.
 //!
-//! Configs (D hidden tanh layers of width W, batch B) as the peer loops in `shared/peers`:
-//! input 64 -> D x W -> 10-class softmax cross-entropy, plain SGD, f32, per-layer statistics
-//! recorded every step. Each config runs on a one-thread rayon pool, with recording on and off
-//! and with Adam instead of SGD; the two widest also on a two-thread pool. In the same run: a plain 1024³ f32 GEMM and the
-//! plain GEMMs of one step (three products per layer) on one thread.
+//! - The best GEMM: numpy's BLAS (OpenBLAS), one thread, run beside it by
+//!   `benches/blas_reference.py` on the step's own products.
+//! - The peers: `benches/peers/np_mlp.py` and `jax_mlp.py`, the same training loop in numpy and
+//!   in jax.jit, on one core and on two (GRADLAB_BENCH_PEERS=0 skips them).
 //!
-//! After criterion's own report a table prints steps/s, effective GFLOP/s (6·B·fan_in·fan_out
-//! summed over layers, as the peers count), the ratio to the same-run 1024³ GEMM, the recording
-//! overhead, Adam's cost over SGD and the two-thread speed-up, twice: from each benchmark's fastest sample (on a
-//! shared machine other work only adds time) and from its median sample.
+//! GRADLAB_BENCH_PYTHON names a python with numpy, threadpoolctl and jax (default python3);
+//! without them those columns stay empty and the table says why.
 //!
-//! Last run (2026-11-28, the shared 2-vCPU machine, fastest / median samples): 12,922 / 12,700
-//! steps/s at 4x64x64 (numpy's peer loop: 4,979 right after, so 2.6x / 2.55x), 247 / 228 at
-//! 8x256x128; step GFLOP/s over the 1024³ GEMM's 0.91, 0.97, 0.82, 1.03 in config order;
-//! recording cost +3.2% / +1.6% at 4x64x64, +2.7% / +4.2% at 8x256x128, within noise at the
-//! other two; two threads 1.85x / 1.97x at 8x256x128 and 1.94x / 1.93x at 8x1024x256.
+//! Configs (D hidden tanh layers of width W, batch B) as the peer loops: input 64 -> D x W ->
+//! 10-class softmax cross-entropy, plain SGD, f32, per-layer statistics recorded every step;
+//! 6x32x32 is the shape of the `seed-claims` sweep's jobs. Each config runs on a one-thread
+//! rayon pool, with recording on and off and with Adam instead of SGD, and on a two-thread
+//! pool. In the same run: a plain 1024³ f32 GEMM and the plain GEMMs of one step on one thread.
+//!
+//! After criterion's own report, tables print steps/s, effective GFLOP/s (6·B·fan_in·fan_out
+//! summed over layers, as the peers count), the ratio to OpenBLAS on the step's products, the
+//! recording overhead, Adam's cost over SGD and the two-thread speed-up, from each benchmark's
+//! fastest sample (on a shared machine other work only adds time) and from its median sample;
+//! then gradlab beside the peers. README's "Speed" section holds the last runs' figures.
 //!
 //!     cargo bench --bench train_step
-//!     cargo bench --bench train_step -- 'w64'      # a subset (the table shows what ran)
+//!     cargo bench --bench train_step -- 'w64'      # a subset (the tables show what ran)
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -39,12 +40,14 @@ use ndarray::Array2;
 use ndarray::linalg::general_mat_mul;
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
+#[path = "support/mod.rs"]
+mod support;
+
 const INPUT: usize = 64;
 const CLASSES: usize = 10;
 
-/// (D, W, B, also on two threads).
-const CONFIGS: &[(usize, usize, usize, bool)] =
-    &[(4, 64, 64, false), (8, 256, 128, true), (32, 256, 128, false), (8, 1024, 256, true)];
+/// (D, W, B): the peers' configs, and 6x32x32, the shape of the `seed-claims` sweep's jobs.
+const CONFIGS: &[(usize, usize, usize)] = &[(6, 32, 32), (4, 64, 64), (8, 256, 128), (32, 256, 128), (8, 1024, 256)];
 
 /// Per-iteration seconds of every sample, by benchmark id.
 static TIMES: Mutex<BTreeMap<String, Vec<f64>>> = Mutex::new(BTreeMap::new());
@@ -217,18 +220,17 @@ fn bench_gemm_1024(c: &mut Criterion) {
 
 fn benches(c: &mut Criterion) {
     bench_gemm_1024(c);
-    for &(d, w, b, two) in CONFIGS {
+    for &(d, w, b) in CONFIGS {
         bench_step(c, d, w, b, 1, true);
         bench_step(c, d, w, b, 1, false);
         bench_step_adam(c, d, w, b);
-        if two {
-            bench_step(c, d, w, b, 2, true);
-        }
+        bench_step(c, d, w, b, 2, true);
         bench_step_gemms(c, d, w, b);
     }
     let blas = blas_reference();
     summary(Pick::Best, &blas);
     summary(Pick::Median, &blas);
+    peers_summary(&peer_rates());
 }
 
 /// numpy's BLAS on the step's own products and on 1024³, one thread, in this run
@@ -241,18 +243,14 @@ struct Blas {
 /// Runs the reference with GRADLAB_BENCH_PYTHON (default python3), which needs numpy; without
 /// it the table says why and leaves the column empty.
 fn blas_reference() -> Result<Blas, String> {
-    let python = std::env::var("GRADLAB_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
-    let configs: Vec<[usize; 3]> = CONFIGS.iter().map(|&(d, w, b, _)| [d, w, b]).collect();
+    let python = support::bench_python();
+    let configs: Vec<[usize; 3]> = CONFIGS.iter().map(|&(d, w, b)| [d, w, b]).collect();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/blas_reference.py");
-    let out = std::process::Command::new(&python)
-        .arg(script)
-        .arg(serde_json::to_string(&configs).expect("configs as JSON"))
-        .env("OPENBLAS_NUM_THREADS", "1")
-        .env("OMP_NUM_THREADS", "1")
-        .env_remove("OPENBLAS_CORETYPE")
-        .env_remove("OPENBLAS_L2_SIZE")
-        .output()
-        .map_err(|e| format!("{python}: {e}"))?;
+    let out = support::one_thread(
+        std::process::Command::new(&python).arg(script).arg(serde_json::to_string(&configs).expect("configs as JSON")),
+    )
+    .output()
+    .map_err(|e| format!("{python}: {e}"))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         return Err(format!("{python} {script}: {}", err.lines().last().unwrap_or("failed")));
@@ -271,6 +269,68 @@ fn blas_reference() -> Result<Blas, String> {
     Ok(Blas { name: v["blas"].as_str().unwrap_or("numpy").to_string(), times })
 }
 
+/// Steps/s (their median trial) of the peer loops in `benches/peers`, by (peer, config, cores).
+type PeerRates = BTreeMap<(&'static str, (usize, usize, usize), usize), f64>;
+
+/// Runs `np_mlp.py` and `jax_mlp.py` on every config benched, on one core and on all. A peer
+/// that cannot run (no jax, say) leaves its column empty.
+fn peer_rates() -> PeerRates {
+    let mut rates = PeerRates::new();
+    if !support::peers_wanted() {
+        return rates;
+    }
+    for peer in ["np_mlp", "jax_mlp"] {
+        // Only the configs this run benched (a filter may have left some out).
+        for &config in CONFIGS.iter().filter(|&&(d, w, b)| pick(&id(d, w, b, "step_1t"), Pick::Best).is_some()) {
+            for cores in [1, 2] {
+                match support::peer_rate(peer, config, cores) {
+                    Ok(r) => {
+                        rates.insert((peer, config, cores), r);
+                    }
+                    Err(e) => eprintln!("peer {peer} {config:?} on {cores} core(s): did not run ({e})"),
+                }
+            }
+        }
+    }
+    rates
+}
+
+/// gradlab's step (fastest and median sample, recording every layer) beside the peer loops'
+/// median trials, on one core and two.
+fn peers_summary(rates: &PeerRates) {
+    if rates.is_empty() {
+        eprintln!("peers: skipped (GRADLAB_BENCH_PEERS=0, or no python with numpy and jax)");
+        return;
+    }
+    eprintln!();
+    eprintln!(
+        "gradlab's step against the peer loops of benches/peers, steps/s (gradlab: fastest / median sample; peers: median of 3 trials)"
+    );
+    eprintln!(
+        "{:<14} {:>17} {:>9} {:>9} {:>11} {:>17} {:>9} {:>9} {:>11}",
+        "config D,W,B", "gradlab 1 core", "numpy", "JAX", "lead", "gradlab 2 cores", "numpy", "JAX", "lead"
+    );
+    for &(d, w, b) in CONFIGS.iter().filter(|&&(d, w, b)| pick(&id(d, w, b, "step_1t"), Pick::Best).is_some()) {
+        let mut cells = vec![format!("{d},{w},{b}")];
+        for cores in [1, 2] {
+            let step = |how| pick(&id(d, w, b, &format!("step_{cores}t")), how).map(|t| 1.0 / t);
+            let (best, med) = (step(Pick::Best), step(Pick::Median));
+            let np = rates.get(&("np_mlp", (d, w, b), cores)).copied();
+            let jax = rates.get(&("jax_mlp", (d, w, b), cores)).copied();
+            let peer = np.into_iter().chain(jax).reduce(f64::max);
+            cells.push(fmt(best.zip(med), |(b, m)| format!("{b:.1} / {m:.1}")));
+            cells.push(fmt(np, |r| format!("{r:.1}")));
+            cells.push(fmt(jax, |r| format!("{r:.1}")));
+            cells.push(fmt(best.zip(med).zip(peer), |((b, m), p)| format!("{:.2}/{:.2}x", b / p, m / p)));
+        }
+        eprintln!(
+            "{:<14} {:>17} {:>9} {:>9} {:>11} {:>17} {:>9} {:>9} {:>11}",
+            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7], cells[8]
+        );
+    }
+    eprintln!("lead = gradlab's rate over the faster peer's (fastest / median sample)");
+}
+
 fn fmt<T>(v: Option<T>, f: impl Fn(T) -> String) -> String {
     v.map_or_else(|| "-".to_string(), f)
 }
@@ -283,15 +343,7 @@ fn summary(how: Pick, blas: &Result<Blas, String>) {
         Pick::Best => "fastest sample",
         Pick::Median => "median sample",
     };
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "an unknown CPU".into());
+    let cpu = support::cpu_model();
     eprintln!("train_step summary ({which} of each benchmark's criterion samples; ratios from this run; {cpu})");
     // The reference: numpy's BLAS, the same pick of its timed batches.
     let blas_time = |key: &str| {
@@ -330,7 +382,7 @@ fn summary(how: Pick, blas: &Result<Blas, String>) {
         "2t st/s",
         "2t/1t"
     );
-    for &(d, w, b, _) in CONFIGS {
+    for &(d, w, b) in CONFIGS {
         let flops = step_flops(d, w, b);
         let t1 = median(&id(d, w, b, "step_1t"));
         let t0 = median(&id(d, w, b, "step_1t_norec"));

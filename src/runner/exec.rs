@@ -74,7 +74,7 @@ fn train(
         info!(step = at, "job resumed from its checkpoint");
     }
     let dim = trainer.net().dims()[0];
-    let mean_field = theory::for_spec(spec, dim, trainer.input_second_moment()).ok().map(|p| summarize(&p, spec));
+    let mean_field = mean_field(spec, dim, trainer.input_second_moment());
     let mut writer_gone = false;
     let steps = metrics::counter!(super::metrics::TRAINING_STEPS);
     let mut due = Due::new(spec, trainer.steps_done());
@@ -155,6 +155,30 @@ impl Due {
         }
         due
     }
+}
+
+/// The prediction for a job's network, remembered by everything it depends on: a sweep's jobs
+/// share a few (seed-claims: 144 among 1,296 jobs), and each took 3.5 ms of the job's core
+/// (a 1,500-step 32-wide job trains in about 90).
+fn mean_field(spec: &JobSpec, input_dim: usize, q_in: f64) -> Option<MeanFieldSummary> {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    type Key = (String, String, usize, usize, usize, u64);
+    static SEEN: LazyLock<Mutex<HashMap<Key, Option<MeanFieldSummary>>>> = LazyLock::new(Default::default);
+    const MOST: usize = 4096;
+    let width = spec.hidden.last().copied().unwrap_or(input_dim);
+    let key =
+        (format!("{:?}", spec.activation), format!("{:?}", spec.init), input_dim, width, spec.depth(), q_in.to_bits());
+    if let Some(hit) = SEEN.lock().expect("mean-field cache").get(&key) {
+        return hit.clone();
+    }
+    let summary = theory::for_spec(spec, input_dim, q_in).ok().map(|p| summarize(&p, spec));
+    let mut seen = SEEN.lock().expect("mean-field cache");
+    if seen.len() >= MOST {
+        seen.clear();
+    }
+    seen.insert(key, summary.clone());
+    summary
 }
 
 fn summarize(p: &Prediction, spec: &JobSpec) -> MeanFieldSummary {

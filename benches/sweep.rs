@@ -1,0 +1,129 @@
+//! A whole preset sweep on one server, against the peer loops on the same shapes.
+//!
+//! The sweep (`seed-claims`, 1,296 jobs, unless GRADLAB_BENCH_SWEEP names another preset) runs
+//! on an in-process `Runner` over a fresh SQLite file with two workers, as `gradlab serve` on
+//! this machine would: submit, train, record every 10th step, evaluate, store, settle. It
+//! reports the wall time, jobs/s and the training GFLOP/s it sustained (6·B·fan_in·fan_out
+//! per layer per step, the peers' count; evaluations not counted).
+//!
+//! Beside it, the numpy and JAX loops of `benches/peers` time one step of each depth the sweep
+//! holds, at its width and batch, on one core; the time they would take for the sweep's steps,
+//! two jobs side by side on the two cores, is what the same sweep costs written as a plain
+//! training loop (training alone: no evaluation, no store). GRADLAB_BENCH_PYTHON names a python
+//! with numpy, threadpoolctl and jax; GRADLAB_BENCH_PEERS=0 skips them.
+//!
+//!     cargo bench --bench sweep
+//!     GRADLAB_BENCH_SWEEP=seed-claims-mini cargo bench --bench sweep
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gradlab::engine::train::Trainer;
+use gradlab::runner::sweep::{SweepSpec, preset};
+use gradlab::runner::{Runner, RunnerConfig};
+use gradlab::store::SqliteStore;
+
+#[path = "support/mod.rs"]
+mod support;
+
+const WORKERS: usize = 2;
+
+/// Training floating-point operations of a job, as the peers count them.
+fn job_flops(dims: &[usize], batch: usize, steps: u64) -> f64 {
+    dims.windows(2).map(|p| 6.0 * (batch * p[0] * p[1]) as f64).sum::<f64>() * steps as f64
+}
+
+fn main() {
+    let name = std::env::var("GRADLAB_BENCH_SWEEP").unwrap_or_else(|_| "seed-claims".into());
+    let spec: SweepSpec = preset(&name).expect("a preset sweep");
+    let jobs = spec.expand(usize::MAX).expect("the preset expands");
+    let cpu = support::cpu_model();
+    println!("sweep bench on {cpu}: {name}, {} jobs, one server with {WORKERS} workers on SQLite", jobs.len());
+
+    // Per (depth, width, batch): the jobs' steps, and the FLOPs they make.
+    let mut shapes: BTreeMap<(usize, usize, usize), u64> = BTreeMap::new();
+    let mut flops = 0.0;
+    for job in &jobs {
+        let widths = &job.hidden;
+        assert!(widths.windows(2).all(|p| p[0] == p[1]), "the peers run uniform widths");
+        let (input, classes) = (64, 10);
+        let dims: Vec<usize> = std::iter::once(input).chain(widths.iter().copied()).chain([classes]).collect();
+        flops += job_flops(&dims, job.batch, job.steps);
+        *shapes.entry((widths.len(), widths[0], job.batch)).or_default() += job.steps;
+    }
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let secs = rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("sweep.db").to_str().unwrap()).await.unwrap();
+        let runner = Runner::start(Arc::new(store), RunnerConfig::with_workers(WORKERS)).await.unwrap();
+        let t = Instant::now();
+        let sweep = runner.submit_sweep(spec).await.unwrap();
+        let counts = loop {
+            let s = runner.get_sweep(sweep.id).await.unwrap();
+            if s.state().is_terminal() {
+                break s.counts;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let secs = t.elapsed().as_secs_f64();
+        assert_eq!(counts.succeeded as usize, jobs.len(), "every job succeeds: {counts:?}");
+        runner.shutdown(Duration::from_secs(1)).await;
+        secs
+    });
+    println!(
+        "gradlab: {secs:.1} s, {:.2} jobs/s, {:.1} training GFLOP/s on {WORKERS} cores",
+        jobs.len() as f64 / secs,
+        flops / secs / 1e9
+    );
+
+    // The engine alone: the same jobs trained two at a time on a two-thread pool, nothing
+    // stored; the difference is what the service adds (claims, history, evaluations stored).
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(WORKERS).build().unwrap();
+    let t = Instant::now();
+    pool.install(|| {
+        use rayon::prelude::*;
+        jobs.par_iter().with_max_len(1).for_each(|job| {
+            let mut trainer = Trainer::<f32>::new(job).expect("a valid job");
+            trainer.run(|_| true);
+        })
+    });
+    let engine = t.elapsed().as_secs_f64();
+    println!(
+        "the engine alone (Trainer::run, two jobs at a time, nothing stored): {engine:.1} s, {:.1} GFLOP/s; the service adds {:.0}%",
+        flops / engine / 1e9,
+        100.0 * (secs / engine - 1.0)
+    );
+
+    if !support::peers_wanted() {
+        return;
+    }
+    for peer in ["np_mlp", "jax_mlp"] {
+        let mut seconds = 0.0;
+        let mut rates = Vec::new();
+        for (&(d, w, b), &steps) in &shapes {
+            match support::peer_rate(peer, (d, w, b), 1) {
+                Ok(r) => {
+                    seconds += steps as f64 / r;
+                    rates.push(format!("D{d} {r:.0}"));
+                }
+                Err(e) => {
+                    println!("{peer}: did not run ({e})");
+                    seconds = f64::NAN;
+                    break;
+                }
+            }
+        }
+        if seconds.is_nan() {
+            continue;
+        }
+        let wall = seconds / WORKERS as f64;
+        println!(
+            "{peer}, one core per job, the sweep's steps two at a time: {wall:.1} s, {:.1} GFLOP/s; gradlab {:.2}x faster (steps/s by depth: {})",
+            flops / wall / 1e9,
+            wall / secs,
+            rates.join(", ")
+        );
+    }
+}
