@@ -1,7 +1,7 @@
 """The machine's best GEMM on a training step's own products, for `cargo bench --bench train_step`.
 
 numpy's BLAS (OpenBLAS in numpy's wheels), on the thread count the environment gives it (the
-bench sets OPENBLAS_NUM_THREADS=1 and unsets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which would
+bench runs it with OPENBLAS_NUM_THREADS=1, then 2, and unsets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, which would
 pick a slower kernel). For each config (D hidden layers of width W, batch B, input 64, 10
 classes): per layer X·W (forward), Xᵀ·D (weight gradient) and D·Wᵀ (input gradient), the same
 products in the same order as the bench's plain-GEMM reference; and a 1024³ product. Prints one

@@ -1,7 +1,7 @@
 //! One training step (`Trainer::step`) against the plain GEMMs it is built on, against the
 //! machine's best GEMM on the same products, and against the peer loops.
 //!
-//! - The best GEMM: numpy's BLAS (OpenBLAS), one thread, run beside it by
+//! - The best GEMM: numpy's BLAS (OpenBLAS), on one thread and on two, run beside it by
 //!   `benches/blas_reference.py` on the step's own products.
 //! - The peers: `benches/peers/np_mlp.py` and `jax_mlp.py`, the same training loop in numpy and
 //!   in jax.jit, on one core and on two (GRADLAB_BENCH_PEERS=0 skips them).
@@ -227,13 +227,13 @@ fn benches(c: &mut Criterion) {
         bench_step(c, d, w, b, 2, true);
         bench_step_gemms(c, d, w, b);
     }
-    let blas = blas_reference();
+    let blas = [blas_reference(1), blas_reference(2)];
     summary(Pick::Best, &blas);
     summary(Pick::Median, &blas);
     peers_summary(&peer_rates());
 }
 
-/// numpy's BLAS on the step's own products and on 1024³, one thread, in this run
+/// numpy's BLAS on the step's own products and on 1024³, on one thread or two, in this run
 /// (`benches/blas_reference.py`): per config and for "gemm_1024", (fastest, median) seconds.
 struct Blas {
     name: String,
@@ -242,15 +242,17 @@ struct Blas {
 
 /// Runs the reference with GRADLAB_BENCH_PYTHON (default python3), which needs numpy; without
 /// it the table says why and leaves the column empty.
-fn blas_reference() -> Result<Blas, String> {
+fn blas_reference(threads: usize) -> Result<Blas, String> {
     let python = support::bench_python();
     let configs: Vec<[usize; 3]> = CONFIGS.iter().map(|&(d, w, b)| [d, w, b]).collect();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/blas_reference.py");
-    let out = support::one_thread(
-        std::process::Command::new(&python).arg(script).arg(serde_json::to_string(&configs).expect("configs as JSON")),
-    )
-    .output()
-    .map_err(|e| format!("{python}: {e}"))?;
+    let mut cmd = std::process::Command::new(&python);
+    cmd.arg(script).arg(serde_json::to_string(&configs).expect("configs as JSON"));
+    support::one_thread(&mut cmd);
+    if threads > 1 {
+        cmd.env("OPENBLAS_NUM_THREADS", threads.to_string()).env("OMP_NUM_THREADS", threads.to_string());
+    }
+    let out = cmd.output().map_err(|e| format!("{python}: {e}"))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         return Err(format!("{python} {script}: {}", err.lines().last().unwrap_or("failed")));
@@ -335,7 +337,8 @@ fn fmt<T>(v: Option<T>, f: impl Fn(T) -> String) -> String {
     v.map_or_else(|| "-".to_string(), f)
 }
 
-fn summary(how: Pick, blas: &Result<Blas, String>) {
+/// `blas`: the reference on one thread and on two.
+fn summary(how: Pick, blas: &[Result<Blas, String>; 2]) {
     let median = |id: &str| pick(id, how);
     let gemm = median("gemm_1024_1t").map(|t| 2.0 * 1024f64.powi(3) / t / 1e9);
     eprintln!();
@@ -346,19 +349,23 @@ fn summary(how: Pick, blas: &Result<Blas, String>) {
     let cpu = support::cpu_model();
     eprintln!("train_step summary ({which} of each benchmark's criterion samples; ratios from this run; {cpu})");
     // The reference: numpy's BLAS, the same pick of its timed batches.
-    let blas_time = |key: &str| {
-        blas.as_ref().ok().and_then(|b| b.times.get(key)).map(|&(best, med)| match how {
+    let blas_time = |threads: usize, key: &str| {
+        blas[threads - 1].as_ref().ok().and_then(|b| b.times.get(key)).map(|&(best, med)| match how {
             Pick::Best => best,
             Pick::Median => med,
         })
     };
-    match blas {
-        Ok(b) => eprintln!(
-            "reference: {}: 1024^3 at {} GFLOP/s",
-            b.name,
-            fmt(blas_time("gemm_1024"), |t| format!("{:.1}", 2.0 * 1024f64.powi(3) / t / 1e9))
-        ),
-        Err(e) => eprintln!("reference: numpy's BLAS skipped ({e}); set GRADLAB_BENCH_PYTHON to a python with numpy"),
+    for (i, reference) in blas.iter().enumerate() {
+        match reference {
+            Ok(b) => eprintln!(
+                "reference: {}: 1024^3 at {} GFLOP/s",
+                b.name,
+                fmt(blas_time(i + 1, "gemm_1024"), |t| format!("{:.1}", 2.0 * 1024f64.powi(3) / t / 1e9))
+            ),
+            Err(e) => {
+                eprintln!("reference: numpy's BLAS skipped ({e}); set GRADLAB_BENCH_PYTHON to a python with numpy")
+            }
+        }
     }
     let gemm2 = median("engine_matmul_1024_2t").map(|t| 2.0 * 1024f64.powi(3) / t / 1e9);
     eprintln!(
@@ -368,7 +375,7 @@ fn summary(how: Pick, blas: &Result<Blas, String>) {
         fmt(gemm.zip(gemm2), |(g1, g2)| format!("{:.2}x", g2 / g1)),
     );
     eprintln!(
-        "{:<14} {:>10} {:>8} {:>9} {:>9} {:>10} {:>8} {:>10} {:>9} {:>10} {:>8} {:>9}",
+        "{:<14} {:>10} {:>8} {:>9} {:>9} {:>10} {:>8} {:>10} {:>9} {:>10} {:>8} {:>9} {:>11}",
         "config D,W,B",
         "steps/s",
         "GFLOP/s",
@@ -380,9 +387,10 @@ fn summary(how: Pick, blas: &Result<Blas, String>) {
         "rec cost",
         "adam cost",
         "2t st/s",
-        "2t/1t"
+        "2t/1t",
+        "2t/OpenBLAS"
     );
-    for &(d, w, b) in CONFIGS {
+    for &(d, w, b) in CONFIGS.iter().filter(|&&(d, w, b)| median(&id(d, w, b, "step_1t")).is_some()) {
         let flops = step_flops(d, w, b);
         let t1 = median(&id(d, w, b, "step_1t"));
         let t0 = median(&id(d, w, b, "step_1t_norec"));
@@ -390,9 +398,10 @@ fn summary(how: Pick, blas: &Result<Blas, String>) {
         let ta = median(&id(d, w, b, "step_1t_adam"));
         let tg = median(&id(d, w, b, "gemms_1t"));
         let gf = t1.map(|t| flops / t / 1e9);
-        let tb = blas_time(&format!("{d},{w},{b}"));
+        let tb = blas_time(1, &format!("{d},{w},{b}"));
+        let tb2 = blas_time(2, &format!("{d},{w},{b}"));
         eprintln!(
-            "{:<14} {:>10} {:>8} {:>9} {:>9} {:>10} {:>8} {:>10} {:>9} {:>10} {:>8} {:>9}",
+            "{:<14} {:>10} {:>8} {:>9} {:>9} {:>10} {:>8} {:>10} {:>9} {:>10} {:>8} {:>9} {:>11}",
             format!("{d},{w},{b}"),
             fmt(t1, |t| format!("{:.1}", 1.0 / t)),
             fmt(gf, |g| format!("{g:.1}")),
@@ -405,11 +414,13 @@ fn summary(how: Pick, blas: &Result<Blas, String>) {
             fmt(ta.zip(t1), |(ta, t1)| format!("{:+.1}%", 100.0 * (ta / t1 - 1.0))),
             fmt(t2, |t| format!("{:.1}", 1.0 / t)),
             fmt(t1.zip(t2), |(t1, t2)| format!("{:.2}x", t1 / t2)),
+            fmt(t2.zip(tb2), |(t, tb)| format!("{:.3}", tb / t)),
         );
     }
     eprintln!(
         "GFLOP/s = 6*B*sum(fan_in*fan_out) per step; /OpenBLAS = step rate over the rate of the same step's \
          products in numpy's BLAS, one thread (the machine's best GEMM on these shapes); \
+         2t/OpenBLAS = the same on two threads, both sides; \
          /gemm1024 = step GFLOP/s over the 1024^3 ndarray GEMM's; \
          /gemms = step rate over the rate of the step's plain GEMMs; rec cost = recording every step vs never; \
          adam cost = Adam's step vs SGD's"
