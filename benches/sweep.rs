@@ -29,11 +29,6 @@ mod support;
 
 const WORKERS: usize = 2;
 
-/// Training floating-point operations of a job, as the peers count them.
-fn job_flops(dims: &[usize], batch: usize, steps: u64) -> f64 {
-    dims.windows(2).map(|p| 6.0 * (batch * p[0] * p[1]) as f64).sum::<f64>() * steps as f64
-}
-
 fn main() {
     let name = std::env::var("GRADLAB_BENCH_SWEEP").unwrap_or_else(|_| "seed-claims".into());
     let spec: SweepSpec = preset(&name).expect("a preset sweep");
@@ -45,11 +40,14 @@ fn main() {
     let mut shapes: BTreeMap<(usize, usize, usize), u64> = BTreeMap::new();
     let mut flops = 0.0;
     for job in &jobs {
+        // The network as the job builds it (its dataset sets the input and output sizes).
+        let dims = Trainer::<f32>::new(job).expect("a valid job").net().dims();
         let widths = &job.hidden;
-        assert!(widths.windows(2).all(|p| p[0] == p[1]), "the peers run uniform widths");
-        let (input, classes) = (64, 10);
-        let dims: Vec<usize> = std::iter::once(input).chain(widths.iter().copied()).chain([classes]).collect();
-        flops += job_flops(&dims, job.batch, job.steps);
+        assert!(
+            widths.windows(2).all(|p| p[0] == p[1]) && dims[0] == 64 && dims[dims.len() - 1] == 10,
+            "the peers run uniform widths from 64 inputs to 10 classes"
+        );
+        flops += support::step_flops(&dims, job.batch) * job.steps as f64;
         *shapes.entry((widths.len(), widths[0], job.batch)).or_default() += job.steps;
     }
 
@@ -100,25 +98,19 @@ fn main() {
         return;
     }
     for peer in ["np_mlp", "jax_mlp"] {
-        let mut seconds = 0.0;
-        let mut rates = Vec::new();
-        for (&(d, w, b), &steps) in &shapes {
-            match support::peer_rate(peer, (d, w, b), 1) {
-                Ok(r) => {
-                    seconds += steps as f64 / r;
-                    rates.push(format!("D{d} {r:.0}"));
-                }
-                Err(e) => {
-                    println!("{peer}: did not run ({e})");
-                    seconds = f64::NAN;
-                    break;
-                }
+        let rates: Result<Vec<(usize, u64, f64)>, String> = shapes
+            .iter()
+            .map(|(&(d, w, b), &steps)| support::peer_rate(peer, (d, w, b), 1).map(|r| (d, steps, r)))
+            .collect();
+        let rates = match rates {
+            Ok(r) => r,
+            Err(e) => {
+                println!("{peer}: did not run ({e})");
+                continue;
             }
-        }
-        if seconds.is_nan() {
-            continue;
-        }
-        let wall = seconds / WORKERS as f64;
+        };
+        let wall = rates.iter().map(|&(_, steps, r)| steps as f64 / r).sum::<f64>() / WORKERS as f64;
+        let rates: Vec<String> = rates.iter().map(|&(d, _, r)| format!("D{d} {r:.0}")).collect();
         println!(
             "{peer}, one core per job, the sweep's steps two at a time: {wall:.1} s, {:.1} GFLOP/s; gradlab {:.2}x faster (steps/s by depth: {})",
             flops / wall / 1e9,

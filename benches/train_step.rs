@@ -109,11 +109,6 @@ fn dims(d: usize, w: usize) -> Vec<usize> {
     dims
 }
 
-/// Floating-point operations of one step as the peers count them: 6·B·fan_in·fan_out per layer.
-fn step_flops(d: usize, w: usize, b: usize) -> f64 {
-    dims(d, w).windows(2).map(|p| 6.0 * (b * p[0] * p[1]) as f64).sum()
-}
-
 fn id(d: usize, w: usize, b: usize, what: &str) -> String {
     format!("d{d}_w{w}_b{b}/{what}")
 }
@@ -391,7 +386,7 @@ fn summary(how: Pick, blas: &[Result<Blas, String>; 2]) {
         "2t/OpenBLAS"
     );
     for &(d, w, b) in CONFIGS.iter().filter(|&&(d, w, b)| median(&id(d, w, b, "step_1t")).is_some()) {
-        let flops = step_flops(d, w, b);
+        let flops = support::step_flops(&dims(d, w), b);
         let t1 = median(&id(d, w, b, "step_1t"));
         let t0 = median(&id(d, w, b, "step_1t_norec"));
         let t2 = median(&id(d, w, b, "step_2t"));

@@ -19,6 +19,12 @@ pub fn cpu_model() -> String {
         .unwrap_or_else(|| "an unknown CPU".into())
 }
 
+/// Floating-point operations of one training step as the peer loops count them:
+/// 6·batch·fan_in·fan_out per layer, over the layer sizes `dims` (input first).
+pub fn step_flops(dims: &[usize], batch: usize) -> f64 {
+    dims.windows(2).map(|p| 6.0 * (batch * p[0] * p[1]) as f64).sum()
+}
+
 /// GRADLAB_BENCH_PYTHON, a python with numpy, threadpoolctl and jax (default python3).
 pub fn bench_python() -> String {
     std::env::var("GRADLAB_BENCH_PYTHON").unwrap_or_else(|_| "python3".into())
