@@ -342,7 +342,8 @@ mod tests {
             for at in [1, 25, 42, 43, 119] {
                 let mut saved = None;
                 let (before, _) = events(&mut Trainer::<F>::new(&spec).unwrap(), Some(at), &mut saved);
-                let state = TrainState::<F>::decode(&saved.expect("saved at the step")).unwrap();
+                let bytes = saved.expect("saved at the step");
+                let state = TrainState::<F>::decode(&bytes).unwrap();
                 assert_eq!(state.step, at);
                 let mut resumed = Trainer::<F>::new(&spec).unwrap();
                 resumed.restore(state).unwrap();
@@ -350,6 +351,15 @@ mod tests {
                 assert_eq!(before.len() + after.len(), all.len(), "{} at {at}", spec.optimizer);
                 assert_eq!(&all[before.len()..], &after[..], "{} at {at}", spec.optimizer);
                 assert_eq!(resumed_summary, summary, "{} at {at}", spec.optimizer);
+                // Into a trainer that had already trained on: nothing it derived from its own
+                // weights (the backward pass's transposes) outlives the restore.
+                let mut stepped = Trainer::<F>::new(&spec).unwrap();
+                for _ in 0..3 {
+                    stepped.step();
+                }
+                stepped.restore(TrainState::<F>::decode(&bytes).unwrap()).unwrap();
+                let (again, _) = events(&mut stepped, None, &mut None);
+                assert_eq!(again, after, "{} at {at}, restored over 3 steps", spec.optimizer);
             }
         }
     }

@@ -13,7 +13,7 @@ use super::Real;
 use super::checkpoint::{CheckpointError, LayerRef, LayerState, StateRef, TrainState};
 use super::data::{self, DataError, Split, Standardization};
 use super::loss::BatchLoss;
-use super::network::{Layer, Mlp, Pass};
+use super::network::{Layer, Mlp, Pass, refresh_transpose};
 use super::optim::{Slot, StepParams, UpdateNorms};
 use super::rng::{Purpose, stream};
 use super::spec::{FieldError, JobSpec};
@@ -113,9 +113,12 @@ pub struct Trainer<F: Real> {
     optimizer_since: u64,
 }
 
-/// One layer's share of an update: its parameters, their optimizer slots (weights, biases) and
-/// their gradients.
-type LayerParts<'a, F> = (((&'a mut Layer<F>, &'a mut Slot<F>), &'a mut Slot<F>), (&'a Array2<F>, &'a Array1<F>));
+/// One layer's share of an update: its index, parameters, their optimizer slots (weights,
+/// biases), their gradients and the buffer for the new weights' transpose.
+type LayerParts<'a, F> = (
+    usize,
+    ((((&'a mut Layer<F>, &'a mut Slot<F>), &'a mut Slot<F>), (&'a Array2<F>, &'a Array1<F>)), &'a mut Array2<F>),
+);
 
 /// Fills a layer's gradient statistics from the magnitudes of its weight and bias gradients;
 /// returns their summed squares, its share of the global norm.
@@ -363,6 +366,7 @@ impl<F: Real> Trainer<F> {
                 self.slots_b[i].set_moments(s.m_b, s.v_b).map_err(CheckpointError::Mismatch)?;
             }
         }
+        self.pass.weights_changed();
         self.optimizer_since = if same_optimizer { state.optimizer_since } else { state.step };
         self.order = state.order;
         self.cursor = state.cursor;
@@ -507,30 +511,33 @@ impl<F: Real> Trainer<F> {
         let record = !rec.layers.is_empty();
         // Layers update independently, so wide nets on several threads update them side by
         // side; each layer's sums are the same either way.
-        let update = |(((layer, sw), sb), (gw, gb)): LayerParts<'_, F>| {
+        let update = |(l, ((((layer, sw), sb), (gw, gb)), wt)): LayerParts<'_, F>| {
             let (w, gw) = (layer.w.as_slice_mut().expect("contiguous"), gw.as_slice().expect("contiguous"));
             let (b, gb) = (layer.b.as_slice_mut().expect("contiguous"), gb.as_slice().expect("contiguous"));
-            if !record {
+            let norms = if !record {
                 opt.update::<F, false>(w, gw, sw, params, true);
                 opt.update::<F, false>(b, gb, sb, params, false);
-                return (UpdateNorms::default(), None);
-            }
-            let n = opt.update::<F, true>(w, gw, sw, params, true);
-            if grad_stats {
-                (n, Some(opt.update::<F, true>(b, gb, sb, params, false)))
+                (UpdateNorms::default(), None)
             } else {
-                opt.update::<F, false>(b, gb, sb, params, false);
-                (n, None)
-            }
+                let n = opt.update::<F, true>(w, gw, sw, params, true);
+                if grad_stats {
+                    (n, Some(opt.update::<F, true>(b, gb, sb, params, false)))
+                } else {
+                    opt.update::<F, false>(b, gb, sb, params, false);
+                    (n, None)
+                }
+            };
+            refresh_transpose(l, layer, wt);
+            norms
         };
-        let norms: Vec<_> = if self.net.layers_in_parallel() {
-            let grads = self.pass.dw.par_iter().zip(&self.pass.db);
+        let parallel = self.net.layers_in_parallel();
+        let (dw, db, wt) = self.pass.update_buffers();
+        let norms: Vec<_> = if parallel {
             let parts = self.net.layers.par_iter_mut().zip(&mut self.slots_w).zip(&mut self.slots_b);
-            parts.zip(grads).map(update).collect()
+            parts.zip(dw.par_iter().zip(db)).zip(wt).enumerate().map(update).collect()
         } else {
-            let grads = self.pass.dw.iter().zip(&self.pass.db);
             let parts = self.net.layers.iter_mut().zip(&mut self.slots_w).zip(&mut self.slots_b);
-            parts.zip(grads).map(update).collect()
+            parts.zip(dw.iter().zip(db)).zip(wt).enumerate().map(update).collect()
         };
         if !record {
             return;
