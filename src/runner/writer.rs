@@ -109,13 +109,15 @@ pub async fn run(
 /// do twice the work of one server with two workers (`cargo bench --bench scale_out`).
 const LINGER: Duration = Duration::from_millis(10);
 
-/// Adds to `pending` what arrives within [`LINGER`], up to [`MAX_BATCH`] messages.
+/// Adds to `pending` what arrives within [`LINGER`], up to [`MAX_BATCH`] messages. It sleeps
+/// through the linger and then takes what is queued, rather than waiting on the queue: woken by
+/// every message, two jobs of a 32-wide sweep cost the writer thousands of wake-ups a second.
 async fn linger(rx: &mut mpsc::Receiver<WriterMsg>, pending: &mut Vec<WriterMsg>) {
-    let deadline = tokio::time::Instant::now() + LINGER;
+    tokio::time::sleep(LINGER).await;
     while pending.len() < MAX_BATCH {
-        match tokio::time::timeout_at(deadline, rx.recv_many(pending, MAX_BATCH - pending.len())).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
+        match rx.try_recv() {
+            Ok(msg) => pending.push(msg),
+            Err(_) => return,
         }
     }
 }
@@ -323,4 +325,41 @@ fn batch_for(batches: &mut Vec<MetricBatch>, job: JobId) -> &mut MetricBatch {
         }
     };
     &mut batches[i]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eval(step: u64) -> WriterMsg {
+        WriterMsg::Eval(JobId(1), EvalRecord { step, test_loss: 0.0, test_accuracy: 0.0 })
+    }
+
+    fn steps(msgs: &[WriterMsg]) -> Vec<u64> {
+        msgs.iter().map(|m| if let WriterMsg::Eval(_, e) = m { e.step } else { u64::MAX }).collect()
+    }
+
+    #[tokio::test]
+    async fn a_linger_takes_what_arrived_in_order_up_to_a_batch() {
+        let (tx, mut rx) = mpsc::channel(2 * MAX_BATCH);
+        for step in 0..MAX_BATCH as u64 + 5 {
+            tx.send(eval(step)).await.unwrap();
+        }
+        // As `run` does: the first message wakes the writer, the linger gathers the rest.
+        let mut pending = vec![rx.recv().await.unwrap()];
+        linger(&mut rx, &mut pending).await;
+        assert_eq!(steps(&pending), (0..MAX_BATCH as u64).collect::<Vec<_>>());
+        assert_eq!(rx.len(), 5, "the rest waits for the next batch");
+
+        // What is sent while the writer lingers joins the batch.
+        let mut pending = vec![rx.recv().await.unwrap()];
+        let sender = tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            tx.send(eval(99_999)).await.unwrap();
+        });
+        linger(&mut rx, &mut pending).await;
+        sender.await.unwrap();
+        let rest = MAX_BATCH as u64..MAX_BATCH as u64 + 5;
+        assert_eq!(steps(&pending), rest.chain([99_999]).collect::<Vec<_>>());
+    }
 }
