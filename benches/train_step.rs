@@ -243,10 +243,7 @@ fn blas_reference(threads: usize) -> Result<Blas, String> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/blas_reference.py");
     let mut cmd = std::process::Command::new(&python);
     cmd.arg(script).arg(serde_json::to_string(&configs).expect("configs as JSON"));
-    support::one_thread(&mut cmd);
-    if threads > 1 {
-        cmd.env("OPENBLAS_NUM_THREADS", threads.to_string()).env("OMP_NUM_THREADS", threads.to_string());
-    }
+    support::threads(&mut cmd, Some(threads));
     let out = cmd.output().map_err(|e| format!("{python}: {e}"))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);

@@ -35,14 +35,18 @@ pub fn peers_wanted() -> bool {
     !std::env::var("GRADLAB_BENCH_PEERS").is_ok_and(|v| v == "0")
 }
 
-/// Holds a python child to one thread in every library it may use, and takes away the two
-/// OpenBLAS settings that would pick a slower kernel.
-pub fn one_thread(cmd: &mut Command) -> &mut Command {
-    cmd.env("OPENBLAS_NUM_THREADS", "1")
-        .env("OMP_NUM_THREADS", "1")
-        .env("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
-        .env_remove("OPENBLAS_CORETYPE")
-        .env_remove("OPENBLAS_L2_SIZE")
+/// Holds a python child to `threads` threads in its BLAS (and, at one, in every library it may
+/// use), or leaves it all cores (None); either way takes away the two OpenBLAS settings that
+/// would pick a slower kernel.
+pub fn threads(cmd: &mut Command, threads: Option<usize>) -> &mut Command {
+    cmd.env_remove("OPENBLAS_CORETYPE").env_remove("OPENBLAS_L2_SIZE");
+    if let Some(n) = threads {
+        cmd.env("OPENBLAS_NUM_THREADS", n.to_string()).env("OMP_NUM_THREADS", n.to_string());
+        if n == 1 {
+            cmd.env("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1");
+        }
+    }
+    cmd
 }
 
 /// Median steps/s of a peer loop (`np_mlp` or `jax_mlp`) at D hidden layers of width W, batch
@@ -60,11 +64,7 @@ pub fn peer_rate(peer: &str, (d, w, b): (usize, usize, usize), cores: usize) -> 
         Command::new(&python)
     };
     cmd.arg(&script).args([d, w, b].map(|x| x.to_string())).args(["--trials", "3", "--secs", "1"]);
-    if cores == 1 {
-        one_thread(&mut cmd);
-    } else {
-        cmd.env_remove("OPENBLAS_CORETYPE").env_remove("OPENBLAS_L2_SIZE");
-    }
+    threads(&mut cmd, (cores == 1).then_some(1));
     let out = cmd.output().map_err(|e| format!("{python}: {e}"))?;
     if !out.status.success() {
         return Err(String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("failed").to_string());
