@@ -5,13 +5,27 @@
 //! answers, PostgreSQL tests print that they were skipped and why, and pass; under `CI=true`
 //! they fail instead, so that CI never passes without them.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
 /// The server tests use when GRADLAB_TEST_DATABASE_URL is not set.
 pub const DEFAULT_TEST_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// How long making or dropping a test database may take before the test fails saying so.
+const DATABASE_LIMIT: Duration = Duration::from_secs(60);
+
+/// `fut`'s output, or a panic naming `what` once `limit` has passed: a hang in a test against a
+/// real database fails it, naming the stage, instead of stalling the whole run.
+pub async fn within<T>(limit: Duration, what: &str, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("{what} did not finish within {limit:?}"),
+    }
+}
 
 /// A database created for one test.
 pub struct PgTestDb {
@@ -40,6 +54,10 @@ impl PgTestDb {
     /// Creates a fresh, empty database; None (after saying why) when no PostgreSQL answers and
     /// CI is not set.
     pub async fn create() -> Option<PgTestDb> {
+        within(DATABASE_LIMIT, "creating a test database", Self::create_now()).await
+    }
+
+    async fn create_now() -> Option<PgTestDb> {
         static COUNT: AtomicU32 = AtomicU32::new(0);
         let admin_url = admin_url();
         let mut admin = match PgConnection::connect(&admin_url).await {
@@ -75,16 +93,16 @@ impl Drop for PgTestDb {
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
         let dropped = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-            rt.block_on(async {
+            rt.block_on(tokio::time::timeout(DATABASE_LIMIT, async {
                 let mut admin = PgConnection::connect(&admin_url).await?;
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
                     .execute(&mut admin)
                     .await?;
                 admin.close().await
-            })
+            }))
         })
         .join();
-        if !matches!(dropped, Ok(Ok(()))) {
+        if !matches!(dropped, Ok(Ok(Ok(())))) {
             eprintln!("could not drop the test database {}: {dropped:?}", self.name);
         }
     }
@@ -93,6 +111,17 @@ impl Drop for PgTestDb {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    #[should_panic(expected = "the stalled part did not finish within 20ms")]
+    async fn a_stage_past_its_limit_fails_naming_it() {
+        within(Duration::from_millis(20), "the stalled part", std::future::pending::<()>()).await;
+    }
+
+    #[tokio::test]
+    async fn a_stage_within_its_limit_gives_its_output() {
+        assert_eq!(within(Duration::from_secs(5), "a quick part", async { 7 }).await, 7);
+    }
 
     #[test]
     fn database_urls_keep_their_server_and_options() {

@@ -60,8 +60,9 @@ fn parse(payload: &str, own: &str) -> Option<StoreEvent> {
     })
 }
 
-/// Listens while the pool lives, reconnecting after a lost connection; notifications sent
-/// while it was away are lost, so every reconnection is announced as `Resync`.
+/// Listens until its store's `close` aborts it (or the pool closes), reconnecting after a lost
+/// connection; notifications sent while it was away are lost, so every reconnection is
+/// announced as `Resync`.
 pub async fn run(pool: PgPool, events: broadcast::Sender<StoreEvent>, origin: String) {
     loop {
         if pool.is_closed() {

@@ -19,10 +19,12 @@ mod jobs;
 mod listen;
 
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
 
 use super::migrations;
 use super::shared::check_schema;
@@ -46,6 +48,8 @@ pub struct PgStore {
     events: broadcast::Sender<StoreEvent>,
     /// This store's name in the notifications it sends, so that it can skip its own.
     origin: String,
+    /// The listener task, stopped by `close` before the pool closes.
+    listener: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
 /// `url` with its password, if any, replaced by `***`: what messages and logs may show.
@@ -91,12 +95,21 @@ impl PgStore {
         let (events, _) = broadcast::channel(EVENTS_CAPACITY);
         let nonce = std::collections::hash_map::RandomState::new();
         let origin = format!("{:016x}", std::hash::BuildHasher::hash_one(&nonce, std::process::id()));
-        tokio::spawn(listen::run(pool.clone(), events.clone(), origin.clone()));
-        Ok(PgStore { pool, events, origin })
+        let listener = tokio::spawn(listen::run(pool.clone(), events.clone(), origin.clone()));
+        Ok(PgStore { pool, events, origin, listener: Arc::new(Mutex::new(Some(listener))) })
     }
 
-    /// Closes the pool.
+    /// Stops the listener, then closes the pool. The listener is stopped here rather than left
+    /// to notice the pool's close event: that event is registered after a check of the pool's
+    /// state (sqlx's `close_event`), so a close landing between the two is never delivered and
+    /// the pool would wait forever for the listener's connection.
     pub async fn close(&self) {
+        let listener = self.listener.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(listener) = listener {
+            listener.abort();
+            // Cancelled: dropping it hands its connection back.
+            let _ = listener.await;
+        }
         self.pool.close().await;
     }
 

@@ -803,6 +803,9 @@ use manage::{
 };
 use search::filters_and_sorts_agree_with_the_records;
 
+/// Far beyond what any store test takes (seconds), even on a loaded CI machine.
+const TEST_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Runs each generic store test against every backend.
 macro_rules! every_backend {
     ($($name:ident),* $(,)?) => {
@@ -816,10 +819,11 @@ macro_rules! every_backend {
         mod on_postgres {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                let Some(db) = crate::store::testing::PgTestDb::create().await else { return };
+                use crate::store::testing::{PgTestDb, within};
+                let Some(db) = PgTestDb::create().await else { return };
                 let store = crate::store::PgStore::open(&db.url).await.expect("open the test database");
-                super::$name(std::sync::Arc::new(store.clone())).await;
-                store.close().await;
+                within(super::TEST_LIMIT, "the test", super::$name(std::sync::Arc::new(store.clone()))).await;
+                within(super::TEST_LIMIT, "closing the store", store.close()).await;
             })*
         }
     };
