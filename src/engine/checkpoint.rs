@@ -8,19 +8,24 @@
 //! with exactly the bits an uninterrupted one would have. A fork's trainer takes its parent's
 //! state with other training settings (`Trainer::restore`).
 //!
-//! # Format (version 1)
+//! # Format (version 2)
 //!
 //! Little-endian throughout: the magic `GLCKPT`, u16 version, u16 bytes per value (4 for f32),
 //! then the fields in [`TrainState::encode`]'s order (lengths as u64 before every array), and a
 //! CRC-32 of everything before it. Values are stored with their bits (NaN payloads included).
-//! About 4 bytes per parameter for SGD, 8 with momentum and 12 with Adam (f32).
+//! About 4 bytes per parameter for SGD, 8 with momentum and 12 with Adam (f32), and 24 bytes
+//! for every four recorded steps (the verdict's series, their final quarter).
+//!
+//! Version 1 held the verdict's series whole (24 bytes a recorded step); it still reads.
 
 use super::Real;
 use super::loss::BatchLoss;
 use super::verdict::Tracker;
 
 const MAGIC: &[u8; 6] = b"GLCKPT";
-const VERSION: u16 = 1;
+const VERSION: u16 = 2;
+/// The oldest format this build reads.
+const OLDEST: u16 = 1;
 
 /// A checkpoint that cannot be read, or that belongs to another network.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -99,8 +104,8 @@ impl<F: Real> TrainState<F> {
         }
         let mut d = Dec { b: body, pos: 6 };
         let version = d.u16()?;
-        if version != VERSION {
-            return Err(malformed(format!("version {version}; this gradlab reads version {VERSION}")));
+        if !(OLDEST..=VERSION).contains(&version) {
+            return Err(malformed(format!("version {version}; this gradlab reads versions {OLDEST} to {VERSION}")));
         }
         let width = d.u16()? as usize;
         if width != F::BYTES {
@@ -111,7 +116,7 @@ impl<F: Real> TrainState<F> {
         let cursor = d.len()?;
         let shuffle_pos = u128::from_le_bytes(d.take(16)?.try_into().expect("16 bytes"));
         let last_train = BatchLoss { loss_sum: d.f64()?, correct: d.len()?, n: d.len()? };
-        let tracker = Tracker::load(&mut d)?;
+        let tracker = Tracker::load(&mut d, version)?;
         let n = d.count(4)?;
         let order =
             d.take(n * 4)?.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4")) as usize).collect();
@@ -178,7 +183,7 @@ impl<F: Real> StateRef<'_, F> {
 
     pub fn encode(&self) -> Vec<u8> {
         let values: usize = self.layers.iter().flat_map(|l| l.parts.iter().map(|p| p.len())).sum();
-        let ratios = 8 * 1024; // the tracker's, grown with the run; the buffer grows if need be
+        let ratios = 8 * 1024; // the tracker's series (a quarter of the recorded steps); grows if need be
         let mut e = Enc(Vec::with_capacity(256 + ratios + values * F::BYTES + self.order.len() * 4));
         e.0.extend_from_slice(MAGIC);
         e.0.extend_from_slice(&VERSION.to_le_bytes());
@@ -213,7 +218,7 @@ fn malformed(m: impl Into<String>) -> CheckpointError {
 }
 
 /// Appends little-endian fields.
-pub(crate) struct Enc(Vec<u8>);
+pub(crate) struct Enc(pub(crate) Vec<u8>);
 
 impl Enc {
     pub(crate) fn u64(&mut self, v: u64) {
@@ -238,7 +243,12 @@ pub(crate) struct Dec<'a> {
     pos: usize,
 }
 
-impl Dec<'_> {
+impl<'a> Dec<'a> {
+    #[cfg(test)]
+    pub(crate) fn new(b: &'a [u8]) -> Self {
+        Dec { b, pos: 0 }
+    }
+
     fn take(&mut self, n: usize) -> Result<&[u8], CheckpointError> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.b.len()).ok_or_else(|| malformed("truncated"))?;
         let s = &self.b[self.pos..end];

@@ -187,13 +187,92 @@ pub struct VerdictReport {
 /// Reads step records as they are produced.
 #[derive(Clone, Debug, Default)]
 pub struct Tracker {
-    ratios: Vec<f64>,
-    worst_dead: Vec<f64>,
+    /// First/last hidden gradient-norm ratio per recorded step.
+    ratios: LastQuarter,
+    /// The first of `ratios`, the ratio at initialization.
+    first_ratio: Option<f64>,
+    worst_dead: LastQuarter,
     initial_max_norm: Option<f64>,
     growth: f64,
     nonfinite_at: Option<u64>,
     forward_at_init: Option<Forward>,
-    forward_ratios: Vec<f64>,
+    forward_ratios: LastQuarter,
+}
+
+/// A per-step series of which only the median of its final quarter is ever asked for. That
+/// quarter only moves forward as the series grows (it starts at `n - ceil(n/4)`), so values
+/// before its start are never needed again and go: a run holds at most about half of what it
+/// recorded, and a checkpoint a quarter, instead of all of it.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct LastQuarter {
+    /// Values dropped from the front.
+    dropped: u64,
+    kept: Vec<f64>,
+}
+
+impl LastQuarter {
+    fn len(&self) -> u64 {
+        self.dropped + self.kept.len() as u64
+    }
+
+    /// Where in `kept` the final quarter of the series so far starts.
+    fn tail_start(&self) -> usize {
+        let n = self.len();
+        (n - n.div_ceil(4) - self.dropped) as usize
+    }
+
+    fn push(&mut self, v: f64) {
+        self.kept.push(v);
+        // Dropped in bulk once they are half of what is kept, so each value moves at most once.
+        if 2 * self.tail_start() >= self.kept.len() {
+            self.compact();
+        }
+    }
+
+    fn compact(&mut self) {
+        let stale = self.tail_start();
+        self.kept.drain(..stale);
+        self.dropped += stale as u64;
+    }
+
+    /// The median of the final quarter, NaN values left out (NaN if they are all NaN); None
+    /// for an empty series.
+    fn median(&self) -> Option<f64> {
+        if self.len() == 0 {
+            return None;
+        }
+        let mut s: Vec<f64> = self.kept[self.tail_start()..].iter().copied().filter(|x| !x.is_nan()).collect();
+        if s.is_empty() {
+            return Some(f64::NAN);
+        }
+        s.sort_by(f64::total_cmp);
+        Some(s[s.len() / 2])
+    }
+
+    /// Writes the final quarter and how many values came before it.
+    fn save(&self, e: &mut Enc) {
+        let start = self.tail_start();
+        e.u64(self.dropped + start as u64);
+        e.f64s(&self.kept[start..]);
+    }
+
+    fn load(d: &mut Dec<'_>) -> Result<Self, CheckpointError> {
+        let (dropped, kept) = (d.u64()?, d.f64s()?);
+        // What was kept must hold the final quarter of the whole.
+        let whole = dropped.checked_add(kept.len() as u64);
+        if whole.is_none_or(|n| (kept.len() as u64) < n.div_ceil(4)) {
+            return Err(CheckpointError::Malformed(format!(
+                "a verdict series keeps {} values after {dropped} dropped, fewer than its final quarter",
+                kept.len()
+            )));
+        }
+        Ok(LastQuarter { dropped, kept })
+    }
+
+    /// A whole series, as checkpoints of format 1 hold it.
+    fn whole(kept: Vec<f64>) -> Self {
+        LastQuarter { dropped: 0, kept }
+    }
 }
 
 /// The forward signal through the hidden layers at one step.
@@ -232,24 +311,12 @@ pub fn first_last_ratio(layers: &[LayerStats]) -> Option<f64> {
     })
 }
 
-fn median_of_last_quarter(v: &[f64]) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    let tail = &v[v.len() - v.len().div_ceil(4)..];
-    let mut s: Vec<f64> = tail.iter().copied().filter(|x| !x.is_nan()).collect();
-    if s.is_empty() {
-        return Some(f64::NAN);
-    }
-    s.sort_by(f64::total_cmp);
-    Some(s[s.len() / 2])
-}
-
 impl Tracker {
-    /// Writes the tracker into a checkpoint (`engine::checkpoint`).
+    /// Writes the tracker into a checkpoint (`engine::checkpoint`, format 2).
     pub(crate) fn save(&self, e: &mut Enc) {
-        e.f64s(&self.ratios);
-        e.f64s(&self.worst_dead);
+        e.opt_f64(self.first_ratio);
+        self.ratios.save(e);
+        self.worst_dead.save(e);
         e.opt_f64(self.initial_max_norm);
         e.f64(self.growth);
         e.opt_f64(self.nonfinite_at.map(f64::from_bits));
@@ -258,13 +325,18 @@ impl Tracker {
             e.u64(f.layers as u64);
             e.f64(f.err_ratio);
         }
-        e.f64s(&self.forward_ratios);
+        self.forward_ratios.save(e);
     }
 
-    /// Reads what [`Self::save`] wrote.
-    pub(crate) fn load(d: &mut Dec<'_>) -> Result<Self, CheckpointError> {
-        let ratios = d.f64s()?;
-        let worst_dead = d.f64s()?;
+    /// Reads what [`Self::save`] wrote, or what format 1 did: each series whole, the first
+    /// ratio the first of them.
+    pub(crate) fn load(d: &mut Dec<'_>, format: u16) -> Result<Self, CheckpointError> {
+        let (first_ratio, ratios, worst_dead) = if format == 1 {
+            let ratios = d.f64s()?;
+            (ratios.first().copied(), LastQuarter::whole(ratios), LastQuarter::whole(d.f64s()?))
+        } else {
+            (d.opt_f64()?, LastQuarter::load(d)?, LastQuarter::load(d)?)
+        };
         let initial_max_norm = d.opt_f64()?;
         let growth = d.f64()?;
         let nonfinite_at = d.opt_f64()?.map(f64::to_bits);
@@ -272,8 +344,17 @@ impl Tracker {
             Some(ratio) => Some(Forward { ratio, layers: d.len()?, err_ratio: d.f64()? }),
             None => None,
         };
-        let forward_ratios = d.f64s()?;
-        Ok(Tracker { ratios, worst_dead, initial_max_norm, growth, nonfinite_at, forward_at_init, forward_ratios })
+        let forward_ratios = if format == 1 { LastQuarter::whole(d.f64s()?) } else { LastQuarter::load(d)? };
+        Ok(Tracker {
+            ratios,
+            first_ratio,
+            worst_dead,
+            initial_max_norm,
+            growth,
+            nonfinite_at,
+            forward_at_init,
+            forward_ratios,
+        })
     }
 
     pub fn observe(&mut self, step: u64, layers: &[LayerStats], loss: f64) {
@@ -289,6 +370,7 @@ impl Tracker {
             self.growth = self.growth.max(max_norm / base);
         }
         if let Some(r) = first_last_ratio(layers) {
+            self.first_ratio.get_or_insert(r);
             self.ratios.push(r);
         }
         if let Some(f) = forward(layers) {
@@ -311,11 +393,11 @@ impl Tracker {
     /// `test_accuracy` and `chance` are the final evaluation's accuracy and the share of the
     /// most frequent class in the test split.
     pub fn verdict(&self, t: &Thresholds, test_accuracy: f64, chance: f64) -> VerdictReport {
-        let ratio_at_end = median_of_last_quarter(&self.ratios);
+        let ratio_at_end = self.ratios.median();
         let report = |verdict, reason: String| VerdictReport {
             verdict,
             reason,
-            ratio_at_init: self.ratios.first().copied(),
+            ratio_at_init: self.first_ratio,
             ratio_at_end,
             nonfinite_seen: self.nonfinite_at.is_some(),
         };
@@ -339,7 +421,7 @@ impl Tracker {
                 format!("first/last hidden gradient-norm ratio {r:.3e} > {:.0e}", t.explode_ratio),
             );
         }
-        if let Some(d) = median_of_last_quarter(&self.worst_dead)
+        if let Some(d) = self.worst_dead.median()
             && d >= t.dead_fraction
         {
             return report(
@@ -359,7 +441,7 @@ impl Tracker {
             && f.ratio < t.collapse_ratio
         {
             let per_layer = libm::pow(f.ratio, 1.0 / (f.layers - 1) as f64);
-            let end = median_of_last_quarter(&self.forward_ratios).map_or("n/a".into(), |r| format!("{r:.2}"));
+            let end = self.forward_ratios.median().map_or("n/a".into(), |r| format!("{r:.2}"));
             return report(
                 Verdict::Collapsing,
                 format!(
@@ -411,6 +493,113 @@ mod tests {
             t.observe(i as u64, l, 1.0);
         }
         t.verdict(&Thresholds::default(), acc, 0.1)
+    }
+
+    /// The median of the final quarter of a whole series, as the tracker defined it when it
+    /// kept every value.
+    fn median_of_whole(v: &[f64]) -> Option<f64> {
+        if v.is_empty() {
+            return None;
+        }
+        let mut s: Vec<f64> = v[v.len() - v.len().div_ceil(4)..].iter().copied().filter(|x| !x.is_nan()).collect();
+        s.sort_by(f64::total_cmp);
+        Some(if s.is_empty() { f64::NAN } else { s[s.len() / 2] })
+    }
+
+    fn same(a: Option<f64>, b: Option<f64>) -> bool {
+        a.map(f64::to_bits) == b.map(f64::to_bits)
+    }
+
+    #[test]
+    fn a_series_keeps_what_its_final_quarter_needs_and_nothing_more() {
+        // Values that rise, fall and are sometimes NaN: a median over the wrong window differs.
+        let value = |i: usize| if i % 7 == 3 { f64::NAN } else { (i as f64 * 0.37).sin() * i as f64 };
+        let (mut whole, mut series) = (Vec::new(), LastQuarter::default());
+        for n in 1..=400 {
+            whole.push(value(n - 1));
+            series.push(value(n - 1));
+            assert!(same(series.median(), median_of_whole(&whole)), "after {n}");
+            assert!(series.kept.len() <= n / 2 + 2, "{} kept of {n}", series.kept.len());
+            // Saved and read back, it holds the final quarter only and goes on the same.
+            let mut e = Enc(Vec::new());
+            series.save(&mut e);
+            let mut read = LastQuarter::load(&mut Dec::new(&e.0)).unwrap();
+            assert_eq!(read.kept.len(), n.div_ceil(4), "saved after {n}");
+            for m in n..(n + 9) {
+                read.push(value(m));
+            }
+            let on: Vec<f64> = (0..n + 9).map(value).collect();
+            assert!(same(read.median(), median_of_whole(&on)), "saved after {n}, then 9 more");
+        }
+        assert_eq!(LastQuarter::default().median(), None);
+    }
+
+    #[test]
+    fn a_series_that_drops_part_of_its_final_quarter_is_refused() {
+        let mut e = Enc(Vec::new());
+        e.u64(100);
+        e.f64s(&[1.0; 24]);
+        let err = LastQuarter::load(&mut Dec::new(&e.0)).unwrap_err();
+        assert!(matches!(&err, CheckpointError::Malformed(m) if m.contains("24 values after 100 dropped")), "{err:?}");
+        let mut e = Enc(Vec::new());
+        e.u64(u64::MAX);
+        e.f64s(&[1.0]);
+        assert!(LastQuarter::load(&mut Dec::new(&e.0)).is_err());
+    }
+
+    /// A tracker over `n` recorded steps whose ratio and forward signal drift, and its verdict.
+    fn drifting(n: usize) -> (Tracker, Vec<Vec<LayerStats>>) {
+        let steps: Vec<Vec<LayerStats>> = (0..n)
+            .map(|i| {
+                let mut l = layers(&[0.05 + i as f64 * 1e-3, 1.0, 1.0, 1.0], (i % 5) as f64 * 0.1);
+                for (k, layer) in l.iter_mut().enumerate() {
+                    layer.act_std = 1.0 / (1.0 + k as f64 * (1.0 + i as f64 * 1e-2));
+                    layer.err_norm = 1.0 + k as f64;
+                }
+                l
+            })
+            .collect();
+        let mut t = Tracker::default();
+        for (i, l) in steps.iter().enumerate() {
+            t.observe(i as u64, l, 1.0);
+        }
+        (t, steps)
+    }
+
+    #[test]
+    fn a_saved_tracker_holds_a_quarter_of_each_series_and_gives_the_same_verdict() {
+        let (t, _) = drifting(4000);
+        let mut e = Enc(Vec::new());
+        t.save(&mut e);
+        // Three series of 1,000 values at 8 bytes: 24 KB, where the whole series took 96 KB.
+        assert!(e.0.len() > 24_000 && e.0.len() < 24_200, "{} bytes", e.0.len());
+        let read = Tracker::load(&mut Dec::new(&e.0), 2).unwrap();
+        for acc in [0.05, 0.9] {
+            assert_eq!(read.verdict(&Thresholds::default(), acc, 0.1), t.verdict(&Thresholds::default(), acc, 0.1));
+        }
+    }
+
+    #[test]
+    fn trackers_in_checkpoints_of_format_1_still_read() {
+        let (t, steps) = drifting(300);
+        // Format 1: each series whole, in the order the fields are now.
+        let forward: Vec<Forward> = steps.iter().filter_map(|l| forward(l)).collect();
+        let mut e = Enc(Vec::new());
+        e.f64s(&steps.iter().filter_map(|l| first_last_ratio(l)).collect::<Vec<_>>());
+        e.f64s(&steps.iter().map(|l| l[..3].iter().map(|x| x.dead).fold(0.0, f64::max)).collect::<Vec<_>>());
+        e.opt_f64(t.initial_max_norm);
+        e.f64(t.growth);
+        e.opt_f64(None);
+        e.opt_f64(Some(forward[0].ratio));
+        e.u64(forward[0].layers as u64);
+        e.f64(forward[0].err_ratio);
+        e.f64s(&forward.iter().map(|f| f.ratio).collect::<Vec<_>>());
+        let read = Tracker::load(&mut Dec::new(&e.0), 1).unwrap();
+        for acc in [0.05, 0.9] {
+            let (a, b) = (read.verdict(&Thresholds::default(), acc, 0.1), t.verdict(&Thresholds::default(), acc, 0.1));
+            assert_eq!(a, b);
+        }
+        assert_eq!(read.first_ratio, Some(0.05));
     }
 
     #[test]
