@@ -141,6 +141,28 @@ impl<F: Real> Pass<F> {
         }
     }
 
+    /// A pass for the forward direction only (evaluation, prediction): the inputs, and each
+    /// layer's pre-activations and outputs, without the gradient buffers a training pass zeroes
+    /// as well (about half of its memory). It cannot go [`Self::backward`].
+    pub fn forward_only(net: &Mlp<F>, batch: usize) -> Self {
+        let dims = net.dims();
+        let per_layer = || (1..dims.len()).map(|l| Array2::zeros((batch, dims[l]))).collect::<Vec<_>>();
+        Pass {
+            x: Array2::zeros((batch, dims[0])),
+            z: per_layer(),
+            a: per_layer(),
+            da: Vec::new(),
+            dz: Vec::new(),
+            dw: Vec::new(),
+            db: Vec::new(),
+            wt: Vec::new(),
+            wt_current: false,
+            outputs: vec![OutputStats::default(); net.layers.len()],
+            errors: Vec::new(),
+            cols: Columns::default(),
+        }
+    }
+
     /// What an optimizer step needs of the pass: the gradients (dW, db per layer), and the Wᵀ
     /// buffers to refresh, each right after its layer's update with [`refresh_transpose`]:
     /// while the new weights are still in cache the transpose takes half the time it does cold
@@ -186,6 +208,7 @@ impl<F: Real> Pass<F> {
     /// Back-propagates from dL/da of the output layer, which the loss has written into
     /// `self.da.last_mut()`, filling dz, dw, db and `errors` (with `record`, their norms too).
     pub fn backward(&mut self, net: &Mlp<F>, record: bool) {
+        assert_eq!(self.dz.len(), net.layers.len(), "a forward-only pass has no gradient buffers");
         let last = net.layers.len() - 1;
         if !self.wt_current {
             // Every Wᵀ the input gradients need; wide nets on several threads do them side by
@@ -240,7 +263,7 @@ mod tests {
     use crate::engine::rng::{Purpose, stream};
 
     fn loss_of(net: &Mlp<f64>, x: &Array2<f64>, y: &[u32], loss: Loss) -> f64 {
-        let mut p = Pass::new(net, x.nrows());
+        let mut p = Pass::forward_only(net, x.nrows());
         p.x.assign(x);
         p.forward(net, false);
         loss.eval(p.output(), y, None).loss()

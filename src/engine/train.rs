@@ -570,7 +570,7 @@ impl<F: Real> Trainer<F> {
         for start in (0..n).step_by(EVAL_CHUNK) {
             let end = (start + EVAL_CHUNK).min(n);
             if pass.as_ref().is_none_or(|p| p.batch() != end - start) {
-                pass = Some(Pass::new(&self.net, end - start));
+                pass = Some(Pass::forward_only(&self.net, end - start));
             }
             let p = pass.as_mut().expect("just made");
             p.x.assign(&self.test_x.slice_axis(Axis(0), (start..end).into()));
@@ -604,7 +604,7 @@ impl<F: Real> Trainer<F> {
         let mut out = Array2::zeros((x.nrows(), outputs));
         for start in (0..x.nrows()).step_by(EVAL_CHUNK) {
             let end = (start + EVAL_CHUNK).min(x.nrows());
-            let mut pass = Pass::new(&self.net, end - start);
+            let mut pass = Pass::forward_only(&self.net, end - start);
             pass.x.assign(&x.slice_axis(Axis(0), (start..end).into()).mapv(|v| F::of(v as f64)));
             pass.forward(&self.net, false);
             out.slice_axis_mut(Axis(0), (start..end).into()).assign(&pass.output());
