@@ -15,13 +15,13 @@
 //!     cargo bench --bench sweep
 //!     GRADLAB_BENCH_SWEEP=seed-claims-mini cargo bench --bench sweep
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gradlab::engine::train::Trainer;
+use gradlab::engine::train::{Trainer, data_shape};
 use gradlab::runner::sweep::{SweepSpec, preset};
-use gradlab::runner::{Runner, RunnerConfig};
+use gradlab::runner::{Runner, RunnerConfig, network_dims};
 use gradlab::store::SqliteStore;
 
 #[path = "support/mod.rs"]
@@ -38,10 +38,15 @@ fn main() {
 
     // Per (depth, width, batch): the jobs' steps, and the FLOPs they make.
     let mut shapes: BTreeMap<(usize, usize, usize), u64> = BTreeMap::new();
+    let mut data: HashMap<String, (usize, usize)> = HashMap::new();
     let mut flops = 0.0;
     for job in &jobs {
-        // The network as the job builds it (its dataset sets the input and output sizes).
-        let dims = Trainer::<f32>::new(job).expect("a valid job").net().dims();
+        // The network as the job builds it: its dataset sets the input and output sizes.
+        let shape = *data.entry(job.dataset.clone()).or_insert_with(|| {
+            let d = data_shape(job).expect("the preset's dataset loads");
+            (d.dim, d.classes)
+        });
+        let dims = network_dims(job, shape);
         let widths = &job.hidden;
         assert!(
             widths.windows(2).all(|p| p[0] == p[1]) && dims[0] == 64 && dims[dims.len() - 1] == 10,

@@ -618,6 +618,6 @@ fn check(spec: &JobSpec, limits: &Limits) -> Result<(usize, usize), FieldError> 
 }
 
 /// Layer widths of the spec's network on data of this (input dimension, classes).
-pub(super) fn network_dims(spec: &JobSpec, (dim, classes): (usize, usize)) -> Vec<usize> {
+pub fn network_dims(spec: &JobSpec, (dim, classes): (usize, usize)) -> Vec<usize> {
     std::iter::once(dim).chain(spec.hidden.iter().copied()).chain([classes]).collect()
 }
