@@ -123,21 +123,14 @@ pub const SATURATION_FRACTION: f64 = 0.01;
 
 impl<F: Real> Pass<F> {
     pub fn new(net: &Mlp<F>, batch: usize) -> Self {
-        let dims = net.dims();
-        let per_layer = |f: &dyn Fn(usize) -> Array2<F>| (1..dims.len()).map(|l| f(dims[l])).collect::<Vec<_>>();
         Pass {
-            x: Array2::zeros((batch, dims[0])),
-            z: per_layer(&|w| Array2::zeros((batch, w))),
-            a: per_layer(&|w| Array2::zeros((batch, w))),
-            da: per_layer(&|w| Array2::zeros((batch, w))),
-            dz: per_layer(&|w| Array2::zeros((batch, w))),
+            da: Self::per_layer(net, batch),
+            dz: Self::per_layer(net, batch),
             dw: net.layers.iter().map(|l| Array2::zeros(l.w.raw_dim())).collect(),
             db: net.layers.iter().map(|l| Array1::zeros(l.b.raw_dim())).collect(),
             wt: net.layers.iter().map(|l| Array2::zeros((l.fan_out(), l.fan_in()))).collect(),
-            wt_current: false,
-            outputs: vec![OutputStats::default(); net.layers.len()],
             errors: vec![ErrorStats::default(); net.layers.len()],
-            cols: Columns::default(),
+            ..Self::forward_only(net, batch)
         }
     }
 
@@ -145,12 +138,10 @@ impl<F: Real> Pass<F> {
     /// layer's pre-activations and outputs, without the gradient buffers a training pass zeroes
     /// as well (about half of its memory). It cannot go [`Self::backward`].
     pub fn forward_only(net: &Mlp<F>, batch: usize) -> Self {
-        let dims = net.dims();
-        let per_layer = || (1..dims.len()).map(|l| Array2::zeros((batch, dims[l]))).collect::<Vec<_>>();
         Pass {
-            x: Array2::zeros((batch, dims[0])),
-            z: per_layer(),
-            a: per_layer(),
+            x: Array2::zeros((batch, net.layers[0].fan_in())),
+            z: Self::per_layer(net, batch),
+            a: Self::per_layer(net, batch),
             da: Vec::new(),
             dz: Vec::new(),
             dw: Vec::new(),
@@ -161,6 +152,11 @@ impl<F: Real> Pass<F> {
             errors: Vec::new(),
             cols: Columns::default(),
         }
+    }
+
+    /// One batch x fan_out buffer per layer.
+    fn per_layer(net: &Mlp<F>, batch: usize) -> Vec<Array2<F>> {
+        net.layers.iter().map(|l| Array2::zeros((batch, l.fan_out()))).collect()
     }
 
     /// What an optimizer step needs of the pass: the gradients (dW, db per layer), and the Wᵀ

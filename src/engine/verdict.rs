@@ -203,7 +203,7 @@ pub struct Tracker {
 /// quarter only moves forward as the series grows (it starts at `n - ceil(n/4)`), so values
 /// before its start are never needed again and go: a run holds at most about half of what it
 /// recorded, and a checkpoint a quarter, instead of all of it.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 struct LastQuarter {
     /// Values dropped from the front.
     dropped: u64,
@@ -256,7 +256,11 @@ impl LastQuarter {
         e.f64s(&self.kept[start..]);
     }
 
-    fn load(d: &mut Dec<'_>) -> Result<Self, CheckpointError> {
+    /// Reads what [`Self::save`] wrote, or, from a checkpoint of format 1, the whole series.
+    fn load(d: &mut Dec<'_>, format: u16) -> Result<Self, CheckpointError> {
+        if format == 1 {
+            return Ok(LastQuarter { dropped: 0, kept: d.f64s()? });
+        }
         let (dropped, kept) = (d.u64()?, d.f64s()?);
         // What was kept must hold the final quarter of the whole.
         let whole = dropped.checked_add(kept.len() as u64);
@@ -267,11 +271,6 @@ impl LastQuarter {
             )));
         }
         Ok(LastQuarter { dropped, kept })
-    }
-
-    /// A whole series, as checkpoints of format 1 hold it.
-    fn whole(kept: Vec<f64>) -> Self {
-        LastQuarter { dropped: 0, kept }
     }
 }
 
@@ -314,8 +313,8 @@ pub fn first_last_ratio(layers: &[LayerStats]) -> Option<f64> {
 impl Tracker {
     /// Writes the tracker into a checkpoint (`engine::checkpoint`, format 2).
     pub(crate) fn save(&self, e: &mut Enc) {
-        e.opt_f64(self.first_ratio);
         self.ratios.save(e);
+        e.opt_f64(self.first_ratio);
         self.worst_dead.save(e);
         e.opt_f64(self.initial_max_norm);
         e.f64(self.growth);
@@ -331,12 +330,9 @@ impl Tracker {
     /// Reads what [`Self::save`] wrote, or what format 1 did: each series whole, the first
     /// ratio the first of them.
     pub(crate) fn load(d: &mut Dec<'_>, format: u16) -> Result<Self, CheckpointError> {
-        let (first_ratio, ratios, worst_dead) = if format == 1 {
-            let ratios = d.f64s()?;
-            (ratios.first().copied(), LastQuarter::whole(ratios), LastQuarter::whole(d.f64s()?))
-        } else {
-            (d.opt_f64()?, LastQuarter::load(d)?, LastQuarter::load(d)?)
-        };
+        let ratios = LastQuarter::load(d, format)?;
+        let first_ratio = if format == 1 { ratios.kept.first().copied() } else { d.opt_f64()? };
+        let worst_dead = LastQuarter::load(d, format)?;
         let initial_max_norm = d.opt_f64()?;
         let growth = d.f64()?;
         let nonfinite_at = d.opt_f64()?.map(f64::to_bits);
@@ -344,7 +340,7 @@ impl Tracker {
             Some(ratio) => Some(Forward { ratio, layers: d.len()?, err_ratio: d.f64()? }),
             None => None,
         };
-        let forward_ratios = if format == 1 { LastQuarter::whole(d.f64s()?) } else { LastQuarter::load(d)? };
+        let forward_ratios = LastQuarter::load(d, format)?;
         Ok(Tracker {
             ratios,
             first_ratio,
@@ -523,7 +519,7 @@ mod tests {
             // Saved and read back, it holds the final quarter only and goes on the same.
             let mut e = Enc(Vec::new());
             series.save(&mut e);
-            let mut read = LastQuarter::load(&mut Dec::new(&e.0)).unwrap();
+            let mut read = LastQuarter::load(&mut Dec::new(&e.0), 2).unwrap();
             assert_eq!(read.kept.len(), n.div_ceil(4), "saved after {n}");
             for m in n..(n + 9) {
                 read.push(value(m));
@@ -539,12 +535,12 @@ mod tests {
         let mut e = Enc(Vec::new());
         e.u64(100);
         e.f64s(&[1.0; 24]);
-        let err = LastQuarter::load(&mut Dec::new(&e.0)).unwrap_err();
+        let err = LastQuarter::load(&mut Dec::new(&e.0), 2).unwrap_err();
         assert!(matches!(&err, CheckpointError::Malformed(m) if m.contains("24 values after 100 dropped")), "{err:?}");
         let mut e = Enc(Vec::new());
         e.u64(u64::MAX);
         e.f64s(&[1.0]);
-        assert!(LastQuarter::load(&mut Dec::new(&e.0)).is_err());
+        assert!(LastQuarter::load(&mut Dec::new(&e.0), 2).is_err());
     }
 
     /// A tracker over `n` recorded steps whose ratio and forward signal drift, and its verdict.
