@@ -48,8 +48,29 @@ pub struct PgStore {
     events: broadcast::Sender<StoreEvent>,
     /// This store's name in the notifications it sends, so that it can skip its own.
     origin: String,
-    /// The listener task, stopped by `close` before the pool closes.
-    listener: Arc<Mutex<Option<JoinHandle<()>>>>,
+    /// The listener task, stopped by `close` before the pool closes, or when the last clone
+    /// of the store is dropped.
+    listener: Arc<Listener>,
+}
+
+/// The task that listens for other servers' notifications. It holds a connection and a handle
+/// to the pool, so a store dropped without `close` would otherwise leave both open for as long
+/// as the runtime runs.
+#[derive(Debug)]
+struct Listener(Mutex<Option<JoinHandle<()>>>);
+
+impl Listener {
+    fn take(&self) -> Option<JoinHandle<()>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Some(task) = self.take() {
+            task.abort();
+        }
+    }
 }
 
 /// `url` with its password, if any, replaced by `***`: what messages and logs may show.
@@ -96,7 +117,7 @@ impl PgStore {
         let nonce = std::collections::hash_map::RandomState::new();
         let origin = format!("{:016x}", std::hash::BuildHasher::hash_one(&nonce, std::process::id()));
         let listener = tokio::spawn(listen::run(pool.clone(), events.clone(), origin.clone()));
-        Ok(PgStore { pool, events, origin, listener: Arc::new(Mutex::new(Some(listener))) })
+        Ok(PgStore { pool, events, origin, listener: Arc::new(Listener(Mutex::new(Some(listener)))) })
     }
 
     /// Stops the listener, then closes the pool. The listener is stopped here rather than left
@@ -104,8 +125,7 @@ impl PgStore {
     /// state (sqlx's `close_event`), so a close landing between the two is never delivered and
     /// the pool would wait forever for the listener's connection.
     pub async fn close(&self) {
-        let listener = self.listener.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(listener) = listener {
+        if let Some(listener) = self.listener.take() {
             listener.abort();
             // Cancelled: dropping it hands its connection back.
             let _ = listener.await;

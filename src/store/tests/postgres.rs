@@ -4,7 +4,7 @@
 use super::*;
 use crate::runner::StoreEvent;
 use crate::store::PgStore;
-use crate::store::testing::PgTestDb;
+use crate::store::testing::{PgTestDb, within};
 
 async fn next_event(rx: &mut tokio::sync::broadcast::Receiver<StoreEvent>) -> StoreEvent {
     tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
@@ -16,6 +16,10 @@ async fn next_event(rx: &mut tokio::sync::broadcast::Receiver<StoreEvent>) -> St
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_on_one_server_reach_the_others() {
     let Some(db) = PgTestDb::create().await else { return };
+    within(TEST_LIMIT, "the test", changes_reach_the_others(&db)).await;
+}
+
+async fn changes_reach_the_others(db: &PgTestDb) {
     let a = PgStore::open(&db.url).await.unwrap();
     let b = PgStore::open(&db.url).await.unwrap();
     let mut seen = b.events().expect("PostgreSQL stores announce changes");
@@ -51,6 +55,10 @@ async fn changes_on_one_server_reach_the_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schema_newer_than_this_build_is_refused_naming_both_versions() {
     let Some(db) = PgTestDb::create().await else { return };
+    within(TEST_LIMIT, "the test", a_newer_schema_is_refused(&db)).await;
+}
+
+async fn a_newer_schema_is_refused(db: &PgTestDb) {
     let store = PgStore::open(&db.url).await.unwrap();
     sqlx::query(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
@@ -98,4 +106,45 @@ async fn jobs_stored_before_result_columns_get_them_filled_in() {
     let store = PgStore::open(&db.url).await.unwrap();
     search::old_rows_have_their_results(&store).await;
     store.close().await;
+}
+
+/// How many connections to `db` are listening for notifications.
+async fn listening(db: &PgTestDb) -> i64 {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let n = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    n
+}
+
+/// Whether the count of [`listening`] connections reaches `want` within 10 s.
+async fn listening_becomes(db: &PgTestDb, want: i64) -> bool {
+    for _ in 0..100 {
+        if listening(db).await == want {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_dropped_without_close_stops_listening() {
+    let Some(db) = PgTestDb::create().await else { return };
+    within(TEST_LIMIT, "the test", async {
+        let store = PgStore::open(&db.url).await.unwrap();
+        let copy = store.clone();
+        assert!(listening_becomes(&db, 1).await, "an open store listens");
+        drop(store);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(listening(&db).await, 1, "a clone still in use keeps listening");
+        drop(copy);
+        assert!(listening_becomes(&db, 0).await, "the last clone dropped, nothing listens");
+    })
+    .await;
 }
