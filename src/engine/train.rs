@@ -280,6 +280,11 @@ impl<F: Real> Trainer<F> {
     pub fn net(&self) -> &Mlp<F> {
         &self.net
     }
+    /// The network's parameters and the dataset's values: what a kept trainer's memory grows
+    /// with (its other buffers are a few times the parameters, or the size of a batch).
+    pub fn held_values(&self) -> usize {
+        self.net.param_count() + self.train_x.len() + self.test_x.len()
+    }
     pub fn steps_done(&self) -> u64 {
         self.step
     }

@@ -23,6 +23,7 @@ pub mod sweep;
 mod sweep_ops;
 mod sweep_watch;
 pub mod trained;
+mod trained_cache;
 mod watch;
 pub mod when;
 mod writer;
@@ -150,6 +151,8 @@ struct Inner {
     watchers: Arc<AtomicUsize>,
     /// Whether the store answers (false while it is unreachable): gRPC health follows it.
     healthy: tokio::sync::watch::Sender<bool>,
+    /// Networks restored for predictions and exports, kept for the next call.
+    trained: trained_cache::TrainedCache,
 }
 
 /// Cheap to clone: every clone drives the same runner.
@@ -200,6 +203,7 @@ impl Runner {
                 data: Arc::new(config.data),
                 watchers: Arc::default(),
                 healthy,
+                trained: Default::default(),
             }),
         };
         let inner = &runner.inner;

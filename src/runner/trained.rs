@@ -1,11 +1,14 @@
 //! A job's network as one of its checkpoints left it: exported as a file, or asked for
 //! predictions.
 
+use std::sync::Arc;
+
 use ndarray::Array2;
 use tokio::sync::oneshot;
 
 use super::export::{WeightsFormat, weights_file};
 use super::model::{CheckpointInfo, JobId, JobRecord};
+use super::trained_cache::Key;
 use super::{Runner, RunnerError};
 use crate::engine::checkpoint::TrainState;
 use crate::engine::spec::FieldError;
@@ -68,7 +71,8 @@ impl Runner {
 
     /// Runs `f` on a trainer of job `id` restored from its checkpoint at or before `step`, on
     /// the I/O pool (building the trainer reads the job's dataset, checked against this
-    /// server's data policy as a job's start is).
+    /// server's data policy as a job's start is). The last few restored are kept for the next
+    /// call.
     async fn with_trained<T: Send + 'static>(
         &self,
         id: JobId,
@@ -76,6 +80,25 @@ impl Runner {
         f: impl FnOnce(&JobRecord, &Trainer<f32>) -> Result<T, RunnerError> + Send + 'static,
     ) -> Result<T, RunnerError> {
         let (job, at) = self.find_checkpoint(id, step, "step").await?;
+        let key = Key::new(id, &at);
+        let trainer = match self.inner.trained.get(key) {
+            Some(trainer) => trainer,
+            None => {
+                let trainer = Arc::new(self.restore(job.clone(), at).await?);
+                self.inner.trained.put(key, trainer.clone());
+                trainer
+            }
+        };
+        let (tx, rx) = oneshot::channel();
+        self.inner.io_pool.spawn(move || {
+            let _ = tx.send(f(&job, &trainer));
+        });
+        rx.await.map_err(|_| RunnerError::ShuttingDown)?
+    }
+
+    /// Job `job`'s trainer restored from its checkpoint `at`, built on the I/O pool.
+    async fn restore(&self, job: JobRecord, at: CheckpointInfo) -> Result<Trainer<f32>, RunnerError> {
+        let id = job.id;
         let data = self.store().read_checkpoint(id, at.step).await?.ok_or_else(|| {
             RunnerError::FailedPrecondition(format!("job {id}'s checkpoint at step {} is gone", at.step))
         })?;
@@ -91,7 +114,7 @@ impl Runner {
                 };
                 let state = TrainState::decode(&data).map_err(|e| corrupt(e.to_string()))?;
                 trainer.restore(state).map_err(|e| corrupt(e.to_string()))?;
-                f(&job, &trainer)
+                Ok(trainer)
             })();
             let _ = tx.send(res);
         });

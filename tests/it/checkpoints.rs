@@ -85,6 +85,15 @@ async fn export_writes_the_network_the_server_predicts_with() {
     let mut r = ndarray_npy::NpzReader::new(std::fs::File::open(&npz).unwrap()).unwrap();
     let w: ndarray::Array2<f32> = r.by_name("layer0.weight").unwrap();
     assert_eq!(w.dim(), (16, 64));
+
+    // The server keeps the networks it restored: each checkpoint still answers as itself.
+    let request = |step| pb::PredictRequest { job_id: id, step, inputs: x.clone(), input_dim: 64 };
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let at_200 = client.predict(request(Some(220))).await.unwrap().into_inner();
+    assert_eq!(at_200.step, 200);
+    assert_ne!(bits(&at_200.values), bits(&served.values), "step 200's network is not step 250's");
+    let again = client.predict(request(None)).await.unwrap().into_inner();
+    assert_eq!((again.step, bits(&again.values)), (250, bits(&served.values)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
