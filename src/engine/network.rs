@@ -233,11 +233,11 @@ impl<F: Real> Pass<F> {
         if !self.wt_current {
             // Every Wᵀ the input gradients need; wide nets on several threads do them side by
             // side, as they are otherwise the only serial part of the pass.
-            let transpose = |(l, (layer, wt)): (usize, (&Layer<F>, &mut Array2<F>))| refresh_transpose(l, layer, wt);
+            let transpose = |(layer, wt): (&Layer<F>, &mut Array2<F>)| refresh_transpose(layer, wt);
             if net.layers_in_parallel() {
-                net.layers.par_iter().zip(&mut self.wt).enumerate().for_each(transpose);
+                net.layers.par_iter().zip(&mut self.wt).for_each(transpose);
             } else {
-                net.layers.iter().zip(&mut self.wt).enumerate().for_each(transpose);
+                net.layers.iter().zip(&mut self.wt).for_each(transpose);
             }
             self.wt_current = true;
         }
@@ -261,10 +261,11 @@ impl<F: Real> Pass<F> {
     }
 }
 
-/// Writes layer `l`'s Wᵀ into its buffer of [`Pass::update_buffers`] (nothing for the first
-/// layer, which needs none, nor for those that [keep none](Layer::keeps_transpose)).
-pub fn refresh_transpose<F: Real>(l: usize, layer: &Layer<F>, wt: &mut Array2<F>) {
-    if l > 0 && layer.keeps_transpose() {
+/// Writes a layer's Wᵀ into its buffer of [`Pass::update_buffers`]: nothing where the
+/// buffer is empty (the first layer, which needs none, and those that
+/// [keep none](Layer::keeps_transpose); see `Pass::transpose_shape`).
+pub fn refresh_transpose<F: Real>(layer: &Layer<F>, wt: &mut Array2<F>) {
+    if !wt.is_empty() {
         transpose_into(layer.w.view(), wt.view_mut());
     }
 }

@@ -113,12 +113,10 @@ pub struct Trainer<F: Real> {
     optimizer_since: u64,
 }
 
-/// One layer's share of an update: its index, parameters, their optimizer slots (weights,
-/// biases), their gradients and the buffer for the new weights' transpose.
-type LayerParts<'a, F> = (
-    usize,
-    ((((&'a mut Layer<F>, &'a mut Slot<F>), &'a mut Slot<F>), (&'a Array2<F>, &'a Array1<F>)), &'a mut Array2<F>),
-);
+/// One layer's share of an update: its parameters, their optimizer slots (weights, biases),
+/// their gradients and the buffer for the new weights' transpose.
+type LayerParts<'a, F> =
+    ((((&'a mut Layer<F>, &'a mut Slot<F>), &'a mut Slot<F>), (&'a Array2<F>, &'a Array1<F>)), &'a mut Array2<F>);
 
 /// Fills a layer's gradient statistics from the magnitudes of its weight and bias gradients;
 /// returns their summed squares, its share of the global norm.
@@ -516,7 +514,7 @@ impl<F: Real> Trainer<F> {
         let record = !rec.layers.is_empty();
         // Layers update independently, so wide nets on several threads update them side by
         // side; each layer's sums are the same either way.
-        let update = |(l, ((((layer, sw), sb), (gw, gb)), wt)): LayerParts<'_, F>| {
+        let update = |((((layer, sw), sb), (gw, gb)), wt): LayerParts<'_, F>| {
             let (w, gw) = (layer.w.as_slice_mut().expect("contiguous"), gw.as_slice().expect("contiguous"));
             let (b, gb) = (layer.b.as_slice_mut().expect("contiguous"), gb.as_slice().expect("contiguous"));
             let norms = if !record {
@@ -532,17 +530,17 @@ impl<F: Real> Trainer<F> {
                     (n, None)
                 }
             };
-            refresh_transpose(l, layer, wt);
+            refresh_transpose(layer, wt);
             norms
         };
         let parallel = self.net.layers_in_parallel();
         let (dw, db, wt) = self.pass.update_buffers();
         let norms: Vec<_> = if parallel {
             let parts = self.net.layers.par_iter_mut().zip(&mut self.slots_w).zip(&mut self.slots_b);
-            parts.zip(dw.par_iter().zip(db)).zip(wt).enumerate().map(update).collect()
+            parts.zip(dw.par_iter().zip(db)).zip(wt).map(update).collect()
         } else {
             let parts = self.net.layers.iter_mut().zip(&mut self.slots_w).zip(&mut self.slots_b);
-            parts.zip(dw.iter().zip(db)).zip(wt).enumerate().map(update).collect()
+            parts.zip(dw.iter().zip(db)).zip(wt).map(update).collect()
         };
         if !record {
             return;
