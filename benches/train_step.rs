@@ -127,6 +127,19 @@ fn bench_step_adam(c: &mut Criterion, d: usize, w: usize, b: usize) {
 fn bench_spec(c: &mut Criterion, name: String, threads: usize, spec: JobSpec) {
     let pool = make_pool(threads);
     let mut trainer = pool.install(|| Trainer::<f32>::new(&spec)).expect("valid bench spec");
+    // A job times its first steps both ways where it has wide layers (engine::tuning); the
+    // bench measures the steps after, as almost every step of a job is.
+    let mut tuning = 0;
+    pool.install(|| {
+        while trainer.wide_copies().is_none() {
+            black_box(trainer.step());
+            tuning += 1;
+        }
+    });
+    if tuning > 0 {
+        let way = if trainer.wide_copies() == Some(true) { "transposed copies of W" } else { "W itself" };
+        println!("{name}: the wide layers' input gradients read {way} (timed on its first {tuning} steps)");
+    }
     c.bench_function(&name, |bench| {
         bench.iter_custom(|iters| {
             pool.install(|| {

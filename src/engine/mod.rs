@@ -20,6 +20,7 @@ pub mod spec;
 pub mod stats;
 pub mod theory;
 pub mod train;
+pub mod tuning;
 pub mod verdict;
 
 pub use activation::{Activation, ActivationError};

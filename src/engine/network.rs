@@ -27,20 +27,19 @@ impl<F: Real> Layer<F> {
         self.w.ncols()
     }
 
-    /// Whether the input gradient dZ·Wᵀ reads a stored transpose of W (refreshed after each
-    /// update) rather than W itself, which the product kernel then packs as it goes. Packing
-    /// W in cache-sized blocks costs less than a whole transpose once W outgrows the L1
-    /// cache: skipping it made the step 17% faster at 8x1024x256 and 4-18% at width 256 on an
-    /// Intel Xeon (AVX-512), where each 1024x1024 transpose took 2.3 ms, 16% of the step;
-    /// equal at width 128. Below that the transpose pays (2% of a step at width 64). Both read
-    /// the same values, so the bits are the same either way.
-    pub fn keeps_transpose(&self) -> bool {
-        self.w.len() < TRANSPOSE_BELOW_WEIGHTS
+    /// Whether the input gradient dZ·Wᵀ may read W itself rather than a transposed copy: from
+    /// 128x128 weights on, where packing W in cache-sized blocks can cost less than a whole
+    /// transpose, and whether it does is timed per trainer ([`TransposeTuner`]). Below that the
+    /// copy pays (2% of a step at width 64 on an Intel Xeon) and every layer keeps one.
+    ///
+    /// [`TransposeTuner`]: super::tuning::TransposeTuner
+    pub fn is_wide(&self) -> bool {
+        self.w.len() >= WIDE_WEIGHTS
     }
 }
 
-/// See [`Layer::keeps_transpose`].
-const TRANSPOSE_BELOW_WEIGHTS: usize = 128 * 128;
+/// See [`Layer::is_wide`].
+const WIDE_WEIGHTS: usize = 128 * 128;
 
 /// A multilayer perceptron: hidden layers with one activation, then an output layer with its own.
 #[derive(Clone, Debug)]
@@ -95,6 +94,12 @@ impl<F: Real> Mlp<F> {
     pub fn layers_in_parallel(&self) -> bool {
         rayon::current_num_threads() > 1 && self.param_count() >= PAR_MIN_PARAMS
     }
+
+    /// Whether any layer's input gradient may read W itself (see [`Layer::is_wide`]); the
+    /// first layer has no input gradient.
+    pub fn has_wide_layers(&self) -> bool {
+        self.layers.iter().skip(1).any(Layer::is_wide)
+    }
 }
 
 /// The buffers of one forward and backward pass over batches of a fixed size.
@@ -112,10 +117,12 @@ pub struct Pass<F> {
     pub dz: Vec<Array2<F>>,
     pub dw: Vec<Array2<F>>,
     pub db: Vec<Array1<F>>,
-    /// Per layer, Wᵀ (fan_out x fan_in) for the input gradient dZ·Wᵀ, for the layers that
-    /// [keep one](Layer::keeps_transpose); empty for the others. Not the first layer's, which
-    /// has no input gradient.
+    /// Per layer, Wᵀ (fan_out x fan_in) for the input gradient dZ·Wᵀ, or empty where it reads
+    /// W itself: the first layer, which has no input gradient, and the wide layers while
+    /// `wide_copies` is off.
     wt: Vec<Array2<F>>,
+    /// Whether the wide layers (see [`Layer::is_wide`]) keep copies in `wt`.
+    wide_copies: bool,
     /// Whether `wt` holds the transposes of the weights as they are now (see
     /// [`Pass::update_buffers`]); [`Pass::backward`] transposes them itself when not.
     wt_current: bool,
@@ -145,8 +152,9 @@ impl<F: Real> Pass<F> {
                 .layers
                 .iter()
                 .enumerate()
-                .map(|(l, layer)| Array2::zeros(Self::transpose_shape(l, layer)))
+                .map(|(l, layer)| Array2::zeros(Self::transpose_shape(l, layer, true)))
                 .collect(),
+            wide_copies: true,
             errors: vec![ErrorStats::default(); net.layers.len()],
             ..Self::forward_only(net, batch)
         }
@@ -165,6 +173,7 @@ impl<F: Real> Pass<F> {
             dw: Vec::new(),
             db: Vec::new(),
             wt: Vec::new(),
+            wide_copies: false,
             wt_current: false,
             outputs: vec![OutputStats::default(); net.layers.len()],
             errors: Vec::new(),
@@ -173,8 +182,27 @@ impl<F: Real> Pass<F> {
     }
 
     /// The shape of layer `l`'s Wᵀ buffer: empty where the layer has none.
-    fn transpose_shape(l: usize, layer: &Layer<F>) -> (usize, usize) {
-        if l > 0 && layer.keeps_transpose() { (layer.fan_out(), layer.fan_in()) } else { (0, 0) }
+    fn transpose_shape(l: usize, layer: &Layer<F>, wide_copies: bool) -> (usize, usize) {
+        if l > 0 && (wide_copies || !layer.is_wide()) { (layer.fan_out(), layer.fan_in()) } else { (0, 0) }
+    }
+
+    /// Whether the wide layers' input gradients read transposed copies of W (the default) or W
+    /// itself. Same values, same order, same bits; only the speed differs, by CPU (see
+    /// [`TransposeTuner`](super::tuning::TransposeTuner)). Turning the copies on makes the next
+    /// backward pass transpose again; turning them off frees them.
+    pub fn set_wide_copies(&mut self, net: &Mlp<F>, on: bool) {
+        if on == self.wide_copies || self.dz.is_empty() {
+            return;
+        }
+        self.wide_copies = on;
+        for (l, (layer, wt)) in net.layers.iter().zip(&mut self.wt).enumerate() {
+            if layer.is_wide() {
+                *wt = Array2::zeros(Self::transpose_shape(l, layer, on));
+            }
+        }
+        if on {
+            self.wt_current = false;
+        }
     }
 
     /// One batch x fan_out buffer per layer.
@@ -202,6 +230,11 @@ impl<F: Real> Pass<F> {
 
     pub fn batch(&self) -> usize {
         self.x.nrows()
+    }
+
+    /// See [`Self::set_wide_copies`].
+    pub fn wide_copies(&self) -> bool {
+        self.wide_copies
     }
 
     /// The network's outputs after [`Pass::forward`].
@@ -254,7 +287,7 @@ impl<F: Real> Pass<F> {
             let input = if l == 0 { self.x.view() } else { self.a[l - 1].view() };
             matmul(input.t(), self.dz[l].view(), F::zero(), self.dw[l].view_mut());
             if l > 0 {
-                let w_t = if layer.keeps_transpose() { self.wt[l].view() } else { layer.w.t() };
+                let w_t = if self.wt[l].is_empty() { layer.w.t() } else { self.wt[l].view() };
                 matmul(self.dz[l].view(), w_t, F::zero(), self.da[l - 1].view_mut());
             }
         }
@@ -262,8 +295,7 @@ impl<F: Real> Pass<F> {
 }
 
 /// Writes a layer's Wᵀ into its buffer of [`Pass::update_buffers`]: nothing where the
-/// buffer is empty (the first layer, which needs none, and those that
-/// [keep none](Layer::keeps_transpose); see `Pass::transpose_shape`).
+/// buffer is empty (the input gradient reads W itself; see `Pass::transpose_shape`).
 pub fn refresh_transpose<F: Real>(layer: &Layer<F>, wt: &mut Array2<F>) {
     if !wt.is_empty() {
         transpose_into(layer.w.view(), wt.view_mut());

@@ -8,6 +8,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::time::Instant;
 
 use super::Real;
 use super::checkpoint::{CheckpointError, LayerRef, LayerState, StateRef, TrainState};
@@ -18,6 +19,7 @@ use super::optim::{Slot, StepParams, UpdateNorms};
 use super::rng::{Purpose, stream};
 use super::spec::{FieldError, JobSpec};
 use super::stats::{Histogram, LayerStats, Moments, magnitudes, moments, sumsq};
+use super::tuning::TransposeTuner;
 use super::verdict::{Tracker, VerdictReport};
 
 /// What one training step measured.
@@ -111,6 +113,9 @@ pub struct Trainer<F: Real> {
     /// The step the optimizer's moments started from: 0, or a fork's step if it changed the
     /// optimizer to one that keeps other moments.
     optimizer_since: u64,
+    /// Times the first steps of a net with wide layers both ways (see [`TransposeTuner`]);
+    /// None once it has chosen, or where there is nothing to choose.
+    tuner: Option<TransposeTuner>,
 }
 
 /// One layer's share of an update: its parameters, their optimizer slots (weights, biases),
@@ -267,7 +272,9 @@ impl<F: Real> Trainer<F> {
             last_train: BatchLoss::default(),
             input_map: split.standardization,
             optimizer_since: 0,
+            tuner: None,
         };
+        t.tuner = t.net.has_wide_layers().then(TransposeTuner::default);
         t.order.shrink_to_fit();
         Ok(t)
     }
@@ -416,6 +423,33 @@ impl<F: Real> Trainer<F> {
     /// Takes one training step: gradients at the current parameters, then the update.
     /// The record holds per-layer statistics when this step is one to record.
     pub fn step(&mut self) -> StepRecord {
+        let started = self.tuner.as_ref().map(|tuner| {
+            self.pass.set_wide_copies(&self.net, tuner.copies_next());
+            Instant::now()
+        });
+        let rec = self.train_step();
+        if let (Some(started), Some(tuner)) = (started, self.tuner.as_mut())
+            && let Some(copies) = tuner.observe(!rec.layers.is_empty(), started.elapsed().as_secs_f64())
+        {
+            self.fix_wide_copies(copies);
+        }
+        rec
+    }
+
+    /// Whether the wide layers' input gradients read transposed copies of W: None while the
+    /// trainer is still timing both ways (see [`TransposeTuner`]).
+    pub fn wide_copies(&self) -> Option<bool> {
+        if self.tuner.is_some() { None } else { Some(self.pass.wide_copies()) }
+    }
+
+    /// Sets how the wide layers' input gradients read W, instead of timing it: for benchmarks
+    /// and tests. The results are the same bits either way.
+    pub fn fix_wide_copies(&mut self, copies: bool) {
+        self.tuner = None;
+        self.pass.set_wide_copies(&self.net, copies);
+    }
+
+    fn train_step(&mut self) -> StepRecord {
         let step = self.step;
         let record = self.records_step(step);
         let hist = self.spec.histogram_every > 0 && step.is_multiple_of(self.spec.histogram_every);

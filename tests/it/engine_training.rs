@@ -11,7 +11,10 @@ use gradlab::engine::verdict::Verdict;
 
 /// Every number a run produced, as bit patterns: step records, evaluations, final weights.
 pub(crate) fn fingerprint<F: Real>(spec: &JobSpec) -> (Vec<u64>, Summary) {
-    let mut t = Trainer::<F>::new(spec).expect("valid spec");
+    fingerprint_of(Trainer::<F>::new(spec).expect("valid spec"))
+}
+
+fn fingerprint_of<F: Real>(mut t: Trainer<F>) -> (Vec<u64>, Summary) {
     let mut bits = Vec::new();
     let summary = t.run(|e| {
         match e {
@@ -74,6 +77,32 @@ fn same_spec_same_bits_alone_or_beside_other_jobs_on_any_thread_count() {
     assert_eq!(first_diff, None, "runs differ at word {first_diff:?}");
     // And the seed matters: another seed gives other bits.
     assert_ne!(alone, others.0.0);
+}
+
+#[test]
+fn wide_layers_give_the_same_bits_reading_w_itself_or_a_copy() {
+    let spec = JobSpec { steps: 45, ..wide_spec(5) };
+    let fixed = |copies: bool| {
+        let mut t = Trainer::<f32>::new(&spec).unwrap();
+        t.fix_wide_copies(copies);
+        fingerprint_of(t).0
+    };
+    let (with_copies, without) = (fixed(true), fixed(false));
+    // The tuner switches both ways on the first steps and has chosen by the last.
+    let tuned = Trainer::<f32>::new(&spec).unwrap();
+    assert_eq!(tuned.wide_copies(), None, "160x160 layers are timed both ways");
+    let tuned_bits = fingerprint_of(tuned).0;
+    let mut t = Trainer::<f32>::new(&spec).unwrap();
+    (0..spec.steps).for_each(|_| drop(t.step()));
+    assert!(t.wide_copies().is_some(), "chosen within {} steps", spec.steps);
+    for (name, run) in [("without copies", &without), ("tuned", &tuned_bits)] {
+        let first_diff = with_copies.iter().zip(run.iter()).position(|(a, b)| a != b);
+        assert_eq!(first_diff, None, "{name}: differs from the run with copies at word {first_diff:?}");
+    }
+    assert_eq!(without.len(), with_copies.len());
+
+    let narrow = Trainer::<f32>::new(&JobSpec { hidden: vec![64, 64], ..spec }).unwrap();
+    assert_eq!(narrow.wide_copies(), Some(true), "nothing to time below 128x128 weights");
 }
 
 #[test]
