@@ -5,7 +5,7 @@
 //! calls and no early returns, so a loop over a slice that calls them auto-vectorizes.
 //! They are what `impl Real for f32` uses for its `*_fast` hooks (see [`crate::engine::Real`]);
 //! `f64` keeps libm as the reference. Polynomials and reductions use `mul_add`: one instruction
-//! in the loops [`wide_fn`] compiles for FMA, which is where these functions belong (elsewhere
+//! in the loops `wide_fn!` compiles for FMA, which is where these functions belong (elsewhere
 //! it is a call to `fmaf`; exact, but slow).
 //!
 //! Error bounds are in ulps of the result, measured against the `f64` libm value rounded to

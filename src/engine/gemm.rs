@@ -61,7 +61,7 @@ const K_BLOCK: usize = 512;
 /// replaces c when beta is 0), the next ones to c. The `gemm` crate's register-tile kernels do
 /// exactly that; its other paths (dot products across SIMD lanes for tiny or one-wide
 /// products, and any CPU without FMA) would sum in an order set by the vector width, so those
-/// products go to [`canonical`] instead (`matches_the_canonical_order_bit_for_bit` below).
+/// products go to `canonical` instead (`matches_the_canonical_order_bit_for_bit` below).
 pub fn matmul_serial<F: Real>(a: ArrayView2<'_, F>, b: ArrayView2<'_, F>, beta: F, mut c: ArrayViewMut2<'_, F>) {
     let (m, k) = a.dim();
     let n = b.ncols();

@@ -5,7 +5,7 @@
 //! spec's last step), not by what is stored yet, so a chart's x axis and every bucket stay put
 //! as the job grows. The complete buckets already stored are read by the history reader
 //! ([`history::read_bucketed`], the same columnar read and downsampler as `GetHistory`); from
-//! the first step of the bucket still filling on, the job is watched ([`watch`]: replay, then
+//! the first step of the bucket still filling on, the job is watched (`watch`: replay, then
 //! live, no gap, no duplicate) and every step goes into the same downsamplers. Each complete
 //! bucket is sent once; the bucket still filling is sent as it stands (`partial`) with every
 //! burst, replaced by the next.
