@@ -96,6 +96,8 @@ mod tests {
         assert_eq!(decide(|_| false, |copies, _| if copies { 2.0 } else { 1.0 }), (false, 13));
         assert_eq!(decide(|_| false, |copies, _| if copies { 1.0 } else { 2.0 }), (true, 13));
         assert_eq!(decide(|_| true, |_, _| 1.0), (true, 13), "a tie keeps the copies");
+        // A job recording every tenth step: its recorded timed step is left out.
+        assert_eq!(decide(|step| step % 10 == 0, |copies, _| if copies { 2.0 } else { 1.0 }), (false, 15));
     }
 
     #[test]
