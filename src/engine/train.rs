@@ -421,7 +421,8 @@ impl<F: Real> Trainer<F> {
     }
 
     /// Takes one training step: gradients at the current parameters, then the update.
-    /// The record holds per-layer statistics when this step is one to record.
+    /// The record holds per-layer statistics when this step is one to record. A net with wide
+    /// layers also times its first steps, to choose how they read W (see [`TransposeTuner`]).
     pub fn step(&mut self) -> StepRecord {
         let started = self.tuner.as_ref().map(|tuner| {
             self.pass.set_wide_copies(&self.net, tuner.copies_next());
