@@ -250,6 +250,7 @@ impl<F: Real> Trainer<F> {
             &mut stream(spec.seed, Purpose::Init),
         );
         let pass = Pass::new(&net, spec.batch);
+        let tuner = net.has_wide_layers().then(TransposeTuner::default);
         let slots_w = net.layers.iter().map(|l| Slot::new(&spec.optimizer, l.w.len())).collect();
         let slots_b = net.layers.iter().map(|l| Slot::new(&spec.optimizer, l.b.len())).collect();
         let mut t = Trainer {
@@ -272,9 +273,8 @@ impl<F: Real> Trainer<F> {
             last_train: BatchLoss::default(),
             input_map: split.standardization,
             optimizer_since: 0,
-            tuner: None,
+            tuner,
         };
-        t.tuner = t.net.has_wide_layers().then(TransposeTuner::default);
         t.order.shrink_to_fit();
         Ok(t)
     }
