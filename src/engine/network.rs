@@ -261,35 +261,68 @@ impl<F: Real> Pass<F> {
     /// Back-propagates from dL/da of the output layer, which the loss has written into
     /// `self.da.last_mut()`, filling dz, dw, db and `errors` (with `record`, their norms too).
     pub fn backward(&mut self, net: &Mlp<F>, record: bool) {
-        assert_eq!(self.dz.len(), net.layers.len(), "a forward-only pass has no gradient buffers");
-        let last = net.layers.len() - 1;
-        if !self.wt_current {
-            // Every Wᵀ the input gradients need; wide nets on several threads do them side by
-            // side, as they are otherwise the only serial part of the pass.
-            let transpose = |(layer, wt): (&Layer<F>, &mut Array2<F>)| refresh_transpose(layer, wt);
-            if net.layers_in_parallel() {
-                net.layers.par_iter().zip(&mut self.wt).for_each(transpose);
-            } else {
-                net.layers.iter().zip(&mut self.wt).for_each(transpose);
-            }
-            self.wt_current = true;
+        self.refresh_stale_transposes(net);
+        for l in (0..net.layers.len()).rev() {
+            self.backward_through(&net.layers[l], l, record);
         }
-        for l in (0..=last).rev() {
-            let layer = &net.layers[l];
-            let sat_below = F::of(SATURATION_FRACTION * layer.act.max_derivative());
-            let (z, a, da) = (slice(&self.z[l]), slice(&self.a[l]), slice(&self.da[l]));
-            let (dz, db) = (slice_mut(&mut self.dz[l]), self.db[l].as_slice_mut().expect("contiguous bias gradient"));
-            self.errors[l] = if record {
-                backward_layer::<F, true>(&layer.act, z, a, da, dz, db, sat_below, &mut self.cols)
-            } else {
-                backward_layer::<F, false>(&layer.act, z, a, da, dz, db, sat_below, &mut self.cols)
-            };
-            let input = if l == 0 { self.x.view() } else { self.a[l - 1].view() };
-            matmul(input.t(), self.dz[l].view(), F::zero(), self.dw[l].view_mut());
-            if l > 0 {
-                let w_t = if self.wt[l].is_empty() { layer.w.t() } else { self.wt[l].view() };
-                matmul(self.dz[l].view(), w_t, F::zero(), self.da[l - 1].view_mut());
-            }
+    }
+
+    /// [`Self::backward`], with each layer's update right after its backward products, which
+    /// have just read W and written dW: `update` gets the layer and what
+    /// [`Self::update_buffers`] would give of it (dW, db, the Wᵀ buffer to refresh). The
+    /// layer below reads nothing of this layer but the input gradient, computed before the
+    /// update, so the results are those of the whole backward pass followed by the updates.
+    /// Returns what `update` returned, per layer from the first.
+    pub fn backward_updating<R>(
+        &mut self,
+        net: &mut Mlp<F>,
+        record: bool,
+        mut update: impl FnMut(usize, &mut Layer<F>, &Array2<F>, &Array1<F>, &mut Array2<F>) -> R,
+    ) -> Vec<R> {
+        self.refresh_stale_transposes(net);
+        let mut done = Vec::with_capacity(net.layers.len());
+        for l in (0..net.layers.len()).rev() {
+            self.backward_through(&net.layers[l], l, record);
+            done.push(update(l, &mut net.layers[l], &self.dw[l], &self.db[l], &mut self.wt[l]));
+        }
+        self.wt_current = true;
+        done.reverse();
+        done
+    }
+
+    /// Every Wᵀ the input gradients need, unless the last update left them current.
+    fn refresh_stale_transposes(&mut self, net: &Mlp<F>) {
+        assert_eq!(self.dz.len(), net.layers.len(), "a forward-only pass has no gradient buffers");
+        if self.wt_current {
+            return;
+        }
+        // Wide nets on several threads do them side by side, as they are otherwise the only
+        // serial part of the pass.
+        let transpose = |(layer, wt): (&Layer<F>, &mut Array2<F>)| refresh_transpose(layer, wt);
+        if net.layers_in_parallel() {
+            net.layers.par_iter().zip(&mut self.wt).for_each(transpose);
+        } else {
+            net.layers.iter().zip(&mut self.wt).for_each(transpose);
+        }
+        self.wt_current = true;
+    }
+
+    /// Layer `l`'s share of the backward pass: dz and db from the dL/da above, then dW and
+    /// (below the first layer) the input gradient dL/da of the layer below.
+    fn backward_through(&mut self, layer: &Layer<F>, l: usize, record: bool) {
+        let sat_below = F::of(SATURATION_FRACTION * layer.act.max_derivative());
+        let (z, a, da) = (slice(&self.z[l]), slice(&self.a[l]), slice(&self.da[l]));
+        let (dz, db) = (slice_mut(&mut self.dz[l]), self.db[l].as_slice_mut().expect("contiguous bias gradient"));
+        self.errors[l] = if record {
+            backward_layer::<F, true>(&layer.act, z, a, da, dz, db, sat_below, &mut self.cols)
+        } else {
+            backward_layer::<F, false>(&layer.act, z, a, da, dz, db, sat_below, &mut self.cols)
+        };
+        let input = if l == 0 { self.x.view() } else { self.a[l - 1].view() };
+        matmul(input.t(), self.dz[l].view(), F::zero(), self.dw[l].view_mut());
+        if l > 0 {
+            let w_t = if self.wt[l].is_empty() { layer.w.t() } else { self.wt[l].view() };
+            matmul(self.dz[l].view(), w_t, F::zero(), self.da[l - 1].view_mut());
         }
     }
 }

@@ -15,7 +15,7 @@ use super::checkpoint::{CheckpointError, LayerRef, LayerState, StateRef, TrainSt
 use super::data::{self, DataError, Split, Standardization};
 use super::loss::BatchLoss;
 use super::network::{Layer, Mlp, Pass, refresh_transpose};
-use super::optim::{Slot, StepParams, UpdateNorms};
+use super::optim::{Optimizer, Slot, StepParams, UpdateNorms};
 use super::rng::{Purpose, stream};
 use super::spec::{FieldError, JobSpec};
 use super::stats::{Histogram, LayerStats, Moments, magnitudes, moments, sumsq};
@@ -122,6 +122,38 @@ pub struct Trainer<F: Real> {
 /// their gradients and the buffer for the new weights' transpose.
 type LayerParts<'a, F> =
     ((((&'a mut Layer<F>, &'a mut Slot<F>), &'a mut Slot<F>), (&'a Array2<F>, &'a Array1<F>)), &'a mut Array2<F>);
+
+/// What a layer's update measured: of its weights, and of its biases when their gradient's
+/// statistics were measured in the update too.
+type LayerUpdate = (UpdateNorms, Option<UpdateNorms>);
+
+/// One layer's optimizer update, then its Wᵀ refreshed. With `record` it measures the update
+/// (norms of W and of the step), and with `grad_stats` the gradients of W and b it reads.
+fn update_layer<F: Real>(
+    opt: Optimizer,
+    params: StepParams,
+    record: bool,
+    grad_stats: bool,
+    ((((layer, sw), sb), (gw, gb)), wt): LayerParts<'_, F>,
+) -> LayerUpdate {
+    let (w, gw) = (layer.w.as_slice_mut().expect("contiguous"), gw.as_slice().expect("contiguous"));
+    let (b, gb) = (layer.b.as_slice_mut().expect("contiguous"), gb.as_slice().expect("contiguous"));
+    let norms = if !record {
+        opt.update::<F, false>(w, gw, sw, params, true);
+        opt.update::<F, false>(b, gb, sb, params, false);
+        (UpdateNorms::default(), None)
+    } else {
+        let n = opt.update::<F, true>(w, gw, sw, params, true);
+        if grad_stats {
+            (n, Some(opt.update::<F, true>(b, gb, sb, params, false)))
+        } else {
+            opt.update::<F, false>(b, gb, sb, params, false);
+            (n, None)
+        }
+    };
+    refresh_transpose(layer, wt);
+    norms
+}
 
 /// Fills a layer's gradient statistics from the magnitudes of its weight and bias gradients;
 /// returns their summed squares, its share of the global norm.
@@ -457,8 +489,13 @@ impl<F: Real> Trainer<F> {
         // Unless clipping needs the gradient norm first, the update measures the gradients in
         // the pass that reads them anyway.
         let in_update = record && self.spec.clip_norm.is_none();
-        let mut rec = self.gradients(record, !in_update, hist);
-        self.apply(&mut rec, in_update);
+        let mut rec = if self.spec.clip_norm.is_none() && !self.net.layers_in_parallel() {
+            self.gradients_updating(record, hist)
+        } else {
+            let mut rec = self.gradients(record, !in_update, hist);
+            self.apply(&mut rec, in_update);
+            rec
+        };
         self.step += 1;
         if record {
             rec.round_to_f32();
@@ -467,6 +504,22 @@ impl<F: Real> Trainer<F> {
             // Unrecorded steps still count for non-finite detection.
             self.tracker.observe_nonfinite(step);
         }
+        rec
+    }
+
+    /// [`Self::gradients`] and [`Self::apply`] in one backward pass, for steps that do not
+    /// clip: nothing waits for the global norm, so each layer updates as soon as its backward
+    /// products are done, while W and dW are still in cache, instead of in a pass of its own
+    /// that reads every layer's W and dW again. A recorded update measures the gradients.
+    fn gradients_updating(&mut self, record: bool, hist: bool) -> StepRecord {
+        let batch_loss = self.forward_loss(record);
+        let params = self.step_params(self.lr(), 1.0);
+        let (opt, slots_w, slots_b) = (self.spec.optimizer, &mut self.slots_w, &mut self.slots_b);
+        let norms = self.pass.backward_updating(&mut self.net, record, |l, layer, gw, gb, wt| {
+            update_layer(opt, params, record, record, ((((layer, &mut slots_w[l]), &mut slots_b[l]), (gw, gb)), wt))
+        });
+        let mut rec = self.gradient_record(batch_loss, record, false, hist);
+        self.record_update(&mut rec, norms, record);
         rec
     }
 
@@ -484,14 +537,36 @@ impl<F: Real> Trainer<F> {
     /// with `record` but not `grad_stats`, the gradients' own statistics and the global norm
     /// are left for [`Self::apply`] to measure.
     fn gradients(&mut self, record: bool, grad_stats: bool, hist: bool) -> StepRecord {
+        let batch_loss = self.forward_loss(record);
+        self.pass.backward(&self.net, record);
+        self.gradient_record(batch_loss, record, grad_stats, hist)
+    }
+
+    /// The forward pass and the loss on the next batch, which writes the output layer's dL/da.
+    fn forward_loss(&mut self, record: bool) -> BatchLoss {
         self.next_batch();
         self.pass.forward(&self.net, record);
         let out = self.pass.a.last().expect("output layer").view();
         let da = self.pass.da.last_mut().expect("output layer");
         let batch_loss = self.spec.loss.eval(out, &self.labels, Some(da.view_mut()));
         self.last_train = batch_loss;
-        self.pass.backward(&self.net, record);
+        batch_loss
+    }
 
+    /// The learning rate of the step about to be taken.
+    fn lr(&self) -> f64 {
+        self.spec.schedule.lr(self.spec.lr, self.step, self.spec.steps)
+    }
+
+    fn step_params(&self, lr: f64, grad_scale: f64) -> StepParams {
+        // Adam's bias correction counts the optimizer's own steps (a fork may switch to it).
+        let t = self.step + 1 - self.optimizer_since;
+        StepParams { lr, weight_decay: self.spec.weight_decay, grad_scale, t }
+    }
+
+    /// The record of a step whose backward pass is done: what the passes measured, and (see
+    /// [`Self::gradients`]) the gradients' statistics.
+    fn gradient_record(&self, batch_loss: BatchLoss, record: bool, grad_stats: bool, hist: bool) -> StepRecord {
         let n_layers = self.net.layers.len();
         let mut layers = vec![LayerStats::default(); if record { n_layers } else { 0 }];
         let mut total_sumsq = 0.0;
@@ -523,12 +598,11 @@ impl<F: Real> Trainer<F> {
         } else {
             Vec::new()
         };
-        let lr = self.spec.schedule.lr(self.spec.lr, self.step, self.spec.steps);
         StepRecord {
             step: self.step,
             loss: batch_loss.loss(),
             accuracy: batch_loss.accuracy(),
-            lr,
+            lr: self.lr(),
             grad_norm: total_sumsq.sqrt(),
             layers,
             histograms,
@@ -542,32 +616,11 @@ impl<F: Real> Trainer<F> {
             Some(c) if rec.grad_norm > c => c / rec.grad_norm,
             _ => 1.0,
         };
-        // Adam's bias correction counts the optimizer's own steps (a fork may switch to it).
-        let t = self.step + 1 - self.optimizer_since;
-        let params = StepParams { lr: rec.lr, weight_decay: self.spec.weight_decay, grad_scale, t };
-        let opt = self.spec.optimizer;
-        let record = !rec.layers.is_empty();
+        let params = self.step_params(rec.lr, grad_scale);
+        let (opt, record) = (self.spec.optimizer, !rec.layers.is_empty());
         // Layers update independently, so wide nets on several threads update them side by
         // side; each layer's sums are the same either way.
-        let update = |((((layer, sw), sb), (gw, gb)), wt): LayerParts<'_, F>| {
-            let (w, gw) = (layer.w.as_slice_mut().expect("contiguous"), gw.as_slice().expect("contiguous"));
-            let (b, gb) = (layer.b.as_slice_mut().expect("contiguous"), gb.as_slice().expect("contiguous"));
-            let norms = if !record {
-                opt.update::<F, false>(w, gw, sw, params, true);
-                opt.update::<F, false>(b, gb, sb, params, false);
-                (UpdateNorms::default(), None)
-            } else {
-                let n = opt.update::<F, true>(w, gw, sw, params, true);
-                if grad_stats {
-                    (n, Some(opt.update::<F, true>(b, gb, sb, params, false)))
-                } else {
-                    opt.update::<F, false>(b, gb, sb, params, false);
-                    (n, None)
-                }
-            };
-            refresh_transpose(layer, wt);
-            norms
-        };
+        let update = |parts: LayerParts<'_, F>| update_layer(opt, params, record, grad_stats, parts);
         let parallel = self.net.layers_in_parallel();
         let (dw, db, wt) = self.pass.update_buffers();
         let norms: Vec<_> = if parallel {
@@ -577,7 +630,13 @@ impl<F: Real> Trainer<F> {
             let parts = self.net.layers.iter_mut().zip(&mut self.slots_w).zip(&mut self.slots_b);
             parts.zip(dw.iter().zip(db)).zip(wt).map(update).collect()
         };
-        if !record {
+        self.record_update(rec, norms, grad_stats);
+    }
+
+    /// Fills a recorded step's weight norms and update ratios from what each layer's update
+    /// measured; with `grad_stats`, also the gradient statistics and the global norm.
+    fn record_update(&self, rec: &mut StepRecord, norms: Vec<LayerUpdate>, grad_stats: bool) {
+        if rec.layers.is_empty() {
             return;
         }
         let mut total_sumsq = 0.0;

@@ -56,6 +56,8 @@ fn wide_spec(seed: u64) -> JobSpec {
 #[test]
 fn same_spec_same_bits_alone_or_beside_other_jobs_on_any_thread_count() {
     let spec = wide_spec(42);
+    // On one thread each layer updates right after its backward products; on four, this net
+    // is big enough that its layers update side by side after the whole backward pass.
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
     let (alone, _) = one.install(|| fingerprint::<f32>(&spec));
     assert!(alone.len() > 25 * 12 * 4, "the fingerprint covers every recorded number");
