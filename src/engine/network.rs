@@ -268,26 +268,22 @@ impl<F: Real> Pass<F> {
     }
 
     /// [`Self::backward`], with each layer's update right after its backward products, which
-    /// have just read W and written dW: `update` gets the layer and what
+    /// have just read W and written dW: `update` gets the layer's index, the layer and what
     /// [`Self::update_buffers`] would give of it (dW, db, the Wᵀ buffer to refresh). The
     /// layer below reads nothing of this layer but the input gradient, computed before the
     /// update, so the results are those of the whole backward pass followed by the updates.
-    /// Returns what `update` returned, per layer from the first.
-    pub fn backward_updating<R>(
+    pub fn backward_updating(
         &mut self,
         net: &mut Mlp<F>,
         record: bool,
-        mut update: impl FnMut(usize, &mut Layer<F>, &Array2<F>, &Array1<F>, &mut Array2<F>) -> R,
-    ) -> Vec<R> {
+        mut update: impl FnMut(usize, &mut Layer<F>, &Array2<F>, &Array1<F>, &mut Array2<F>),
+    ) {
         self.refresh_stale_transposes(net);
-        let mut done = Vec::with_capacity(net.layers.len());
         for l in (0..net.layers.len()).rev() {
             self.backward_through(&net.layers[l], l, record);
-            done.push(update(l, &mut net.layers[l], &self.dw[l], &self.db[l], &mut self.wt[l]));
+            update(l, &mut net.layers[l], &self.dw[l], &self.db[l], &mut self.wt[l]);
         }
         self.wt_current = true;
-        done.reverse();
-        done
     }
 
     /// Every Wᵀ the input gradients need, unless the last update left them current.

@@ -116,6 +116,9 @@ pub struct Trainer<F: Real> {
     /// Times the first steps of a net with wide layers both ways (see [`TransposeTuner`]);
     /// None once it has chosen, or where there is nothing to choose.
     tuner: Option<TransposeTuner>,
+    /// What each layer's update measured, for steps that update as they go back (see
+    /// [`Self::gradients_updating`]).
+    updates: Vec<LayerUpdate>,
 }
 
 /// One layer's share of an update: its parameters, their optimizer slots (weights, biases),
@@ -306,6 +309,7 @@ impl<F: Real> Trainer<F> {
             input_map: split.standardization,
             optimizer_since: 0,
             tuner,
+            updates: Vec::new(),
         };
         t.order.shrink_to_fit();
         Ok(t)
@@ -515,11 +519,15 @@ impl<F: Real> Trainer<F> {
         let batch_loss = self.forward_loss(record);
         let params = self.step_params(self.lr(), 1.0);
         let (opt, slots_w, slots_b) = (self.spec.optimizer, &mut self.slots_w, &mut self.slots_b);
-        let norms = self.pass.backward_updating(&mut self.net, record, |l, layer, gw, gb, wt| {
-            update_layer(opt, params, record, record, ((((layer, &mut slots_w[l]), &mut slots_b[l]), (gw, gb)), wt))
+        // Reused step after step: the step allocates nothing for it.
+        let updates = &mut self.updates;
+        updates.resize(slots_w.len(), LayerUpdate::default());
+        self.pass.backward_updating(&mut self.net, record, |l, layer, gw, gb, wt| {
+            let parts = ((((layer, &mut slots_w[l]), &mut slots_b[l]), (gw, gb)), wt);
+            updates[l] = update_layer(opt, params, record, record, parts);
         });
         let mut rec = self.gradient_record(batch_loss, record, false, hist);
-        self.record_update(&mut rec, norms, record);
+        self.record_update(&mut rec, &self.updates, record);
         rec
     }
 
@@ -630,17 +638,17 @@ impl<F: Real> Trainer<F> {
             let parts = self.net.layers.iter_mut().zip(&mut self.slots_w).zip(&mut self.slots_b);
             parts.zip(dw.iter().zip(db)).zip(wt).map(update).collect()
         };
-        self.record_update(rec, norms, grad_stats);
+        self.record_update(rec, &norms, grad_stats);
     }
 
     /// Fills a recorded step's weight norms and update ratios from what each layer's update
     /// measured; with `grad_stats`, also the gradient statistics and the global norm.
-    fn record_update(&self, rec: &mut StepRecord, norms: Vec<LayerUpdate>, grad_stats: bool) {
+    fn record_update(&self, rec: &mut StepRecord, norms: &[LayerUpdate], grad_stats: bool) {
         if rec.layers.is_empty() {
             return;
         }
         let mut total_sumsq = 0.0;
-        for (l, (s, (n, nb))) in rec.layers.iter_mut().zip(norms).enumerate() {
+        for (l, (s, &(n, nb))) in rec.layers.iter_mut().zip(norms).enumerate() {
             s.weight_norm = n.weight_sumsq.sqrt();
             s.update_ratio = if n.weight_sumsq > 0.0 { (n.update_sumsq / n.weight_sumsq).sqrt() } else { 0.0 };
             if let Some(nb) = nb {
