@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tracing::{info, info_span, warn};
 
+use super::claim_ahead::ClaimSlot;
 use super::live::LiveJob;
 use super::model::{JobRecord, JobState, JobSummary, MeanFieldSummary};
 use super::writer::WriterMsg;
@@ -20,12 +21,14 @@ use crate::engine::train::{Event, Trainer};
 /// `admit` checks the spec again just before its data is read (the data policy may have changed
 /// since it was queued, or a file under it); a refusal fails the job with its message.
 /// `resume` is the checkpoint a job claimed again goes on from (`JobRecord::resumed_from`), or
-/// why it could not be read (which fails the job).
+/// why it could not be read (which fails the job). `slot` is given back near the job's end
+/// (see [`super::claim_ahead`]), at its end at the latest.
 pub fn execute<E: std::fmt::Display>(
     job: Arc<LiveJob>,
     record: JobRecord,
     tx: mpsc::Sender<WriterMsg>,
     resume: Option<Result<Vec<u8>, String>>,
+    slot: ClaimSlot,
     admit: impl FnOnce(&JobSpec) -> Result<(), E>,
 ) {
     let span = info_span!("job", job = %record.id);
@@ -33,7 +36,7 @@ pub fn execute<E: std::fmt::Display>(
     info!(activation = %record.spec.activation, depth = record.spec.depth(), steps = record.spec.steps, "job started");
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         admit(&record.spec).map_err(|e| e.to_string())?;
-        train(&job, &record, &tx, resume)
+        train(&job, &record, &tx, resume, slot)
     }));
     let (state, summary, error) = match outcome {
         Ok(Ok((state, summary))) => (state, Some(Box::new(summary)), job.failure()),
@@ -64,6 +67,7 @@ fn train(
     record: &JobRecord,
     tx: &mpsc::Sender<WriterMsg>,
     resume: Option<Result<Vec<u8>, String>>,
+    mut slot: ClaimSlot,
 ) -> Result<(JobState, JobSummary), String> {
     let spec = &record.spec;
     let mut trainer = Trainer::<f32>::new(spec).map_err(|e| e.to_string())?;
@@ -79,8 +83,11 @@ fn train(
     let steps = metrics::counter!(super::metrics::TRAINING_STEPS);
     let mut due = Due::new(spec, trainer.steps_done());
     let run = trainer.run(|event| {
-        if let Event::Step(_) = event {
+        if let Event::Step(r) = event {
             steps.increment(1);
+            if !slot.released() {
+                slot.observe(r.step + 1, spec.steps, Instant::now());
+            }
         }
         let msg = match event {
             Event::Step(r) if r.layers.is_empty() => None,

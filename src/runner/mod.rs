@@ -4,6 +4,7 @@
 //! Threads: training runs only on the runner's rayon pool; the tokio side (dispatcher, writer,
 //! watchers) only awaits. Results cross over bounded channels.
 
+mod claim_ahead;
 pub mod data_policy;
 mod downsample;
 mod exec;
@@ -38,6 +39,7 @@ use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use claim_ahead::ClaimSlot;
 pub use data_policy::DataPolicy;
 pub use limits::{Limits, Slot};
 use live::Registry;
@@ -215,7 +217,7 @@ impl Runner {
         }
         tokio::spawn(runner.clone().heartbeat());
         if workers > 0 {
-            tokio::spawn(runner.clone().dispatch(Arc::new(Semaphore::new(workers))));
+            tokio::spawn(runner.clone().dispatch(workers));
         }
         info!(worker = %inner.worker_id, workers, "runner started");
         Ok(runner)
@@ -445,13 +447,16 @@ impl Runner {
         }
     }
 
-    /// Claims jobs while there are free workers: the oldest queued (or abandoned) job first.
-    async fn dispatch(self, permits: Arc<Semaphore>) {
+    /// Claims jobs while there are free workers: the oldest queued (or abandoned) job first. A
+    /// job holds a claim slot until it is about to end and a training permit until it has
+    /// ended, so the next job is claimed while the last one finishes (see [`claim_ahead`]).
+    async fn dispatch(self, workers: usize) {
         let inner = &self.inner;
         let claimed = ::metrics::counter!(metrics::JOBS_CLAIMED);
+        let (slots, training) = (Arc::new(Semaphore::new(workers)), Arc::new(Semaphore::new(workers)));
         loop {
-            let permit = tokio::select! {
-                p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            let slot = tokio::select! {
+                p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
                 _ = inner.stopping.cancelled() => return,
             };
             let claim = loop {
@@ -487,10 +492,16 @@ impl Runner {
                 Some(step) => Some(self.read_checkpoint(record.id, step).await),
                 None => None,
             };
+            // Stopping here leaves the job claimed: shutdown releases this worker's leases.
+            let permit = tokio::select! {
+                p = training.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+                _ = inner.stopping.cancelled() => return,
+            };
             let tx = inner.writer.clone();
             let (data, max_bytes) = (inner.data.clone(), inner.limits.max_dataset_bytes);
+            let slot = ClaimSlot::new(slot);
             inner.pool.spawn(move || {
-                exec::execute(live, record, tx, resume, |spec| data.check(&spec.dataset_spec()?, max_bytes));
+                exec::execute(live, record, tx, resume, slot, |spec| data.check(&spec.dataset_spec()?, max_bytes));
                 drop(permit);
             });
         }
