@@ -88,18 +88,23 @@ impl PgTestDb {
 
 impl Drop for PgTestDb {
     /// Drops the database, forcing off whatever is still connected (a server process the test
-    /// killed, a pool not yet closed). On a thread of its own: drop cannot await.
+    /// killed, a pool not yet closed). On a thread of its own: drop cannot await. The timeout
+    /// is made inside the runtime: made outside, it panics for want of a timer, and every test
+    /// database was left behind.
     fn drop(&mut self) {
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
         let dropped = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-            rt.block_on(tokio::time::timeout(DATABASE_LIMIT, async {
-                let mut admin = PgConnection::connect(&admin_url).await?;
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                    .execute(&mut admin)
-                    .await?;
-                admin.close().await
-            }))
+            rt.block_on(async {
+                tokio::time::timeout(DATABASE_LIMIT, async {
+                    let mut admin = PgConnection::connect(&admin_url).await?;
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                        .execute(&mut admin)
+                        .await?;
+                    admin.close().await
+                })
+                .await
+            })
         })
         .join();
         if !matches!(dropped, Ok(Ok(Ok(())))) {
@@ -121,6 +126,27 @@ mod tests {
     #[tokio::test]
     async fn a_stage_within_its_limit_gives_its_output() {
         assert_eq!(within(Duration::from_secs(5), "a quick part", async { 7 }).await, 7);
+    }
+
+    async fn exists(name: &str) -> bool {
+        let mut admin = PgConnection::connect(&admin_url()).await.expect("the test server");
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname = $1")
+            .bind(name)
+            .fetch_one(&mut admin)
+            .await
+            .expect("pg_database");
+        n == 1
+    }
+
+    #[tokio::test]
+    async fn a_test_database_is_gone_once_dropped() {
+        let Some(db) = PgTestDb::create().await else { return };
+        let name = db.name().to_string();
+        // Connected when dropped, as a store a test forgot to close would be.
+        let _conn = PgConnection::connect(&db.url).await.expect("the test database");
+        assert!(exists(&name).await, "{name} was created");
+        drop(db);
+        assert!(!exists(&name).await, "{name} is left behind");
     }
 
     #[test]
