@@ -6,8 +6,9 @@
 //! job holds a claim slot besides its training permit and gives the slot back once the steps it
 //! has left should take less than [`LOOKAHEAD`] at its pace so far: the dispatcher claims the
 //! next job then, and starts it the moment the permit is free. A job is held claimed but not
-//! training for about that long at most, too short to matter to other servers that could have
-//! taken it; a job that ends sooner than its pace said gives the slot back as it ends.
+//! training for about that long, plus the last job's final evaluation, which its pace does not
+//! foresee: too short to matter to other servers that could have taken it. A job that ends
+//! sooner than its pace said gives the slot back as it ends.
 
 use std::time::{Duration, Instant};
 
