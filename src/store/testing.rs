@@ -88,26 +88,23 @@ impl PgTestDb {
 
 impl Drop for PgTestDb {
     /// Drops the database, forcing off whatever is still connected (a server process the test
-    /// killed, a pool not yet closed). On a thread of its own: drop cannot await. The timeout
-    /// is made inside the runtime: made outside, it panics for want of a timer, and every test
-    /// database was left behind.
+    /// killed, a pool not yet closed). On a thread of its own: drop cannot await. The limit is
+    /// [`within`], whose timer starts inside the runtime: a `timeout` built before `block_on`
+    /// panicked for want of a timer, and every test database was left behind.
     fn drop(&mut self) {
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
         let dropped = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-            rt.block_on(async {
-                tokio::time::timeout(DATABASE_LIMIT, async {
-                    let mut admin = PgConnection::connect(&admin_url).await?;
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                        .execute(&mut admin)
-                        .await?;
-                    admin.close().await
-                })
-                .await
-            })
+            rt.block_on(within(DATABASE_LIMIT, "dropping a test database", async {
+                let mut admin = PgConnection::connect(&admin_url).await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                    .execute(&mut admin)
+                    .await?;
+                admin.close().await
+            }))
         })
         .join();
-        if !matches!(dropped, Ok(Ok(Ok(())))) {
+        if !matches!(dropped, Ok(Ok(()))) {
             eprintln!("could not drop the test database {}: {dropped:?}", self.name);
         }
     }
