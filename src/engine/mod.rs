@@ -4,6 +4,7 @@
 //! dataset readers.
 
 pub mod activation;
+pub mod awake;
 pub mod checkpoint;
 pub mod data;
 pub mod fastmath;

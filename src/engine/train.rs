@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 use super::Real;
+use super::awake::Helpers;
 use super::checkpoint::{CheckpointError, LayerRef, LayerState, StateRef, TrainState};
 use super::data::{self, DataError, Split, Standardization};
 use super::loss::BatchLoss;
@@ -119,6 +120,8 @@ pub struct Trainer<F: Real> {
     /// What each layer's update measured, for steps that update as they go back (see
     /// [`Self::gradients_updating`]).
     updates: Vec<LayerUpdate>,
+    /// Keep the pool's other threads awake while steps split their work among them.
+    helpers: Helpers,
 }
 
 /// One layer's share of an update: its parameters, their optimizer slots (weights, biases),
@@ -310,6 +313,7 @@ impl<F: Real> Trainer<F> {
             optimizer_since: 0,
             tuner,
             updates: Vec::new(),
+            helpers: Helpers::default(),
         };
         t.order.shrink_to_fit();
         Ok(t)
@@ -487,6 +491,7 @@ impl<F: Real> Trainer<F> {
     }
 
     fn train_step(&mut self) -> StepRecord {
+        let _awake = self.net.layers_in_parallel().then(|| self.helpers.awake());
         let step = self.step;
         let record = self.records_step(step);
         let hist = self.spec.histogram_every > 0 && step.is_multiple_of(self.spec.histogram_every);
