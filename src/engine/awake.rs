@@ -44,13 +44,6 @@ struct Shared {
     out: AtomicUsize,
 }
 
-/// A fresh set: a copy of a trainer has helpers of its own.
-impl Clone for Helpers {
-    fn clone(&self) -> Self {
-        Helpers::default()
-    }
-}
-
 impl Helpers {
     /// Starts a step: until the returned guard drops (and for [`GRACE`] after), the current
     /// pool's other threads look for work without sleeping.
