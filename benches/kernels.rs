@@ -1,6 +1,7 @@
 //! The elementwise kernels of a training step, per element: each activation's forward and
-//! backward pass and the recording reductions, on one layer's worth of values (64 x 64, as in the
-//! smallest train_step config, where these kernels weigh most against the products).
+//! backward pass, the recording reductions and the optimizer's update, on one layer's worth of
+//! values (64 x 64, as in the smallest train_step config, where these kernels weigh most
+//! against the products).
 //!
 //!     cargo bench --bench kernels
 //!     cargo bench --bench kernels -- 'forward/tanh'
@@ -11,6 +12,7 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gradlab::engine::activation::{Activation, Columns, backward_layer, forward_layer};
 use gradlab::engine::gemm::transpose_into;
+use gradlab::engine::optim::{Optimizer, Slot, StepParams};
 use gradlab::engine::stats::{moments, sumsq};
 use ndarray::Array2;
 
@@ -82,6 +84,23 @@ fn benches(c: &mut Criterion) {
     g.throughput(Throughput::Elements(N as u64));
     g.bench_function("moments", |b| b.iter(|| black_box(moments(black_box(&z)))));
     g.bench_function("sumsq", |b| b.iter(|| black_box(sumsq(black_box(&z)))));
+    g.finish();
+    // One layer's optimizer update, and the same update measuring what a recorded step
+    // records of it (weight and update norms, the gradient's sums).
+    let mut g = c.benchmark_group("update");
+    g.throughput(Throughput::Elements(N as u64));
+    let p = StepParams { lr: 1e-7, weight_decay: 0.0, grad_scale: 1.0, t: 1 };
+    for opt in ["sgd", "adam"] {
+        let optimizer: Optimizer = opt.parse().expect("a known optimizer");
+        let mut slot = Slot::new(&optimizer, N);
+        let mut w = z.clone();
+        g.bench_function(opt, |b| {
+            b.iter(|| optimizer.update::<f32, false>(&mut w, black_box(&grad), &mut slot, p, true))
+        });
+        g.bench_function(format!("{opt}_measured"), |b| {
+            b.iter(|| black_box(optimizer.update::<f32, true>(&mut w, black_box(&grad), &mut slot, p, true)))
+        });
+    }
     g.finish();
     // The weight transpose the backward pass makes for the input gradient's product.
     let mut g = c.benchmark_group("transpose");

@@ -257,8 +257,13 @@ pub fn erf(x: f32) -> f32 {
 /// the kernels' explicit `mul_add`s are exactly rounded everywhere (an FMA instruction here, libm's
 /// `fmaf` without one, which is slow but exact). So only the vector width changes, never an
 /// operation or its order. Keep `mul_add` to code that runs inside these functions.
+///
+/// `@avx512_if(cond)` before the function takes the AVX-512 path only where `cond` holds (it
+/// may name the function's const generics), and AVX2 otherwise: for loops that gain nothing
+/// from 16-wide registers and lose by them.
 macro_rules! wide_fn {
     (
+        @avx512_if($use_avx512:expr)
         $(#[$meta:meta])*
         $vis:vis fn $name:ident $(<$($gen:ident : $bound:path),* $(; const $cg:ident : $cty:ty)*>)?
         ($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block
@@ -277,7 +282,7 @@ macro_rules! wide_fn {
                 fn avx2 $(<$($gen: $bound),* $(, const $cg: $cty)*>)? ($($arg: $ty),*) $(-> $ret)? {
                     portable $(::<$($gen),* $(, $cg)*>)? ($($arg),*)
                 }
-                if crate::engine::fastmath::has_avx512() {
+                if $use_avx512 && crate::engine::fastmath::has_avx512() {
                     // SAFETY: the CPU has just been checked for every feature enabled above.
                     return unsafe { avx512 $(::<$($gen),* $(, $cg)*>)? ($($arg),*) };
                 }
@@ -288,6 +293,9 @@ macro_rules! wide_fn {
             }
             portable $(::<$($gen),* $(, $cg)*>)? ($($arg),*)
         }
+    };
+    ($($function:tt)*) => {
+        crate::engine::fastmath::wide_fn! { @avx512_if(true) $($function)* }
     };
 }
 pub(crate) use wide_fn;
