@@ -295,7 +295,7 @@ super::fastmath::wide_fn! {
     /// Measured, it runs on AVX2 even where the CPU has AVX-512: its eight-lane sums gain
     /// nothing from 16-wide registers, and LLVM then pairs two of them into one, whose 512-bit
     /// operations leave the core fewer vector ports for everything else (on an Intel Xeon of
-    /// family 6 model 207, 14% slower than the AVX2 loop).
+    /// family 6 model 207 that loop took 25-32% longer than the AVX2 one).
     fn update_block<F: Real, D: Delta<F>; const MEASURE: bool>(
         w: &mut [F],
         g: &[F],
@@ -624,9 +624,9 @@ mod tests {
         n
     }
 
-    /// The order of a measured update's sums is part of a recorded step's bits, on every
-    /// path the CPU may choose (a measured update runs on AVX2 even where an unmeasured one
-    /// runs on AVX-512): the kernel against that definition, bit for bit.
+    /// The order of a measured update's sums is part of a recorded step's bits, whichever
+    /// path this CPU takes (a measured update runs on AVX2 even where an unmeasured one runs
+    /// on AVX-512): the kernel against that definition, bit for bit.
     #[test]
     fn measured_sums_take_their_defined_order() {
         let p = StepParams { lr: 0.03, weight_decay: 0.1, grad_scale: 1.0, t: 3 };
