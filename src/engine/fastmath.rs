@@ -294,8 +294,9 @@ macro_rules! wide_fn {
             portable $(::<$($gen),* $(, $cg)*>)? ($($arg),*)
         }
     };
-    ($($function:tt)*) => {
-        crate::engine::fastmath::wide_fn! { @avx512_if(true) $($function)* }
+    // Only a plain function: a malformed `@avx512_if` form must not wrap itself again.
+    ($(#[$meta:meta])* $vis:vis fn $($rest:tt)*) => {
+        crate::engine::fastmath::wide_fn! { @avx512_if(true) $(#[$meta])* $vis fn $($rest)* }
     };
 }
 pub(crate) use wide_fn;
