@@ -114,6 +114,7 @@
 //! Stored data that does not decode (bad BLOBs, JSON, states, negative counts) is reported as
 //! `StoreError::Corrupt`, never a panic.
 
+mod append_sql;
 mod checkpoints;
 mod codec;
 mod list;

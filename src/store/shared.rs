@@ -158,6 +158,27 @@ pub fn history_meta(
     })
 }
 
+/// A job's state and attempt, then its [`META_COLUMNS`]: what an append checks, read in one
+/// statement.
+pub type AppendRow = (String, i64, i64, Option<i64>, i64, Option<i64>, Option<i64>);
+
+/// The job's state, attempt and history meta, from an [`AppendRow`].
+pub fn append_meta(id: JobId, row: AppendRow) -> Result<(JobState, u64, HistoryMeta), StoreError> {
+    let (state, attempt, steps_done, n_layers, depth, parent, step) = row;
+    let state = JobState::from_str(&state).map_err(|e| corrupt(id, e))?;
+    let meta = history_meta(id, (steps_done, n_layers, depth, parent, step))?;
+    Ok((state, unsigned(id, "attempt", attempt)?, meta))
+}
+
+/// Whether a batch written under `attempt` (None: unfenced) may still be stored: the job is
+/// running under that claim.
+pub fn batch_fenced(id: JobId, attempt: Option<u64>, state: JobState, current: u64) -> Result<(), StoreError> {
+    match attempt {
+        Some(a) if (state, current) != (JobState::Running, a) => Err(StoreError::LeaseLost(id)),
+        _ => Ok(()),
+    }
+}
+
 /// A batch's recorded steps, checked against what the job has stored.
 pub struct Checked<'a> {
     pub steps: Vec<&'a StepRecord>,
@@ -215,7 +236,7 @@ pub type Values<'a> = Box<dyn Fn(usize, usize) -> f64 + Send + Sync + 'a>;
 
 /// The series of a checked batch: each one's stored layer (`STEP_LAYER` for the step scalars),
 /// column count and values.
-pub fn series_of<'a>(checked: &'a Checked<'a>) -> Vec<(i64, usize, Values<'a>)> {
+fn series_of<'a>(checked: &'a Checked<'a>) -> Vec<(i64, usize, Values<'a>)> {
     let mut out: Vec<(i64, usize, Values<'a>)> = Vec::with_capacity(1 + checked.n_layers);
     out.push((
         STEP_LAYER,
@@ -232,8 +253,74 @@ pub fn series_of<'a>(checked: &'a Checked<'a>) -> Vec<(i64, usize, Values<'a>)> 
     out
 }
 
+/// The series a checked batch appends to, as stored: [`STEP_LAYER`], then each layer.
+pub fn series_layers(checked: &Checked<'_>) -> Vec<i64> {
+    std::iter::once(STEP_LAYER).chain(0..checked.n_layers as i64).collect()
+}
+
+/// Chunk writes as columns, to bind in one statement each: `key` is the row of an update, the
+/// first step of an insert.
+#[derive(Default)]
+pub struct ChunkColumns {
+    pub key: Vec<i64>,
+    pub layer: Vec<i64>,
+    pub last_step: Vec<i64>,
+    pub n: Vec<i64>,
+    pub data: Vec<Vec<u8>>,
+}
+
+impl ChunkColumns {
+    fn push(&mut self, key: i64, layer: i64, last_step: i64, n: i64, data: Vec<u8>) {
+        self.key.push(key);
+        self.layer.push(layer);
+        self.last_step.push(last_step);
+        self.n.push(n);
+        self.data.push(data);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The writes as rows of (key, layer, last step, n, BLOB).
+    pub fn into_rows(self) -> Vec<(i64, i64, i64, i64, Vec<u8>)> {
+        let cols = self.key.into_iter().zip(self.layer).zip(self.last_step).zip(self.n).zip(self.data);
+        cols.map(|((((key, layer), last), n), data)| (key, layer, last, n, data)).collect()
+    }
+}
+
+/// What appending a checked batch writes to all of the job's series: their tail chunks
+/// rewritten, and new chunks.
+pub struct SeriesWrites {
+    pub updates: ChunkColumns,
+    pub inserts: ChunkColumns,
+}
+
+/// Plans an append to every series of a checked batch (see [`plan_append`]), given the tail
+/// chunks read of them as `(layer, row key, BLOB)`: a backend reads every tail in one statement
+/// and writes the plan in two, whatever the number of layers.
+pub fn plan_series(
+    id: JobId,
+    checked: &Checked<'_>,
+    tails: &[(i64, i64, Vec<u8>)],
+) -> Result<SeriesWrites, StoreError> {
+    let mut out = SeriesWrites { updates: ChunkColumns::default(), inserts: ChunkColumns::default() };
+    for (layer, ncols, value) in series_of(checked) {
+        let tail = tails.iter().find(|(l, ..)| *l == layer).map(|(_, key, data)| (*key, data.as_slice()));
+        for write in plan_append(id, layer, ncols, tail, &checked.nums, &*value)? {
+            match write {
+                ChunkWrite::Update { key, last_step, n, data } => out.updates.push(key, layer, last_step, n, data),
+                ChunkWrite::Insert { first_step, last_step, n, data } => {
+                    out.inserts.push(first_step, layer, last_step, n, data)
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// A write of one chunk row.
-pub enum ChunkWrite {
+enum ChunkWrite {
     /// The series' tail chunk, `key` its row, rewritten with more steps.
     Update {
         key: i64,
@@ -253,7 +340,7 @@ pub enum ChunkWrite {
 /// `tail` (its row key and BLOB): first the tail filled up to [`CHUNK_STEPS`], then full chunks.
 /// So every chunk but the last of a series is full, and a read of N steps touches about
 /// N / CHUNK_STEPS rows.
-pub fn plan_append(
+fn plan_append(
     id: JobId,
     layer: i64,
     ncols: usize,

@@ -9,9 +9,8 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::checkpoints::sqlite as checkpoints;
-use super::codec::encode_histograms;
 use super::list::{self, sorted_page_of};
-use super::shared::{self, ChunkWrite, JOB_COLUMNS, META_COLUMNS, clamp_i64, corrupt, job_from_row, now_ms, step_i64};
+use super::shared::{self, JOB_COLUMNS, META_COLUMNS, clamp_i64, corrupt, job_from_row, now_ms};
 use super::sweeps;
 use crate::engine::spec::JobSpec;
 use crate::engine::stats::Histogram;
@@ -21,6 +20,9 @@ use crate::runner::{
     CheckpointInfo, Claim, HistoryMeta, JobFilter, JobId, JobRecord, JobState, JobSummary, JobUpdate, LeaseReport,
     MetricBatch, Order, PageRequest, SeriesRows, StateCounts, Store, StoreError, SweepId, SweepRecord,
 };
+use history::append_batch;
+
+mod history;
 
 /// Chunks of one series whose steps may fall in `[?3, ?4]`: from the last chunk starting at or
 /// before `?3` (it may reach into the range) up to the last one starting at or before `?4`.
@@ -36,91 +38,6 @@ async fn job_meta(conn: &mut SqliteConnection, id: JobId) -> Result<HistoryMeta,
         .await
         .map_err(shared::read_failed(id))?;
     shared::history_meta(id, row.ok_or(StoreError::NotFound(id))?)
-}
-
-/// Appends a checked batch's steps to each of the job's series (see `shared::plan_append`).
-async fn append_series(
-    conn: &mut SqliteConnection,
-    id: JobId,
-    checked: &shared::Checked<'_>,
-) -> Result<(), StoreError> {
-    for (layer, ncols, value) in shared::series_of(checked) {
-        let tail: Option<(i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT rowid, data FROM chunks WHERE job_id = ? AND layer = ? ORDER BY first_step DESC LIMIT 1",
-        )
-        .bind(id.0)
-        .bind(layer)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let tail = tail.as_ref().map(|(k, d)| (*k, d.as_slice()));
-        for write in shared::plan_append(id, layer, ncols, tail, &checked.nums, &*value)? {
-            match write {
-                ChunkWrite::Update { key, last_step, n, data } => {
-                    sqlx::query("UPDATE chunks SET last_step = ?, n = ?, data = ? WHERE rowid = ?")
-                        .bind(last_step)
-                        .bind(n)
-                        .bind(data)
-                        .bind(key)
-                        .execute(&mut *conn)
-                        .await?;
-                }
-                ChunkWrite::Insert { first_step, last_step, n, data } => {
-                    sqlx::query(
-                        "INSERT INTO chunks (job_id, layer, first_step, last_step, n, data) VALUES (?, ?, ?, ?, ?, ?)",
-                    )
-                    .bind(id.0)
-                    .bind(layer)
-                    .bind(first_step)
-                    .bind(last_step)
-                    .bind(n)
-                    .bind(data)
-                    .execute(&mut *conn)
-                    .await?;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Writes one job's batch inside the caller's transaction; `LeaseLost` (writing nothing) if
-/// the batch's claim is no longer the job's.
-async fn append_batch(conn: &mut SqliteConnection, batch: &MetricBatch) -> Result<(), StoreError> {
-    let id = shared::batch_job(batch)?;
-    if let Some(attempt) = batch.attempt
-        && state_and_attempt(conn, id).await? != (JobState::Running, attempt)
-    {
-        return Err(StoreError::LeaseLost(id));
-    }
-    let meta = job_meta(conn, id).await?;
-    if let Some(checked) = shared::check_batch(id, &meta, batch)? {
-        append_series(conn, id, &checked).await?;
-        for s in checked.steps.iter().filter(|s| !s.histograms.is_empty()) {
-            sqlx::query("INSERT INTO histograms (job_id, step, data) VALUES (?, ?, ?)")
-                .bind(id.0)
-                .bind(step_i64(s.step)?)
-                .bind(encode_histograms(&s.histograms))
-                .execute(&mut *conn)
-                .await?;
-        }
-        sqlx::query("UPDATE jobs SET steps_done = ?, n_layers = ? WHERE id = ?")
-            .bind(checked.steps_done()?)
-            .bind(checked.n_layers as i64)
-            .bind(id.0)
-            .execute(&mut *conn)
-            .await?;
-    }
-    for e in &batch.evals {
-        let real = |x: f64| if x.is_nan() { None } else { Some(x) };
-        sqlx::query("INSERT OR REPLACE INTO evals (job_id, step, test_loss, test_accuracy) VALUES (?, ?, ?, ?)")
-            .bind(id.0)
-            .bind(step_i64(e.step)?)
-            .bind(real(e.test_loss))
-            .bind(real(e.test_accuracy))
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
 }
 
 /// The `Store` over SQLite. One writer connection (writes are serialized in the process and

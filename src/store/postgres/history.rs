@@ -1,4 +1,4 @@
-//! Histories on PostgreSQL: appends (chunks planned by `shared::plan_append`, the same as
+//! Histories on PostgreSQL: appends (chunks planned by `shared::plan_series`, the same as
 //! SQLite's) and reads of windows of a series, histograms and evaluations.
 
 use sqlx::{AssertSqlSafe, PgConnection, Postgres, Transaction};
@@ -8,8 +8,8 @@ use super::listen::{Note, notify};
 use crate::engine::stats::Histogram;
 use crate::engine::train::EvalRecord;
 use crate::runner::{HistoryMeta, JobId, JobState, MetricBatch, SeriesRows, StoreError};
-use crate::store::codec::encode_histograms;
-use crate::store::shared::{self, ChunkWrite, clamp_i64, corrupt, read_failed, step_i64, unsigned};
+use crate::store::append_sql::postgres as append_sql;
+use crate::store::shared::{self, SeriesWrites, clamp_i64, corrupt, read_failed, step_i64, unsigned};
 
 /// Chunks of one series whose steps may fall in `[$3, $4]`: from the last chunk starting at or
 /// before `$3` (it may reach into the range) up to the last one starting at or before `$4`.
@@ -60,32 +60,17 @@ pub(super) async fn clear_history(conn: &mut PgConnection, id: JobId) -> Result<
 /// its row locked: 10 ms a batch to a database 0.3 ms away. (On one machine the two measure
 /// alike within the noise of `cargo bench --bench scale_out`.)
 async fn append_series(conn: &mut PgConnection, id: JobId, checked: &shared::Checked<'_>) -> Result<(), StoreError> {
-    let series = shared::series_of(checked);
-    let layers: Vec<i64> = series.iter().map(|(layer, ..)| *layer).collect();
     let tails: Vec<(i64, i64, Vec<u8>)> = sqlx::query_as(
         "SELECT l.layer, c.id, c.data FROM unnest($2::bigint[]) AS l(layer) \
          CROSS JOIN LATERAL (SELECT id, data FROM chunks WHERE job_id = $1 AND layer = l.layer \
                              ORDER BY first_step DESC LIMIT 1) AS c",
     )
     .bind(id.0)
-    .bind(&layers)
+    .bind(shared::series_layers(checked))
     .fetch_all(&mut *conn)
     .await?;
-    let mut updates = ChunkColumns::default();
-    let mut inserts = ChunkColumns::default();
-    for (layer, ncols, value) in &series {
-        let tail = tails.iter().find(|(l, ..)| l == layer).map(|(_, key, data)| (*key, data.as_slice()));
-        for write in shared::plan_append(id, *layer, *ncols, tail, &checked.nums, &**value)? {
-            match write {
-                ChunkWrite::Update { key, last_step, n, data } => updates.push(key, last_step, n, data),
-                ChunkWrite::Insert { first_step, last_step, n, data } => {
-                    inserts.push(first_step, last_step, n, data);
-                    inserts.layer.push(*layer);
-                }
-            }
-        }
-    }
-    if !updates.data.is_empty() {
+    let SeriesWrites { updates, inserts } = shared::plan_series(id, checked, &tails)?;
+    if !updates.is_empty() {
         sqlx::query(
             "UPDATE chunks AS c SET last_step = u.last_step, n = u.n, data = u.data \
              FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bytea[]) AS u(id, last_step, n, data) \
@@ -98,7 +83,7 @@ async fn append_series(conn: &mut PgConnection, id: JobId, checked: &shared::Che
         .execute(&mut *conn)
         .await?;
     }
-    if !inserts.data.is_empty() {
+    if !inserts.is_empty() {
         sqlx::query(
             "INSERT INTO chunks (job_id, layer, first_step, last_step, n, data) \
              SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bytea[])",
@@ -115,65 +100,36 @@ async fn append_series(conn: &mut PgConnection, id: JobId, checked: &shared::Che
     Ok(())
 }
 
-/// Chunk writes as columns, to bind as arrays: `key` is the row of an update, the first step
-/// of an insert.
-#[derive(Default)]
-struct ChunkColumns {
-    key: Vec<i64>,
-    layer: Vec<i64>,
-    last_step: Vec<i64>,
-    n: Vec<i64>,
-    data: Vec<Vec<u8>>,
-}
-
-impl ChunkColumns {
-    fn push(&mut self, key: i64, last_step: i64, n: i64, data: Vec<u8>) {
-        self.key.push(key);
-        self.last_step.push(last_step);
-        self.n.push(n);
-        self.data.push(data);
-    }
-}
-
 /// Writes one job's batch inside the caller's transaction; `LeaseLost` (writing nothing) if the
 /// batch's claim is no longer the job's. Returns the last step stored, if any.
 async fn append_batch(conn: &mut PgConnection, batch: &MetricBatch) -> Result<Option<u64>, StoreError> {
     let id = shared::batch_job(batch)?;
-    // Locked either way: a claim of this job waits for the batch, and the batch for a claim.
-    let (state, attempt) = lock_job(conn, id).await?;
-    if batch.attempt.is_some_and(|a| (state, attempt) != (JobState::Running, a)) {
-        return Err(StoreError::LeaseLost(id));
-    }
-    let meta = job_meta(conn, id).await?;
+    let (state, attempt, meta) = append_sql::job(conn, id).await?;
+    shared::batch_fenced(id, batch.attempt, state, attempt)?;
     let mut last = None;
     if let Some(checked) = shared::check_batch(id, &meta, batch)? {
         append_series(conn, id, &checked).await?;
-        for s in checked.steps.iter().filter(|s| !s.histograms.is_empty()) {
-            sqlx::query("INSERT INTO histograms (job_id, step, data) VALUES ($1, $2, $3)")
-                .bind(id.0)
-                .bind(step_i64(s.step)?)
-                .bind(encode_histograms(&s.histograms))
-                .execute(&mut *conn)
-                .await?;
-        }
-        sqlx::query("UPDATE jobs SET steps_done = $1, n_layers = $2 WHERE id = $3")
-            .bind(checked.steps_done()?)
-            .bind(checked.n_layers as i64)
-            .bind(id.0)
-            .execute(&mut *conn)
-            .await?;
+        append_sql::progress(conn, id, &checked).await?;
         last = checked.nums.last().copied();
     }
-    for e in &batch.evals {
+    if !batch.evals.is_empty() {
+        let steps = batch.evals.iter().map(|e| step_i64(e.step)).collect::<Result<Vec<_>, _>>()?;
+        let loss: Vec<f64> = batch.evals.iter().map(|e| e.test_loss).collect();
+        let accuracy: Vec<f64> = batch.evals.iter().map(|e| e.test_accuracy).collect();
+        // A step evaluated twice in one batch (a resumed job's) keeps its last evaluation, as
+        // one statement per evaluation did.
         sqlx::query(
-            "INSERT INTO evals (job_id, step, test_loss, test_accuracy) VALUES ($1, $2, $3, $4) \
+            "INSERT INTO evals (job_id, step, test_loss, test_accuracy) \
+             SELECT DISTINCT ON (step) $1, step, loss, acc \
+             FROM unnest($2::bigint[], $3::float8[], $4::float8[]) WITH ORDINALITY AS e(step, loss, acc, i) \
+             ORDER BY step, i DESC \
              ON CONFLICT (job_id, step) DO UPDATE SET test_loss = excluded.test_loss, \
              test_accuracy = excluded.test_accuracy",
         )
         .bind(id.0)
-        .bind(step_i64(e.step)?)
-        .bind(e.test_loss)
-        .bind(e.test_accuracy)
+        .bind(&steps)
+        .bind(&loss)
+        .bind(&accuracy)
         .execute(&mut *conn)
         .await?;
     }

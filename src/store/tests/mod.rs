@@ -434,6 +434,34 @@ pub(super) async fn append_is_one_transaction(store: Arc<dyn Store>) {
     assert_eq!(store.get_job(b).await.unwrap().unwrap().steps_done, 6);
 }
 
+/// An append is a few statements whatever the layer count: a net deeper than one statement's
+/// rows, a batch that fills every series' tail and starts a new chunk in each, and evaluations
+/// with NaN and a step evaluated twice, all read back exactly.
+pub(super) async fn wide_appends_and_many_evaluations_round_trip(store: Arc<dyn Store>) {
+    let id = store.create_job(&spec("deep", Activation::Tanh, 3, &[]), None, None).await.unwrap().id;
+    let layers = 300;
+    let all: Vec<StepRecord> = (0..CHUNK_STEPS as u64 + 9).map(|s| record(s, layers, 0)).collect();
+    store.append_metrics(&[batch(id, all[..3].to_vec(), vec![])]).await.unwrap();
+    let loss = |s: u64| [f64::NAN, f64::INFINITY, f64::from_bits(1 + s), 1.0 / (s as f64 + 1.0)][s as usize % 4];
+    let mut evals: Vec<EvalRecord> =
+        (0..400).map(|s| EvalRecord { step: s, test_loss: loss(s), test_accuracy: 0.25 }).collect();
+    evals.push(EvalRecord { step: 7, test_loss: 2.0, test_accuracy: 0.75 });
+    store.append_metrics(&[batch(id, all[3..].to_vec(), evals.clone())]).await.unwrap();
+    let got = store.read_steps(id, 0, usize::MAX).await.unwrap();
+    assert_eq!(got.iter().map(bits).collect::<Vec<_>>(), all.iter().map(bits).collect::<Vec<_>>());
+    let stored = store.read_evals(id, 0).await.unwrap();
+    assert_eq!(stored.len(), 400);
+    for (s, want) in stored.iter().zip(&evals) {
+        let want = if want.step == 7 { &evals[400] } else { want };
+        assert_eq!(s.step, want.step);
+        assert_eq!(s.test_loss.is_nan(), want.test_loss.is_nan(), "step {}", s.step);
+        if !want.test_loss.is_nan() {
+            assert_eq!(s.test_loss.to_bits(), want.test_loss.to_bits(), "step {}", s.step);
+        }
+        assert_eq!(s.test_accuracy, want.test_accuracy);
+    }
+}
+
 /// Min, max (NaN skipped) and last per bucket, computed directly.
 fn expected_downsample(
     points: &[(u64, f64)],
@@ -836,6 +864,7 @@ every_backend!(
     the_queue_limit_is_checked_where_jobs_are_stored,
     append_and_read_steps_round_trip_bits,
     append_is_one_transaction,
+    wide_appends_and_many_evaluations_round_trip,
     history_full_and_downsampled,
     a_single_spike_survives_downsampling,
     requeue_clears_history,
