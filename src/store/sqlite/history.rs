@@ -50,7 +50,8 @@ pub(super) async fn append_batch(conn: &mut SqliteConnection, batch: &MetricBatc
 }
 
 /// Appends a checked batch's steps to each of the job's series (see `shared::plan_series`):
-/// one statement reads every tail chunk, one rewrites the tails, one inserts new chunks.
+/// one statement reads every tail chunk, one batch of statements rewrites the tails, one
+/// statement inserts the new chunks (per 256 series).
 async fn append_series(
     conn: &mut SqliteConnection,
     id: JobId,
@@ -63,8 +64,8 @@ async fn append_series(
     let mut updates = updates.into_rows();
     while !updates.is_empty() {
         let rows: Vec<_> = updates.drain(..updates.len().min(ROWS_PER_STATEMENT)).collect();
-        // One statement per row, sent together: `UPDATE ... FROM (VALUES ...)` copies every
-        // BLOB into a temporary table first.
+        // One statement per row, sent together (one round trip): `UPDATE ... FROM (VALUES
+        // ...)` would first copy every BLOB into a temporary table (its plan materializes them).
         let sql = "UPDATE chunks SET last_step = ?, n = ?, data = ? WHERE rowid = ?;".repeat(rows.len());
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for (key, _, last_step, n, data) in rows {
