@@ -5,6 +5,8 @@
 macro_rules! ops {
     ($backend:ident, $conn:ty, $lock:literal) => {
         pub mod $backend {
+            use sqlx::AssertSqlSafe;
+
             use crate::runner::{HistoryMeta, JobId, JobState, StoreError};
             use crate::store::codec::encode_histograms;
             use crate::store::shared::{self, AppendRow, Checked, step_i64};
@@ -12,14 +14,12 @@ macro_rules! ops {
             /// The job's state, claim and history meta, read in one statement (and its row
             /// locked for the transaction where the backend locks rows); NotFound if it is gone.
             pub async fn job(conn: &mut $conn, id: JobId) -> Result<(JobState, u64, HistoryMeta), StoreError> {
-                let row: Option<AppendRow> = sqlx::query_as(concat!(
-                    "SELECT state, attempt, steps_done, n_layers, depth, parent_id, fork_step FROM jobs WHERE id = $1",
-                    $lock
-                ))
-                .bind(id.0)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(shared::read_failed(id))?;
+                let sql = format!("SELECT state, attempt, {} FROM jobs WHERE id = $1{}", shared::META_COLUMNS, $lock);
+                let row: Option<AppendRow> = sqlx::query_as(AssertSqlSafe(sql))
+                    .bind(id.0)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(shared::read_failed(id))?;
                 shared::append_meta(id, row.ok_or(StoreError::NotFound(id))?)
             }
 

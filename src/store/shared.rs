@@ -158,7 +158,7 @@ pub fn history_meta(
     })
 }
 
-/// A job's state and attempt, then its [`META_COLUMNS`]: what an append checks, read in one
+/// A job's `state, attempt`, then its [`META_COLUMNS`]: what an append checks, read in one
 /// statement.
 pub type AppendRow = (String, i64, i64, Option<i64>, i64, Option<i64>, Option<i64>);
 
@@ -234,28 +234,28 @@ pub fn check_batch<'a>(
 /// Row `i`'s column `c` of a series being appended.
 pub type Values<'a> = Box<dyn Fn(usize, usize) -> f64 + Send + Sync + 'a>;
 
-/// The series of a checked batch: each one's stored layer (`STEP_LAYER` for the step scalars),
-/// column count and values.
-fn series_of<'a>(checked: &'a Checked<'a>) -> Vec<(i64, usize, Values<'a>)> {
-    let mut out: Vec<(i64, usize, Values<'a>)> = Vec::with_capacity(1 + checked.n_layers);
-    out.push((
-        STEP_LAYER,
-        STEP_METRICS.len(),
-        Box::new(|i, c| {
-            let s = checked.steps[i];
-            [s.loss, s.accuracy, s.lr, s.grad_norm][c]
-        }),
-    ));
-    for layer in 0..checked.n_layers {
-        let vals: Vec<[f64; 12]> = checked.steps.iter().map(|s| s.layers[layer].values()).collect();
-        out.push((layer as i64, LayerStats::METRICS.len(), Box::new(move |i, c| vals[i][c])));
-    }
-    out
-}
-
 /// The series a checked batch appends to, as stored: [`STEP_LAYER`], then each layer.
 pub fn series_layers(checked: &Checked<'_>) -> Vec<i64> {
     std::iter::once(STEP_LAYER).chain(0..checked.n_layers as i64).collect()
+}
+
+/// The series of a checked batch, in [`series_layers`] order: each one's stored layer, column
+/// count and values.
+fn series_of<'a>(checked: &'a Checked<'a>) -> Vec<(i64, usize, Values<'a>)> {
+    let series = |layer: i64| -> (i64, usize, Values<'a>) {
+        if layer == STEP_LAYER {
+            let steps = &checked.steps;
+            (
+                layer,
+                STEP_METRICS.len(),
+                Box::new(move |i, c| [steps[i].loss, steps[i].accuracy, steps[i].lr, steps[i].grad_norm][c]),
+            )
+        } else {
+            let vals: Vec<[f64; 12]> = checked.steps.iter().map(|s| s.layers[layer as usize].values()).collect();
+            (layer, LayerStats::METRICS.len(), Box::new(move |i, c| vals[i][c]))
+        }
+    };
+    series_layers(checked).into_iter().map(series).collect()
 }
 
 /// Chunk writes as columns, to bind in one statement each: `key` is the row of an update, the
