@@ -14,6 +14,8 @@ use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
 use super::Real;
 
+mod tiles;
+
 /// Below this many multiply-adds a product runs on the calling thread: handing work to another
 /// rayon worker costs a few microseconds.
 const PAR_MIN_MACS: usize = 1 << 19;
@@ -175,22 +177,27 @@ fn kernel_block<F: Real>(a: ArrayView2<'_, F>, b: ArrayView2<'_, F>, beta: F, mu
     unsafe {
         if std::any::TypeId::of::<F>() == std::any::TypeId::of::<f32>() {
             let f = |x: F| *(&x as *const F as *const f32);
+            let (dst, lhs, rhs, alpha) = (dst as *mut f32, lhs as *const f32, rhs as *const f32, f(alpha));
+            let p = tiles::Tiled { m, n, k, dst, dst_cs, dst_rs, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs, alpha };
+            if tiles::try_f32(&p) {
+                return;
+            }
             gemm_f32::gemm::f32::get_gemm_fn()(
                 m,
                 n,
                 k,
-                dst as *mut f32,
+                dst,
                 dst_cs,
                 dst_rs,
                 read_dst,
-                lhs as *const f32,
+                lhs,
                 lhs_cs,
                 lhs_rs,
-                rhs as *const f32,
+                rhs,
                 rhs_cs,
                 rhs_rs,
-                f(alpha),
-                f(F::one()),
+                alpha,
+                1.0,
                 false,
                 false,
                 false,
@@ -199,22 +206,27 @@ fn kernel_block<F: Real>(a: ArrayView2<'_, F>, b: ArrayView2<'_, F>, beta: F, mu
         } else {
             assert_eq!(std::any::TypeId::of::<F>(), std::any::TypeId::of::<f64>(), "Real is f32 or f64");
             let f = |x: F| *(&x as *const F as *const f64);
+            let (dst, lhs, rhs, alpha) = (dst as *mut f64, lhs as *const f64, rhs as *const f64, f(alpha));
+            let p = tiles::Tiled { m, n, k, dst, dst_cs, dst_rs, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs, alpha };
+            if tiles::try_f64(&p) {
+                return;
+            }
             gemm_f64::gemm::f64::get_gemm_fn()(
                 m,
                 n,
                 k,
-                dst as *mut f64,
+                dst,
                 dst_cs,
                 dst_rs,
                 read_dst,
-                lhs as *const f64,
+                lhs,
                 lhs_cs,
                 lhs_rs,
-                rhs as *const f64,
+                rhs,
                 rhs_cs,
                 rhs_rs,
-                f(alpha),
-                f(F::one()),
+                alpha,
+                1.0,
                 false,
                 false,
                 false,
@@ -253,46 +265,43 @@ fn transpose_edges<F: Copy>(src: &[F], dst: &mut [F], r: usize, c: usize, rt: us
     }
 }
 
-/// 8x8 tiles transposed in registers: eight row loads, three rounds of shuffles, eight column
-/// stores. A plain loop moves one element at a time (five times slower at 64x64), and the
-/// product kernel's own packing of a transposed operand is slower still.
+/// 8x8 tiles transposed in registers. Each register is loaded as two 4-wide halves, of row i
+/// and row i + 4, so that two rounds of in-lane shuffles leave whole columns: 16 shuffles a
+/// tile instead of 24 with a third, cross-lane round. A plain loop moves one element at a time
+/// (five times slower at 64x64), and the product kernel's own packing of a transposed operand
+/// is slower still.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
 fn transpose_f32_avx(src: &[f32], dst: &mut [f32], r: usize, c: usize) {
     use std::arch::x86_64::*;
     const T: usize = 8;
+    assert!(src.len() >= r * c && dst.len() >= r * c, "transpose buffers");
     let (rt, ct) = (r - r % T, c - c % T);
+    let (from, to) = (src.as_ptr(), dst.as_mut_ptr());
     for i0 in (0..rt).step_by(T) {
         for j0 in (0..ct).step_by(T) {
-            let row = |a: usize| -> __m256 {
-                let s: &[f32; T] = src[(i0 + a) * c + j0..][..T].try_into().expect("a tile row");
-                // SAFETY: `s` is 8 readable floats.
-                unsafe { _mm256_loadu_ps(s.as_ptr()) }
-            };
-            let (r0, r1, r2, r3, r4, r5, r6, r7) = (row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7));
-            // Pairs of rows interleaved, then quads, then halves swapped across lanes.
-            let (t0, t1) = (_mm256_unpacklo_ps(r0, r1), _mm256_unpackhi_ps(r0, r1));
-            let (t2, t3) = (_mm256_unpacklo_ps(r2, r3), _mm256_unpackhi_ps(r2, r3));
-            let (t4, t5) = (_mm256_unpacklo_ps(r4, r5), _mm256_unpackhi_ps(r4, r5));
-            let (t6, t7) = (_mm256_unpacklo_ps(r6, r7), _mm256_unpackhi_ps(r6, r7));
-            let (u0, u1) = (_mm256_shuffle_ps::<0x44>(t0, t2), _mm256_shuffle_ps::<0xEE>(t0, t2));
-            let (u2, u3) = (_mm256_shuffle_ps::<0x44>(t1, t3), _mm256_shuffle_ps::<0xEE>(t1, t3));
-            let (u4, u5) = (_mm256_shuffle_ps::<0x44>(t4, t6), _mm256_shuffle_ps::<0xEE>(t4, t6));
-            let (u6, u7) = (_mm256_shuffle_ps::<0x44>(t5, t7), _mm256_shuffle_ps::<0xEE>(t5, t7));
-            let cols = [
-                _mm256_permute2f128_ps::<0x20>(u0, u4),
-                _mm256_permute2f128_ps::<0x20>(u1, u5),
-                _mm256_permute2f128_ps::<0x20>(u2, u6),
-                _mm256_permute2f128_ps::<0x20>(u3, u7),
-                _mm256_permute2f128_ps::<0x31>(u0, u4),
-                _mm256_permute2f128_ps::<0x31>(u1, u5),
-                _mm256_permute2f128_ps::<0x31>(u2, u6),
-                _mm256_permute2f128_ps::<0x31>(u3, u7),
-            ];
-            for (b, col) in cols.into_iter().enumerate() {
-                let d: &mut [f32; T] = (&mut dst[(j0 + b) * r + i0..][..T]).try_into().expect("a tile column");
-                // SAFETY: `d` is 8 writable floats.
-                unsafe { _mm256_storeu_ps(d.as_mut_ptr(), col) };
+            // SAFETY: rows i0..i0+8 and columns j0..j0+8 of src (r x c), and rows j0..j0+8 and
+            // columns i0..i0+8 of dst (c x r), are inside the buffers checked above.
+            unsafe {
+                let tile = from.add(i0 * c + j0);
+                // Columns h..h+4 of tile rows a (low lane) and a + 4 (high lane).
+                let halves = |a: usize, h: usize| {
+                    let lo = _mm_loadu_ps(tile.add(a * c + h));
+                    _mm256_insertf128_ps::<1>(_mm256_castps128_ps256(lo), _mm_loadu_ps(tile.add((a + 4) * c + h)))
+                };
+                let out = to.add(j0 * r + i0);
+                // A 4x4 transpose in each lane of four such registers gives columns h..h+4.
+                let four = |h: usize| {
+                    let (r0, r1, r2, r3) = (halves(0, h), halves(1, h), halves(2, h), halves(3, h));
+                    let (t0, t1) = (_mm256_unpacklo_ps(r0, r1), _mm256_unpackhi_ps(r0, r1));
+                    let (t2, t3) = (_mm256_unpacklo_ps(r2, r3), _mm256_unpackhi_ps(r2, r3));
+                    _mm256_storeu_ps(out.add(h * r), _mm256_shuffle_ps::<0x44>(t0, t2));
+                    _mm256_storeu_ps(out.add((h + 1) * r), _mm256_shuffle_ps::<0xEE>(t0, t2));
+                    _mm256_storeu_ps(out.add((h + 2) * r), _mm256_shuffle_ps::<0x44>(t1, t3));
+                    _mm256_storeu_ps(out.add((h + 3) * r), _mm256_shuffle_ps::<0xEE>(t1, t3));
+                };
+                four(0);
+                four(4);
             }
         }
     }
@@ -415,6 +424,13 @@ mod tests {
             (8, 600, 8),
             (16, 100, 16),
             (12, 40, 20),
+            // Small enough for the kernels called directly (`tiles`): whole tiles, edges of
+            // fewer columns and of fewer vector rows, and one that falls back for its rows.
+            (32, 32, 32),
+            (10, 64, 32),
+            (30, 70, 48),
+            (128, 96, 64),
+            (32, 33, 10),
         ];
         let spread = |m: usize, n: usize, salt: usize| {
             Array2::from_shape_fn((m, n), |(i, j)| {

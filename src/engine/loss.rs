@@ -76,22 +76,32 @@ impl Loss {
         let (n, k) = out.dim();
         let mut res = BatchLoss { n, ..Default::default() };
         let inv_n = F::one() / F::of(n as f64);
-        let args: Vec<usize> =
-            out.rows().into_iter().map(|r| argmax(r.as_slice().expect("contiguous output rows"))).collect();
-        for (i, &arg) in args.iter().enumerate() {
-            res.correct += (arg == labels[i] as usize) as usize;
-        }
+        let want_grad = grad.is_some();
         match self {
             Loss::CrossEntropy => {
                 // Each row's logits shifted by the row's maximum, exponentiated in one pass over
-                // the whole batch (a scalar `exp` per element cost a tenth of a small step).
-                let mut e = Vec::with_capacity(n * k);
-                for (row, &arg) in out.rows().into_iter().zip(&args) {
+                // the whole batch (a scalar `exp` per element cost a tenth of a small step),
+                // in the gradient's own buffer when it has one: this runs every step.
+                let mut scratch = Vec::new();
+                let e: &mut [F] = match grad.as_mut().and_then(|g| g.as_slice_mut()) {
+                    Some(g) => g,
+                    None => {
+                        scratch.resize(n * k, F::zero());
+                        &mut scratch
+                    }
+                };
+                let mut shifted_y = Vec::with_capacity(n);
+                for (i, row) in out.rows().into_iter().enumerate() {
+                    let row = row.to_slice().expect("contiguous output rows");
+                    let arg = argmax(row);
+                    res.correct += (arg == labels[i] as usize) as usize;
                     let m = row[arg];
-                    e.extend(row.iter().map(|&v| v - m));
+                    for (e, &v) in e[i * k..(i + 1) * k].iter_mut().zip(row) {
+                        *e = v - m;
+                    }
+                    shifted_y.push(row[labels[i] as usize] - m);
                 }
-                let shifted_y: Vec<F> = (0..n).map(|i| e[i * k + labels[i] as usize]).collect();
-                exp_in_place(&mut e);
+                exp_in_place(e);
                 for i in 0..n {
                     let y = labels[i] as usize;
                     let e = &mut e[i * k..(i + 1) * k];
@@ -100,24 +110,23 @@ impl Loss {
                         s += v;
                     }
                     res.loss_sum -= (shifted_y[i] - s.ln_ref()).f64();
-                    if grad.is_some() {
+                    if want_grad {
                         // dL/dlogit_j = (p_j - [j = y]) / n, written back into `e`.
                         for (j, v) in e.iter_mut().enumerate() {
                             *v = (*v / s - if j == y { F::one() } else { F::zero() }) * inv_n;
                         }
                     }
                 }
-                if let Some(g) = grad.as_mut() {
-                    match g.as_slice_mut() {
-                        Some(g) => g.copy_from_slice(&e),
-                        None => g.iter_mut().zip(&e).for_each(|(g, &v)| *g = v),
-                    }
+                // A gradient view that is not one slice got `scratch` instead.
+                if let Some(g) = grad.as_mut().filter(|_| !scratch.is_empty()) {
+                    g.iter_mut().zip(&scratch).for_each(|(g, &v)| *g = v);
                 }
             }
             Loss::Mse => {
                 let scale = F::of(2.0) * inv_n / F::of(k as f64);
                 for (i, row) in out.rows().into_iter().enumerate() {
                     let y = labels[i] as usize;
+                    res.correct += (argmax(row.to_slice().expect("contiguous output rows")) == y) as usize;
                     let mut sq = 0.0;
                     for (j, &v) in row.iter().enumerate() {
                         let d = v - if j == y { F::one() } else { F::zero() };
