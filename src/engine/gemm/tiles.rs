@@ -9,8 +9,9 @@
 //! as the driver does.
 //!
 //! Same bits as the driver: each kernel call runs the whole of k (at most the caller's K-block,
-//! 512, which the driver also takes in one piece below 64 x 64 outputs), summing each element
-//! from zero by fused multiply-adds in k order, then combining with c as the driver does.
+//! 512), summing each element from zero by fused multiply-adds in k order, then combining with
+//! c as the driver does; that is the canonical order of `matmul_serial`, whichever vector
+//! width the CPU's kernels have.
 
 #[cfg(target_arch = "x86_64")]
 use gemm_common::microkernel::MicroKernelFn;
@@ -200,5 +201,52 @@ mod tests {
         assert!(!run(64, 48, 48).0, "lhs not contiguous down its columns");
         assert!(!run(130, 16, 1).0, "too many rows");
         assert!(!run(10, 300, 1).0, "rows past the last vector, and k too long for the panel");
+    }
+
+    /// The AVX2 kernels (8 lanes, 16-row tiles) give the AVX-512 ones' bits, so a CPU without
+    /// AVX-512 sums as this one does; run where the CPU has both.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn both_vector_widths_give_the_same_bits() {
+        use gemm_f32::microkernel::{avx512f::f32 as v4, fma::f32 as v3};
+        if !(std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma")) {
+            return;
+        }
+        let value = |i: usize| {
+            let h = (i * 7919 + 104_729) % 1_000_003;
+            ((h % 997) as f32 / 997.0 - 0.5) * 2f32.powi((h % 23) as i32 - 11)
+        };
+        for (m, k, n) in [(32, 32, 32), (10, 64, 32), (40, 70, 30), (128, 96, 64), (16, 128, 192)] {
+            let a: Vec<f32> = (0..m * k).map(value).collect();
+            let b: Vec<f32> = (0..k * n).map(|i| value(i + 5)).collect();
+            for alpha in [0.0, 1.0, -0.75] {
+                let out = |v4_kernels: bool| {
+                    let mut c: Vec<f32> = (0..m * n).map(|i| value(i + 9)).collect();
+                    let p = Tiled {
+                        m,
+                        n,
+                        k,
+                        dst: c.as_mut_ptr(),
+                        dst_cs: m as isize,
+                        dst_rs: 1,
+                        lhs: a.as_ptr(),
+                        lhs_cs: m as isize,
+                        lhs_rs: 1,
+                        rhs: b.as_ptr(),
+                        rhs_cs: k as isize,
+                        rhs_rs: 1,
+                        alpha,
+                    };
+                    // SAFETY: lhs m x k, rhs k x n and dst m x n fit their buffers; the CPU has
+                    // both kernels' features (checked above).
+                    let taken = unsafe {
+                        if v4_kernels { run(&p, &v4::UKR, 16, 0.0, 1.0) } else { run(&p, &v3::UKR, 8, 0.0, 1.0) }
+                    };
+                    assert!(taken, "{m}x{k}x{n} takes the direct path");
+                    c.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                };
+                assert_eq!(out(true), out(false), "{m}x{k}x{n}, alpha {alpha}");
+            }
+        }
     }
 }
