@@ -24,7 +24,9 @@ use super::K_BLOCK;
 
 /// The largest products taken here: beyond them the driver's overhead is small against the
 /// product, and its blocking and packing start to matter.
+#[cfg(target_arch = "x86_64")]
 const MAX_ROWS: usize = 128;
+#[cfg(target_arch = "x86_64")]
 const MAX_COLS: usize = 192;
 /// Elements of the stack panel for the rows past the last whole vector: one vector's rows by
 /// k, for k up to 128 with f32 on AVX-512 (8 KB; 16 KB in f64).
@@ -32,7 +34,8 @@ const MAX_COLS: usize = 192;
 const PANEL: usize = 2048;
 
 /// One product as the kernel sees it: dst (m x n) = alpha * dst + lhs (m x k) . rhs (k x n),
-/// alpha 0 writing without reading dst. Strides in elements.
+/// alpha 0 writing without reading dst. Strides in elements. (Only the x86_64 kernels read it.)
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(super) struct Tiled<T> {
     pub m: usize,
     pub n: usize,
