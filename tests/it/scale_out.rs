@@ -154,7 +154,9 @@ async fn a_server_cut_from_the_database_stops_writing_and_its_jobs_finish_elsewh
     let cut = serve(&db, "2");
     let other = serve(&db, "0");
     let mut client = connect_retrying(&other.url).await;
-    let specs: Vec<pb::JobSpec> = (1..=2).map(|s| small(s, 4000)).collect();
+    // Long enough that neither job can finish in the moments between the check below and the
+    // freeze, however fast the engine gets (a 4,000-step job once did, in 0.28 s).
+    let specs: Vec<pb::JobSpec> = (1..=2).map(|s| small(s, 20_000)).collect();
     let mut ids = Vec::new();
     for s in &specs {
         ids.push(client.submit_job(s.clone()).await.unwrap().into_inner().id);
@@ -162,13 +164,14 @@ async fn a_server_cut_from_the_database_stops_writing_and_its_jobs_finish_elsewh
     for &id in &ids {
         wait_for(&mut client, id, |j| j.steps_done > 100).await;
     }
-    // Only now a server with workers joins: nothing but a lost lease gives it these jobs.
-    let taker = serve(&db, "2");
     // The first server freezes (a pause, a partition) while its database connections are cut,
-    // for longer than a lease; then it wakes up to find its jobs gone.
+    // for longer than a lease; then it wakes up to find its jobs gone. It freezes first, so that
+    // its jobs cannot end while the next server starts.
     let pid = cut.child.id();
     // SAFETY: signalling a child process this test started and still owns.
     unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+    // Only now a server with workers joins: nothing but a lost lease gives it these jobs.
+    let taker = serve(&db, "2");
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     let until = Instant::now() + Duration::from_secs(4);
     while Instant::now() < until {
