@@ -7,15 +7,22 @@
 use crate::common::{Client, connect_retrying, spawn_serve, state, wait_for};
 use gradlab::api::pb::{self, JobState};
 
+/// Long enough that a job is still running when a test kills its server a few polls after it
+/// started: most of a second at the engine's 60,000 steps/s of this shape (10,000 steps once
+/// left a window of 0.16 s).
+const JOB_STEPS: u64 = 50_000;
+/// Sparse enough that a whole history stays one small gRPC message.
+const RECORD_EVERY: u64 = 50;
+
 fn job(seed: u64) -> pb::JobSpec {
     pb::JobSpec {
         activation: "tanh".into(),
         depth: Some(3),
         width: Some(32),
-        steps: Some(10_000),
+        steps: Some(JOB_STEPS),
         batch: Some(32),
         eval_every: Some(1_000),
-        record_every: Some(10),
+        record_every: Some(RECORD_EVERY),
         lr: Some(0.05),
         seed: Some(seed),
         ..Default::default()
@@ -91,8 +98,8 @@ async fn a_killed_server_resumes_every_job_to_the_same_bits() {
         let (ha, hb) = (history(&mut client, j.id).await, history(&mut client, fresh.id).await);
         assert_eq!(bits(&ha), bits(&hb), "job {} and its uninterrupted twin {} differ", j.id, fresh.id);
         assert_eq!(ha.evals, hb.evals);
-        // Recorded every 10 steps and at the last: 0, 10, ..., 9990, 9999. No gap, no repeat.
-        let want: Vec<u64> = (0..10_000).step_by(10).chain([9_999]).collect();
+        // Recorded every RECORD_EVERY steps and at the last. No gap, no repeat.
+        let want: Vec<u64> = (0..JOB_STEPS).step_by(RECORD_EVERY as usize).chain([JOB_STEPS - 1]).collect();
         for s in &ha.series {
             assert_eq!(s.steps, want, "job {} layer {:?} {}", j.id, s.layer, s.metric);
         }
@@ -134,7 +141,7 @@ async fn sigterm_stops_promptly_and_the_next_server_finishes_the_job() {
     let mut client = connect_retrying(&server.url).await;
     let j = wait_for(&mut client, id, done).await;
     assert_eq!(state(&j), JobState::Succeeded);
-    assert_eq!(j.steps_done, 10_000);
+    assert_eq!(j.steps_done, JOB_STEPS);
     server.child.kill().unwrap();
     server.child.wait().unwrap();
 }
@@ -193,7 +200,7 @@ async fn a_killed_job_goes_on_from_its_newest_checkpoint_to_the_same_bits() {
     let (ha, hb) = (history(&mut client, id).await, history(&mut client, twin.id).await);
     assert_eq!(bits(&ha), bits(&hb), "the resumed job and its uninterrupted twin differ");
     assert_eq!(ha.evals, hb.evals);
-    let want: Vec<u64> = (0..STEPS).step_by(10).chain([STEPS - 1]).collect();
+    let want: Vec<u64> = (0..STEPS).step_by(RECORD_EVERY as usize).chain([STEPS - 1]).collect();
     for s in &ha.series {
         assert_eq!(s.steps, want, "layer {:?} {}", s.layer, s.metric);
     }
