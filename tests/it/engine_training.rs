@@ -211,3 +211,23 @@ fn bad_specs_name_their_field() {
         .to_string();
     assert!(e.contains("/nonexistent/x.csv"), "{e}");
 }
+
+/// A trainer keeps its evaluation buffers from one evaluation to the next: what an earlier one
+/// left in them must not reach a later one's numbers.
+#[test]
+fn an_evaluation_does_not_depend_on_the_ones_before_it() {
+    let spec = JobSpec { hidden: vec![32; 3], steps: 100, batch: 32, ..Default::default() };
+    let (mut evaluated, mut fresh) = (Trainer::<f32>::new(&spec).unwrap(), Trainer::<f32>::new(&spec).unwrap());
+    for _ in 0..30 {
+        evaluated.step();
+        fresh.step();
+    }
+    let first = evaluated.evaluate();
+    for _ in 0..30 {
+        evaluated.step();
+        fresh.step();
+    }
+    let bits = |e: gradlab::engine::train::EvalRecord| (e.step, e.test_loss.to_bits(), e.test_accuracy.to_bits());
+    assert_ne!(bits(first), bits(evaluated.evaluate()), "the parameters moved between the two");
+    assert_eq!(bits(evaluated.evaluate()), bits(fresh.evaluate()));
+}
