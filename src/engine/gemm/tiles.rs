@@ -170,6 +170,26 @@ unsafe fn run<T: Copy + PartialEq, const NR: usize, const MD: usize>(
 mod tests {
     use super::*;
 
+    /// dst (m x n) = alpha * dst + a (m x k) . b (k x n), all three column-major.
+    fn column_major(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], alpha: f32) -> Tiled<f32> {
+        assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+        Tiled {
+            m,
+            n,
+            k,
+            dst: c.as_mut_ptr(),
+            dst_cs: m as isize,
+            dst_rs: 1,
+            lhs: a.as_ptr(),
+            lhs_cs: m as isize,
+            lhs_rs: 1,
+            rhs: b.as_ptr(),
+            rhs_cs: k as isize,
+            rhs_rs: 1,
+            alpha,
+        }
+    }
+
     /// The path is taken where it should be: without it, `matches_the_canonical_order_bit_for_bit`
     /// would test only the driver.
     #[test]
@@ -178,21 +198,8 @@ mod tests {
         let fma = cfg!(target_arch = "x86_64") && std::arch::is_x86_feature_detected!("fma");
         let run = |m: usize, k: usize, lhs_rs: isize| {
             let mut c = vec![0.0f32; m * 30];
-            let p = Tiled {
-                m,
-                n: 30,
-                k,
-                dst: c.as_mut_ptr(),
-                dst_cs: m as isize,
-                dst_rs: 1,
-                lhs: a.as_ptr(),
-                lhs_cs: if lhs_rs == 1 { m as isize } else { 1 },
-                lhs_rs,
-                rhs: b.as_ptr(),
-                rhs_cs: k as isize,
-                rhs_rs: 1,
-                alpha: 0.0,
-            };
+            let p = column_major(m, k, 30, &a, &b, &mut c, 0.0);
+            let p = if lhs_rs == 1 { p } else { Tiled { lhs_cs: 1, lhs_rs, ..p } };
             // SAFETY: every view fits its buffer: lhs m x k, rhs k x 30, dst m x 30.
             let taken = unsafe { try_f32(&p) };
             (taken, c.iter().all(|&v| v == 2.0 * k as f32))
@@ -225,21 +232,7 @@ mod tests {
             for alpha in [0.0, 1.0, -0.75] {
                 let out = |v4_kernels: bool| {
                     let mut c: Vec<f32> = (0..m * n).map(|i| value(i + 9)).collect();
-                    let p = Tiled {
-                        m,
-                        n,
-                        k,
-                        dst: c.as_mut_ptr(),
-                        dst_cs: m as isize,
-                        dst_rs: 1,
-                        lhs: a.as_ptr(),
-                        lhs_cs: m as isize,
-                        lhs_rs: 1,
-                        rhs: b.as_ptr(),
-                        rhs_cs: k as isize,
-                        rhs_rs: 1,
-                        alpha,
-                    };
+                    let p = column_major(m, k, n, &a, &b, &mut c, alpha);
                     // SAFETY: lhs m x k, rhs k x n and dst m x n fit their buffers; the CPU has
                     // both kernels' features (checked above).
                     let taken = unsafe {
