@@ -19,7 +19,8 @@
 //! summed over layers, as the peers count), the ratio to OpenBLAS on the step's products, the
 //! recording overhead, Adam's cost over SGD and the two-thread speed-up, from each benchmark's
 //! fastest sample (on a shared machine other work only adds time) and from its median sample;
-//! then gradlab beside the peers. README's "Speed" section holds the last runs' figures.
+//! then the recording overhead again, from interleaved pairs of steps; then gradlab beside the
+//! peers. README's "Speed" section holds the last runs' figures.
 //!
 //!     cargo bench --bench train_step
 //!     cargo bench --bench train_step -- 'w64'      # a subset (the tables show what ran)
@@ -238,7 +239,70 @@ fn benches(c: &mut Criterion) {
     let blas = [blas_reference(1), blas_reference(2)];
     summary(Pick::Best, &blas);
     summary(Pick::Median, &blas);
+    recording_pairs();
     peers_summary(&peer_rates());
+}
+
+/// Rounds of [`recording_pairs`]; a round times one block of steps of each trainer.
+const PAIR_ROUNDS: usize = 60;
+/// About how long one block of steps runs.
+const PAIR_BLOCK: Duration = Duration::from_millis(10);
+
+/// The recording overhead measured in interleaved pairs: a trainer that records every step and
+/// its twin that never records take turns on one thread, a short block of steps each (the order
+/// alternating from round to round), and each round gives one ratio of their times. On a shared
+/// machine the other work slows both halves of a round alike, so the median of those ratios
+/// settles where the ratio of two separately timed benchmarks does not.
+fn recording_pairs() {
+    let pool = make_pool(1);
+    let ran: Vec<_> =
+        CONFIGS.iter().filter(|&&(d, w, b)| pick(&id(d, w, b, "step_1t"), Pick::Best).is_some()).collect();
+    if ran.is_empty() {
+        return;
+    }
+    eprintln!();
+    eprintln!(
+        "recording cost in interleaved pairs ({PAIR_ROUNDS} rounds of ~{} ms blocks, one thread): \
+         median ratio of recording to not, with its quartiles",
+        PAIR_BLOCK.as_millis()
+    );
+    for &(d, w, b) in ran {
+        let (mut rec, mut norec) = pool.install(|| {
+            let make = |record| Trainer::<f32>::new(&spec(d, w, b, record)).expect("valid bench spec");
+            (make(true), make(false))
+        });
+        let ratios = pool.install(|| {
+            let steps = |t: &mut Trainer<f32>, n: usize| {
+                let start = Instant::now();
+                for _ in 0..n {
+                    black_box(t.step());
+                }
+                start.elapsed().as_secs_f64()
+            };
+            // Warm both up, past any tuning steps, and size a block from the twin's rate.
+            let mut n = 1;
+            while steps(&mut norec, n) < PAIR_BLOCK.as_secs_f64() / 4.0 {
+                n *= 2;
+            }
+            steps(&mut rec, n);
+            let n = (n as f64 * PAIR_BLOCK.as_secs_f64() / steps(&mut norec, n)).ceil() as usize;
+            let mut ratios: Vec<f64> = (0..PAIR_ROUNDS)
+                .map(|round| {
+                    if round % 2 == 0 {
+                        let r = steps(&mut rec, n);
+                        r / steps(&mut norec, n)
+                    } else {
+                        let o = steps(&mut norec, n);
+                        steps(&mut rec, n) / o
+                    }
+                })
+                .collect();
+            ratios.sort_by(f64::total_cmp);
+            ratios
+        });
+        let q = |f: f64| 100.0 * (ratios[((ratios.len() - 1) as f64 * f).round() as usize] - 1.0);
+        eprintln!("{:<14} {:+.1}% (quartiles {:+.1}% .. {:+.1}%)", format!("{d},{w},{b}"), q(0.5), q(0.25), q(0.75));
+    }
 }
 
 /// numpy's BLAS on the step's own products and on 1024³, on one thread or two, in this run
