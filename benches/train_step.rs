@@ -279,7 +279,13 @@ fn recording_pairs() {
                 }
                 start.elapsed().as_secs_f64()
             };
-            // Warm both up, past any tuning steps, and size a block from the twin's rate.
+            // Warm both up, past the steps a job times both ways (as `bench_spec`), and size a
+            // block from the twin's rate.
+            for t in [&mut rec, &mut norec] {
+                while t.wide_copies().is_none() {
+                    black_box(t.step());
+                }
+            }
             let mut n = 1;
             while steps(&mut norec, n) < PAIR_BLOCK.as_secs_f64() / 4.0 {
                 n *= 2;

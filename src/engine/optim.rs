@@ -285,7 +285,8 @@ fn slot_of<'a, F>(state: &'a mut [F], spare: &'a mut [F], range: std::ops::Range
 
 super::fastmath::wide_fn! {
     @avx512_if(!MEASURE)
-    /// One block (a multiple of LANES long) of an update; returns its lane sums. The state
+    /// One block (a multiple of `N` long) of an update, `N` elements at a time; measured (in
+    /// `N = LANES` lanes), returns its lane sums. The state
     /// slices are empty or as long as `w`, and are cut into lanes with it, so the loop has no
     /// per-element bounds checks and vectorizes for every optimizer (indexing the state by
     /// element from the closure kept Adam's and momentum's loops scalar). A function of its own
