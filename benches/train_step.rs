@@ -125,18 +125,27 @@ fn bench_step_adam(c: &mut Criterion, d: usize, w: usize, b: usize) {
     bench_spec(c, id(d, w, b, "step_1t_adam"), 1, adam);
 }
 
+/// Steps `trainer` past the steps a job times both ways (engine::tuning); how many it took.
+fn past_tuning(trainer: &mut Trainer<f32>) -> usize {
+    let mut tuning = 0;
+    while trainer.wide_copies().is_none() {
+        black_box(trainer.step());
+        tuning += 1;
+    }
+    tuning
+}
+
+/// The configs this run benched (a filter may have left some out).
+fn benched() -> impl Iterator<Item = (usize, usize, usize)> {
+    CONFIGS.iter().copied().filter(|&(d, w, b)| pick(&id(d, w, b, "step_1t"), Pick::Best).is_some())
+}
+
 fn bench_spec(c: &mut Criterion, name: String, threads: usize, spec: JobSpec) {
     let pool = make_pool(threads);
     let mut trainer = pool.install(|| Trainer::<f32>::new(&spec)).expect("valid bench spec");
     // A job times its first steps both ways where it has wide layers (engine::tuning); the
     // bench measures the steps after, as almost every step of a job is.
-    let mut tuning = 0;
-    pool.install(|| {
-        while trainer.wide_copies().is_none() {
-            black_box(trainer.step());
-            tuning += 1;
-        }
-    });
+    let tuning = pool.install(|| past_tuning(&mut trainer));
     if tuning > 0 {
         let way = if trainer.wide_copies() == Some(true) { "transposed copies of W" } else { "W itself" };
         println!("{name}: the wide layers' input gradients read {way} (timed on its first {tuning} steps)");
@@ -255,8 +264,7 @@ const PAIR_BLOCK: Duration = Duration::from_millis(10);
 /// settles where the ratio of two separately timed benchmarks does not.
 fn recording_pairs() {
     let pool = make_pool(1);
-    let ran: Vec<_> =
-        CONFIGS.iter().filter(|&&(d, w, b)| pick(&id(d, w, b, "step_1t"), Pick::Best).is_some()).collect();
+    let ran: Vec<_> = benched().collect();
     if ran.is_empty() {
         return;
     }
@@ -266,7 +274,7 @@ fn recording_pairs() {
          median ratio of recording to not, with its quartiles",
         PAIR_BLOCK.as_millis()
     );
-    for &(d, w, b) in ran {
+    for (d, w, b) in ran {
         let (mut rec, mut norec) = pool.install(|| {
             let make = |record| Trainer::<f32>::new(&spec(d, w, b, record)).expect("valid bench spec");
             (make(true), make(false))
@@ -279,13 +287,10 @@ fn recording_pairs() {
                 }
                 start.elapsed().as_secs_f64()
             };
-            // Warm both up, past the steps a job times both ways (as `bench_spec`), and size a
-            // block from the twin's rate.
-            for t in [&mut rec, &mut norec] {
-                while t.wide_copies().is_none() {
-                    black_box(t.step());
-                }
-            }
+            // Warm both up, past the steps a job times both ways, and size a block from the
+            // twin's rate.
+            past_tuning(&mut rec);
+            past_tuning(&mut norec);
             let mut n = 1;
             while steps(&mut norec, n) < PAIR_BLOCK.as_secs_f64() / 4.0 {
                 n *= 2;
@@ -357,8 +362,7 @@ fn peer_rates() -> PeerRates {
         return rates;
     }
     for peer in ["np_mlp", "jax_mlp"] {
-        // Only the configs this run benched (a filter may have left some out).
-        for &config in CONFIGS.iter().filter(|&&(d, w, b)| pick(&id(d, w, b, "step_1t"), Pick::Best).is_some()) {
+        for config in benched() {
             for cores in [1, 2] {
                 match support::peer_rate(peer, config, cores) {
                     Ok(r) => {
@@ -387,7 +391,7 @@ fn peers_summary(rates: &PeerRates) {
         "{:<14} {:>17} {:>9} {:>9} {:>11} {:>17} {:>9} {:>9} {:>11}",
         "config D,W,B", "gradlab 1 core", "numpy", "JAX", "lead", "gradlab 2 cores", "numpy", "JAX", "lead"
     );
-    for &(d, w, b) in CONFIGS.iter().filter(|&&(d, w, b)| pick(&id(d, w, b, "step_1t"), Pick::Best).is_some()) {
+    for (d, w, b) in benched() {
         let mut cells = vec![format!("{d},{w},{b}")];
         for cores in [1, 2] {
             let step = |how| pick(&id(d, w, b, &format!("step_{cores}t")), how).map(|t| 1.0 / t);
