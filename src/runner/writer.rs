@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, warn};
@@ -77,6 +77,7 @@ pub async fn run(
     let mut pending = Vec::with_capacity(MAX_BATCH);
     let mut unrecorded: Vec<Finish> = Vec::new();
     let queue = metrics::gauge!(super::metrics::WRITER_QUEUE);
+    let mut pace = Pace::default();
     loop {
         let retry = async {
             if unrecorded.is_empty() {
@@ -89,9 +90,11 @@ pub async fn run(
                 if n == 0 {
                     return;
                 }
-                linger(&mut rx, &mut pending).await;
+                linger(&mut rx, &mut pending, pace.wait(Instant::now())).await;
                 queue.set(rx.len() as f64);
+                let started = Instant::now();
                 flush(&*store, &registry, std::mem::take(&mut pending), &mut unrecorded, &set_healthy).await;
+                pace.flushed(started, Instant::now());
             }
             _ = retry => {
                 for f in std::mem::take(&mut unrecorded) {
@@ -102,18 +105,50 @@ pub async fn run(
     }
 }
 
-/// How long the writer gathers messages after the first before it commits them: a job that
-/// records a step every few milliseconds is then stored in a few transactions a second instead
-/// of one per step. Every commit costs the database a WAL flush and, on PostgreSQL, a
+/// The shortest time the writer gathers messages after the first before it commits them: a
+/// job that records a step every few milliseconds is then stored in batches instead of one
+/// transaction per step. Every commit costs the database a WAL flush and, on PostgreSQL, a
 /// notification to every server; without this, two servers with a worker each made PostgreSQL
 /// do twice the work of one server with two workers (`cargo bench --bench scale_out`).
-const LINGER: Duration = Duration::from_millis(10);
+const LINGER_MIN: Duration = Duration::from_millis(10);
+/// The longest: what a watcher of a job on a busy server may wait for its next steps.
+const LINGER_MAX: Duration = Duration::from_millis(250);
+/// Under load, commits are spaced this many times their own duration apart, so the writer
+/// spends at most about 1/20 of the time writing.
+const PACE: u32 = 19;
 
-/// Adds to `pending` what arrives within [`LINGER`], up to [`MAX_BATCH`] messages. It sleeps
-/// through the linger and then takes what is queued, rather than waiting on the queue: woken by
+/// When the writer commits next. A commit costs about the same however few steps it carries
+/// (each job's tail chunks are read, re-encoded and rewritten: ~2 ms for a 17-layer job), so at
+/// a fixed 10 ms two workers of a 32-wide sweep kept the writer and SQLite busy for 11% of the
+/// machine (`cargo bench --bench sweep`). Paced, a busy server commits less often, in bigger
+/// batches; an idle one still commits a lone message after [`LINGER_MIN`].
+#[derive(Debug, Default)]
+struct Pace {
+    /// When the last commit ended, and the gap it asks of the next one.
+    last: Option<(Instant, Duration)>,
+}
+
+impl Pace {
+    /// How long to gather messages, the first having come in at `now`.
+    fn wait(&self, now: Instant) -> Duration {
+        match self.last {
+            Some((end, gap)) => (end + gap).saturating_duration_since(now).max(LINGER_MIN),
+            None => LINGER_MIN,
+        }
+    }
+
+    /// Notes a commit that ran from `started` to `ended`.
+    fn flushed(&mut self, started: Instant, ended: Instant) {
+        let gap = (ended.saturating_duration_since(started) * PACE).clamp(LINGER_MIN, LINGER_MAX);
+        self.last = Some((ended, gap));
+    }
+}
+
+/// Adds to `pending` what arrives within `wait`, up to [`MAX_BATCH`] messages. It sleeps
+/// through the wait and then takes what is queued, rather than waiting on the queue: woken by
 /// every message, two jobs of a 32-wide sweep cost the writer thousands of wake-ups a second.
-async fn linger(rx: &mut mpsc::Receiver<WriterMsg>, pending: &mut Vec<WriterMsg>) {
-    tokio::time::sleep(LINGER).await;
+async fn linger(rx: &mut mpsc::Receiver<WriterMsg>, pending: &mut Vec<WriterMsg>, wait: Duration) {
+    tokio::time::sleep(wait).await;
     while pending.len() < MAX_BATCH {
         match rx.try_recv() {
             Ok(msg) => pending.push(msg),
@@ -347,7 +382,7 @@ mod tests {
         }
         // As `run` does: the first message wakes the writer, the linger gathers the rest.
         let mut pending = vec![rx.recv().await.unwrap()];
-        linger(&mut rx, &mut pending).await;
+        linger(&mut rx, &mut pending, LINGER_MIN).await;
         assert_eq!(steps(&pending), (0..MAX_BATCH as u64).collect::<Vec<_>>());
         assert_eq!(rx.len(), 5, "the rest waits for the next batch");
 
@@ -357,9 +392,28 @@ mod tests {
             tokio::task::yield_now().await;
             tx.send(eval(99_999)).await.unwrap();
         });
-        linger(&mut rx, &mut pending).await;
+        linger(&mut rx, &mut pending, LINGER_MIN).await;
         sender.await.unwrap();
         let rest = MAX_BATCH as u64..MAX_BATCH as u64 + 5;
         assert_eq!(steps(&pending), rest.chain([99_999]).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_busy_writer_spaces_its_commits_and_an_idle_one_commits_soon() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut pace = Pace::default();
+        assert_eq!(pace.wait(t0), LINGER_MIN, "the first message");
+        // A 2 ms commit: the next comes 38 ms after it, wherever in that gap its first message came.
+        pace.flushed(t0, t0 + ms(2));
+        assert_eq!(pace.wait(t0 + ms(2)), ms(38));
+        assert_eq!(pace.wait(t0 + ms(35)), LINGER_MIN, "never less than LINGER_MIN");
+        // Idle since: a lone message waits LINGER_MIN only.
+        assert_eq!(pace.wait(t0 + ms(1000)), LINGER_MIN);
+        // Quick commits keep the minimum; slow ones the maximum.
+        pace.flushed(t0, t0 + Duration::from_micros(100));
+        assert_eq!(pace.wait(t0 + Duration::from_micros(100)), LINGER_MIN);
+        pace.flushed(t0, t0 + ms(100));
+        assert_eq!(pace.wait(t0 + ms(100)), LINGER_MAX);
     }
 }
