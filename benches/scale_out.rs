@@ -63,11 +63,6 @@ fn batch(job: JobId, from: u64, n: u64) -> MetricBatch {
     MetricBatch { job: Some(job), attempt: None, steps: (from..from + n).map(record).collect(), evals: vec![] }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// Layer-step rows per second appending 1,000-step batches to a fresh job.
 async fn ingest(store: &dyn Store) -> f64 {
     let spec = JobSpec::default().with_depth(LAYERS - 1, 8);
@@ -99,7 +94,7 @@ async fn long_read(store: &dyn Store) -> (f64, f64) {
             ms.push(t.elapsed().as_secs_f64() * 1e3);
             assert_eq!(h.series[0].steps.len(), 100_000);
         }
-        out[k] = median(ms);
+        out[k] = support::median(ms);
     }
     (out[0], out[1])
 }
@@ -132,7 +127,7 @@ async fn claim_latency(url: &str) -> f64 {
     }
     worker.shutdown(Duration::from_secs(5)).await;
     api.shutdown(Duration::from_secs(5)).await;
-    median(ms)
+    support::median(ms)
 }
 
 /// Step arrival times (since `t0`) at a watcher of job `id` on `runner`.
@@ -173,7 +168,7 @@ async fn watch_latency(url: &str) -> f64 {
     let seen = seen.await.unwrap();
     watcher.shutdown(Duration::from_secs(5)).await;
     assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), (0..200).collect::<Vec<_>>(), "every step, in order");
-    median(seen.iter().map(|&(step, t)| t - committed[step as usize]).collect())
+    support::median(seen.iter().map(|&(step, t)| t - committed[step as usize]).collect())
 }
 
 /// CPU seconds used so far by this process and by every `postgres` process on the machine

@@ -12,13 +12,22 @@
 //! training loop (training alone: no evaluation, no store). GRADLAB_BENCH_PYTHON names a python
 //! with numpy, threadpoolctl and jax; GRADLAB_BENCH_PEERS=0 skips them.
 //!
+//! GRADLAB_BENCH_ROUNDS=N (default 1) runs the service and the engine alone N times each,
+//! alternating which goes first, and reports each round's ratio and their median: on a shared VM
+//! the host's speed moves between two phases minutes apart, so one round's "service adds"
+//! swings by tens of percent, while ratios of adjacent runs hold.
+//!
+//! GRADLAB_BENCH_RECORD_EVERY=N records every Nth step instead of the preset's every 10th: at
+//! 1, two 32-wide jobs send the history writer tens of thousands of steps a second.
+//!
 //!     cargo bench --bench sweep
-//!     GRADLAB_BENCH_SWEEP=seed-claims-mini cargo bench --bench sweep
+//!     GRADLAB_BENCH_SWEEP=seed-claims-mini GRADLAB_BENCH_ROUNDS=4 cargo bench --bench sweep
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use gradlab::engine::spec::JobSpec;
 use gradlab::engine::train::{Trainer, data_shape};
 use gradlab::runner::sweep::{SweepSpec, preset};
 use gradlab::runner::{Runner, RunnerConfig, network_dims};
@@ -31,10 +40,17 @@ const WORKERS: usize = 2;
 
 fn main() {
     let name = std::env::var("GRADLAB_BENCH_SWEEP").unwrap_or_else(|_| "seed-claims".into());
-    let spec: SweepSpec = preset(&name).expect("a preset sweep");
+    let mut spec: SweepSpec = preset(&name).expect("a preset sweep");
+    if let Ok(every) = std::env::var("GRADLAB_BENCH_RECORD_EVERY") {
+        spec.base.record_every = every.parse().expect("GRADLAB_BENCH_RECORD_EVERY: a step count");
+    }
     let jobs = spec.expand(usize::MAX).expect("the preset expands");
     let cpu = support::cpu_model();
-    println!("sweep bench on {cpu}: {name}, {} jobs, one server with {WORKERS} workers on SQLite", jobs.len());
+    println!(
+        "sweep bench on {cpu}: {name}, {} jobs recording every {} steps, one server with {WORKERS} workers on SQLite",
+        jobs.len(),
+        spec.base.record_every
+    );
 
     // Per (depth, width, batch): the jobs' steps, and the FLOPs they make.
     let mut shapes: BTreeMap<(usize, usize, usize), u64> = BTreeMap::new();
@@ -56,48 +72,42 @@ fn main() {
         *shapes.entry((widths.len(), widths[0], job.batch)).or_default() += job.steps;
     }
 
+    let rounds: usize =
+        std::env::var("GRADLAB_BENCH_ROUNDS").map_or(1, |r| r.parse().expect("GRADLAB_BENCH_ROUNDS: a count"));
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let secs = rt.block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("sweep.db").to_str().unwrap()).await.unwrap();
-        let runner = Runner::start(Arc::new(store), RunnerConfig::with_workers(WORKERS)).await.unwrap();
-        let t = Instant::now();
-        let sweep = runner.submit_sweep(spec).await.unwrap();
-        let counts = loop {
-            let s = runner.get_sweep(sweep.id).await.unwrap();
-            if s.state().is_terminal() {
-                break s.counts;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        let secs = t.elapsed().as_secs_f64();
-        assert_eq!(counts.succeeded as usize, jobs.len(), "every job succeeds: {counts:?}");
-        runner.shutdown(Duration::from_secs(1)).await;
-        secs
-    });
-    println!(
-        "gradlab: {secs:.1} s, {:.2} jobs/s, {:.1} training GFLOP/s on {WORKERS} cores",
-        jobs.len() as f64 / secs,
-        flops / secs / 1e9
-    );
-
-    // The engine alone: the same jobs trained two at a time on a two-thread pool, nothing
-    // stored; the difference is what the service adds (claims, history, evaluations stored).
     let pool = rayon::ThreadPoolBuilder::new().num_threads(WORKERS).build().unwrap();
-    let t = Instant::now();
-    pool.install(|| {
-        use rayon::prelude::*;
-        jobs.par_iter().with_max_len(1).for_each(|job| {
-            let mut trainer = Trainer::<f32>::new(job).expect("a valid job");
-            trainer.run(|_| true);
-        })
-    });
-    let engine = t.elapsed().as_secs_f64();
-    println!(
-        "the engine alone (Trainer::run, two jobs at a time, nothing stored): {engine:.1} s, {:.1} GFLOP/s; the service adds {:.0}%",
-        flops / engine / 1e9,
-        100.0 * (secs / engine - 1.0)
-    );
+    let (mut services, mut ratios) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let (secs, engine) = if round % 2 == 0 {
+            let secs = service(&rt, &spec, jobs.len());
+            (secs, engine_alone(&pool, &jobs))
+        } else {
+            let engine = engine_alone(&pool, &jobs);
+            (service(&rt, &spec, jobs.len()), engine)
+        };
+        println!(
+            "round {}: gradlab {secs:.1} s, {:.2} jobs/s, {:.1} training GFLOP/s on {WORKERS} cores; the engine alone \
+             (Trainer::run, two jobs at a time, nothing stored) {engine:.1} s, {:.1} GFLOP/s; the service adds {:.0}%",
+            round + 1,
+            jobs.len() as f64 / secs,
+            flops / secs / 1e9,
+            flops / engine / 1e9,
+            100.0 * (secs / engine - 1.0)
+        );
+        services.push(secs);
+        ratios.push(secs / engine);
+    }
+    let secs = support::median(services);
+    if rounds > 1 {
+        let (lo, hi) = ratios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+        println!(
+            "median of {rounds} rounds: gradlab {secs:.1} s, {:.2} jobs/s; the service adds {:.0}% (rounds: {:.0}% to {:.0}%)",
+            jobs.len() as f64 / secs,
+            100.0 * (support::median(ratios.clone()) - 1.0),
+            100.0 * (lo - 1.0),
+            100.0 * (hi - 1.0)
+        );
+    }
 
     if !support::peers_wanted() {
         return;
@@ -123,4 +133,40 @@ fn main() {
             rates.join(", ")
         );
     }
+}
+
+/// The sweep on a fresh server, from submission until it settles: its wall time in seconds.
+fn service(rt: &tokio::runtime::Runtime, spec: &SweepSpec, jobs: usize) -> f64 {
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("sweep.db").to_str().unwrap()).await.unwrap();
+        let runner = Runner::start(Arc::new(store), RunnerConfig::with_workers(WORKERS)).await.unwrap();
+        let t = Instant::now();
+        let sweep = runner.submit_sweep(spec.clone()).await.unwrap();
+        let counts = loop {
+            let s = runner.get_sweep(sweep.id).await.unwrap();
+            if s.state().is_terminal() {
+                break s.counts;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let secs = t.elapsed().as_secs_f64();
+        assert_eq!(counts.succeeded as usize, jobs, "every job succeeds: {counts:?}");
+        runner.shutdown(Duration::from_secs(1)).await;
+        secs
+    })
+}
+
+/// The same jobs trained two at a time on a two-thread pool, nothing stored: the difference is
+/// what the service adds (claims, history, evaluations stored).
+fn engine_alone(pool: &rayon::ThreadPool, jobs: &[JobSpec]) -> f64 {
+    let t = Instant::now();
+    pool.install(|| {
+        use rayon::prelude::*;
+        jobs.par_iter().with_max_len(1).for_each(|job| {
+            let mut trainer = Trainer::<f32>::new(job).expect("a valid job");
+            trainer.run(|_| true);
+        })
+    });
+    t.elapsed().as_secs_f64()
 }

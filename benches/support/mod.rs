@@ -6,6 +6,12 @@
 
 use std::process::Command;
 
+/// The upper of the middle values (the middle one of an odd count).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 /// The CPU's model name, as /proc/cpuinfo gives it ("an unknown CPU" elsewhere).
 pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")

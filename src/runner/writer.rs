@@ -144,11 +144,24 @@ impl Pace {
     }
 }
 
-/// Adds to `pending` what arrives within `wait`, up to [`MAX_BATCH`] messages. It sleeps
-/// through the wait and then takes what is queued, rather than waiting on the queue: woken by
-/// every message, two jobs of a 32-wide sweep cost the writer thousands of wake-ups a second.
+/// Queued messages at which a linger ends early: half the queue, so the jobs filling it (a small
+/// net recording every step sends tens of thousands a second) go on while the batch is written
+/// instead of blocking on a full queue for the rest of a paced wait.
+const ENOUGH: usize = QUEUE_CAPACITY / 2;
+
+/// Adds to `pending` what arrives within `wait`, up to [`MAX_BATCH`] messages, ending early
+/// once [`ENOUGH`] are queued. It sleeps in slices of [`LINGER_MIN`] and then takes what is
+/// queued, rather than waiting on the queue: woken by every message, two jobs of a 32-wide
+/// sweep cost the writer thousands of wake-ups a second.
 async fn linger(rx: &mut mpsc::Receiver<WriterMsg>, pending: &mut Vec<WriterMsg>, wait: Duration) {
-    tokio::time::sleep(wait).await;
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let now = tokio::time::Instant::now();
+        if now >= deadline || rx.len() >= ENOUGH {
+            break;
+        }
+        tokio::time::sleep((deadline - now).min(LINGER_MIN)).await;
+    }
     while pending.len() < MAX_BATCH {
         match rx.try_recv() {
             Ok(msg) => pending.push(msg),
@@ -396,6 +409,41 @@ mod tests {
         sender.await.unwrap();
         let rest = MAX_BATCH as u64..MAX_BATCH as u64 + 5;
         assert_eq!(steps(&pending), rest.chain([99_999]).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_linger_ends_early_once_half_the_queue_is_waiting() {
+        let (tx, mut rx) = mpsc::channel(QUEUE_CAPACITY);
+        let long = Duration::from_secs(600);
+        let within = Duration::from_secs(60);
+        // Already queued: no wait at all.
+        for step in 0..ENOUGH as u64 {
+            tx.send(eval(step)).await.unwrap();
+        }
+        let mut pending = Vec::new();
+        tokio::time::timeout(within, linger(&mut rx, &mut pending, long))
+            .await
+            .expect("a linger with a half-full queue ends");
+        assert_eq!(pending.len(), ENOUGH);
+
+        // Arriving during the wait: it ends at the next slice.
+        let mut pending = Vec::new();
+        let sender = tokio::spawn(async move {
+            tokio::time::sleep(LINGER_MIN).await;
+            for step in 0..ENOUGH as u64 + 1 {
+                tx.send(eval(step)).await.unwrap();
+            }
+            tx
+        });
+        tokio::time::timeout(within, linger(&mut rx, &mut pending, long)).await.expect("a linger that fills up ends");
+        let tx = sender.await.unwrap();
+        assert!(pending.len() >= ENOUGH);
+
+        // A few messages do not end it.
+        tx.send(eval(0)).await.unwrap();
+        let mut pending = Vec::new();
+        let short = tokio::time::timeout(4 * LINGER_MIN, linger(&mut rx, &mut pending, long)).await;
+        assert!(short.is_err(), "a linger with little queued waits its time");
     }
 
     #[test]
