@@ -46,6 +46,10 @@ use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 use tonic::transport::{Channel, Endpoint};
 
+#[path = "support/mod.rs"]
+mod support;
+use support::median;
+
 /// (gRPC watchers, dashboard streams) of each configuration.
 const LOADS: [(usize, usize); 4] = [(0, 0), (1, 0), (100, 0), (0, 20)];
 /// What a dashboard's job page streams (`web/static/js/pages/job.js`).
@@ -519,18 +523,6 @@ fn message_costs() -> Result<(f64, f64, f64, usize)> {
 }
 
 // ---- main ----
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
 
 /// "100" gRPC watchers, or "20 web" dashboard streams.
 fn label((grpc, web): (usize, usize)) -> String {

@@ -6,10 +6,18 @@
 
 use std::process::Command;
 
-/// The upper of the middle values (the middle one of an odd count).
+/// The middle value, or the mean of the two middle values of an even count (NaN for none): the
+/// upper one alone would lean high on an even number of rounds.
 pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 /// The CPU's model name, as /proc/cpuinfo gives it ("an unknown CPU" elsewhere).
