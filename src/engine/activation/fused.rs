@@ -115,6 +115,10 @@ macro_rules! backward_rows {
             let at = r * w;
             let (zr, ar, gar) = (&z[at..at + w], &a[at..at + w], &grad_a[at..at + w]);
             let gzr = &mut gzr[..w];
+            // Each row counts from zero: the row's vector count then needs nothing of the row
+            // before but the scalar total, where starting from that total chained every row's
+            // horizontal reduction to the next row's first comparison.
+            let mut row = 0u32;
             for j in 0..w {
                 let dv = {
                     let $x = zr[j];
@@ -123,12 +127,13 @@ macro_rules! backward_rows {
                 };
                 let g = gar[j] * dv;
                 gzr[j] = g;
-                count += u32::from(dv.abs() < sat_below);
+                row += u32::from(dv.abs() < sat_below);
                 db[j] += g;
                 if rec {
                     sumsq[j] = g.mul_add(g, sumsq[j]);
                 }
             }
+            count += row;
         }
         count as usize
     }};
